@@ -1,0 +1,186 @@
+"""What a running stage sees: the run's artifacts, data, device, folder and metrics.
+
+:class:`RunContext` holds the whole run. Each stage gets a :class:`StageContext` that resolves
+its input slots to artifacts, publishes its outputs, records metrics, builds other plugins
+from recipe references, and shows progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compressor.artifacts import Artifact
+from compressor.errors import StageFailure
+
+if TYPE_CHECKING:
+    from compressor.data import DataBundle
+    from compressor.progress import Progress
+    from compressor.recipe import Recipe
+    from compressor.registry import Registry
+    from compressor.schemas import ExporterRef, LossTerm, ModelRef, PrunerRef
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One stage of the recipe, resolved.
+
+    Attributes:
+        name: The stage's unique name (``teacher``, ``distill``, ...).
+        type: The registered stage type (``train``, ``distill``, ...).
+        index: Position in the recipe, from 0.
+        options: The stage options, validated by the stage plugin's schema.
+        inputs: slot -> artifact name (or list of names for ``many`` slots).
+        outputs: slot -> artifact name (or list of names).
+    """
+
+    name: str
+    type: str
+    index: int
+    options: Any
+    inputs: dict[str, str | list[str]]
+    outputs: dict[str, str | list[str]]
+
+
+@dataclass
+class RunContext:
+    """The state of one run, shared by all its stages.
+
+    Attributes:
+        recipe: The validated recipe.
+        registry: Every registered plugin.
+        run_dir: The folder artifacts are written to.
+        device: The torch device string (``cpu``, ``cuda``, ``cuda:1``).
+        seed: The recipe's seed.
+        artifacts: name -> artifact, filled as stages publish.
+        metrics: stage name -> that stage's metrics.
+        progress: Draws progress bars.
+    """
+
+    recipe: Recipe
+    registry: Registry
+    run_dir: Path
+    device: str
+    seed: int
+    progress: Progress
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _data: DataBundle | None = None
+
+    @property
+    def data(self) -> DataBundle:
+        """The recipe's dataset, loaded on first use."""
+        if self._data is None:
+            ref = self.recipe.data
+            record = self.registry.get("dataset", ref.dataset)
+            self._data = record.build(ref.parsed, seed=ref.split_seed)
+        return self._data
+
+
+class StageContext:
+    """The view of the run that one stage gets. Stage plugins receive this in ``run(ctx)``."""
+
+    def __init__(self, run: RunContext, info: StageInfo) -> None:
+        self.run = run
+        self.info = info
+        self.metrics: dict[str, Any] = run.metrics.setdefault(info.name, {})
+
+    @property
+    def options(self) -> Any:
+        """This stage's validated options."""
+        return self.info.options
+
+    @property
+    def data(self) -> DataBundle:
+        """The recipe's dataset."""
+        return self.run.data
+
+    @property
+    def device(self) -> str:
+        """The torch device to train on."""
+        return self.run.device
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder; write artifacts with :mod:`compressor.atomic`."""
+        return self.run.run_dir
+
+    @property
+    def batch_size(self) -> int:
+        """The recipe's training batch size."""
+        return self.run.recipe.data.batch_size
+
+    @property
+    def eval_batch_size(self) -> int:
+        """The recipe's evaluation batch size."""
+        return self.run.recipe.data.eval_batch_size
+
+    def seed(self, offset: int = 0) -> int:
+        """A seed for this stage, derived from the recipe seed and the stage position."""
+        return self.run.seed * 1000 + self.info.index * 10 + offset
+
+    def input(self, slot: str) -> Any:
+        """The artifact in input ``slot`` (a list for ``many`` slots, ``None`` when unset)."""
+        names = self.info.inputs.get(slot)
+        if names is None:
+            return None
+        if isinstance(names, list):
+            return [self.run.artifacts[n] for n in names]
+        return self.run.artifacts[names]
+
+    def output_name(self, slot: str) -> Any:
+        """The artifact name(s) the recipe gave output ``slot``."""
+        return self.info.outputs.get(slot)
+
+    def publish(self, artifact: Artifact) -> None:
+        """Make ``artifact`` available to later stages.
+
+        Raises:
+            StageFailure: The stage published a name it did not declare as an output.
+        """
+        declared = {
+            n for v in self.info.outputs.values() for n in (v if isinstance(v, list) else [v])
+        }
+        if artifact.name not in declared:
+            raise StageFailure(
+                f"stage {self.info.name!r} published {artifact.name!r}, which is not one of its "
+                f"declared outputs ({', '.join(sorted(declared)) or 'none'})"
+            )
+        artifact.producer = self.info.name
+        self.run.artifacts[artifact.name] = artifact
+
+    def log(self, **values: Any) -> None:
+        """Record metrics for this stage (they go to ``metrics.json`` and the report)."""
+        self.metrics.update(values)
+
+    @contextmanager
+    def progress(self, total: int, description: str | None = None) -> Iterator[Any]:
+        """A progress bar for this stage; call ``bar.advance(n, **postfix)`` as work is done."""
+        with self.run.progress.bar(total, description or self.info.name) as bar:
+            yield bar
+
+    def build_model(self, ref: ModelRef) -> Any:
+        """Build an untrained model for the recipe's data from a model reference."""
+        record = self.run.registry.get("model", ref.name)
+        data = self.data
+        return record.build(ref.parsed, input_shape=data.input_shape, num_classes=data.num_classes)
+
+    def build_loss(self, term: LossTerm) -> Any:
+        """Build the loss module of one loss term."""
+        return self.run.registry.get("loss", term.name).build(term.parsed)
+
+    def loss_needs_teacher(self, term: LossTerm) -> bool:
+        """Whether a loss term compares against a teacher."""
+        return bool(self.run.registry.get("loss", term.name).needs_teacher)
+
+    def build_pruner(self, ref: PrunerRef) -> Any:
+        """Build a pruning method."""
+        return self.run.registry.get("pruner", ref.name).build(ref.parsed)
+
+    def exporter(self, ref: ExporterRef) -> Any:
+        """The exporter record (its ``suffix``) and a built exporter, as a pair."""
+        record = self.run.registry.get("exporter", ref.name)
+        return record, record.build(ref.parsed)

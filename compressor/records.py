@@ -1,0 +1,175 @@
+"""Typed records that plugins return from the ``compressor_register_*`` hooks.
+
+One record describes one registered thing: its name, the factory that builds it, the pydantic
+model that validates its options, and a description shown by ``compressor plugins``. The
+registry fills in ``source`` (the plugin that returned the record), so plugin authors leave it
+empty.
+
+A factory may be a callable or an import path ``"package.module:attr"``; an import path keeps
+heavy libraries such as torch out of ``compressor plugins`` until the factory is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+Factory = Callable[..., Any] | str
+
+
+class NoOptions(BaseModel):
+    """The options schema of a plugin that takes no options: any key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def normalize_name(name: str) -> str:
+    """Normalize a registered name: lower case, ``-`` and spaces become ``_``.
+
+    Example:
+        >>> normalize_name("MSE-Logits")
+        'mse_logits'
+    """
+    return re.sub(r"[\s\-]+", "_", name.strip()).lower()
+
+
+def resolve_factory(factory: Factory) -> Callable[..., Any]:
+    """Return the callable behind a factory, importing ``"module:attr"`` paths on first use."""
+    if callable(factory):
+        return factory
+    module_name, _, attr = factory.partition(":")
+    if not attr:
+        raise ValueError(f"factory import path {factory!r} must look like 'package.module:attr'")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """What every registered thing has.
+
+    Attributes:
+        name: The name recipes use; normalized by the registry.
+        factory: Builds the thing, called as ``factory(options)`` with the validated options
+            model (see each subclass for the exact call).
+        options: A pydantic model class validating the ``options:`` mapping in the recipe.
+        description: One line shown by ``compressor plugins``.
+        source: Set by the registry: ``"<plugin name> (<distribution> <version>)"``.
+    """
+
+    kind: ClassVar[str] = "thing"
+
+    name: str
+    factory: Factory
+    options: type[BaseModel] = NoOptions
+    description: str = ""
+    source: str = ""
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory (importing it first when it is an import path)."""
+        return resolve_factory(self.factory)(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class LossPlugin(PluginRecord):
+    """A distillation or training loss.
+
+    ``factory(options)`` returns a ``torch.nn.Module`` called as
+    ``loss(student_logits, teacher_logits, targets) -> scalar tensor``. A loss that does not use
+    the teacher (``needs_teacher=False``, e.g. cross-entropy) receives ``teacher_logits=None``.
+    """
+
+    kind: ClassVar[str] = "loss"
+    needs_teacher: bool = True
+
+
+@dataclass(frozen=True)
+class PrunerPlugin(PluginRecord):
+    """A structural pruning method.
+
+    ``factory(options)`` returns an object with
+    ``prune(model, example_inputs, ignored_layers) -> model`` that removes channels or units for
+    real (the returned model has fewer parameters, not masks).
+    """
+
+    kind: ClassVar[str] = "pruner"
+
+
+@dataclass(frozen=True)
+class ExporterPlugin(PluginRecord):
+    """A model exporter.
+
+    ``factory(options)`` returns an object with
+    ``export(model, example_inputs, path) -> dict`` that writes ``path`` atomically and returns
+    facts about the export (exporter used, parity figures). ``suffix`` is the file suffix.
+    """
+
+    kind: ClassVar[str] = "exporter"
+    suffix: str = ".bin"
+
+
+@dataclass(frozen=True)
+class DatasetPlugin(PluginRecord):
+    """A dataset.
+
+    ``factory(options, seed)`` returns a :class:`compressor.data.DataBundle` with fixed
+    train/validation/test splits.
+    """
+
+    kind: ClassVar[str] = "dataset"
+
+
+@dataclass(frozen=True)
+class ModelPlugin(PluginRecord):
+    """A model architecture.
+
+    ``factory(options, input_shape, num_classes)`` returns an untrained ``torch.nn.Module``.
+    """
+
+    kind: ClassVar[str] = "model"
+
+
+@dataclass(frozen=True)
+class Role:
+    """One named input or output slot of a stage.
+
+    Attributes:
+        description: What the slot holds, shown in errors and docs.
+        required: Whether a recipe must fill the slot.
+        many: Whether the slot takes a list of artifact names rather than one.
+    """
+
+    description: str = ""
+    required: bool = True
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class StagePlugin(PluginRecord):
+    """A pipeline stage type (``train``, ``distill``, ...).
+
+    ``factory(options)`` returns an object with ``run(ctx) -> None`` that reads its inputs and
+    publishes its outputs through the :class:`compressor.context.StageContext` it receives.
+    ``options`` validates the stage's own keys in the recipe (everything except ``name``,
+    ``type``, ``inputs`` and ``outputs``). ``inputs`` and ``outputs`` declare the slots;
+    ``default_outputs`` (optional) derives output names from the inputs, e.g. ``export`` turns
+    ``student`` into ``student.onnx``.
+    """
+
+    kind: ClassVar[str] = "stage"
+    inputs: dict[str, Role] = field(default_factory=dict)
+    outputs: dict[str, Role] = field(default_factory=dict)
+    default_outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+RECORD_TYPES: dict[str, type[PluginRecord]] = {
+    cls.kind: cls
+    for cls in (LossPlugin, PrunerPlugin, ExporterPlugin, DatasetPlugin, ModelPlugin, StagePlugin)
+}
