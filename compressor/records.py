@@ -158,15 +158,20 @@ class StagePlugin(PluginRecord):
     ``factory(options)`` returns an object with ``run(ctx) -> None`` that reads its inputs and
     publishes its outputs through the :class:`compressor.context.StageContext` it receives.
     ``options`` validates the stage's own keys in the recipe (everything except ``name``,
-    ``type``, ``inputs`` and ``outputs``). ``inputs`` and ``outputs`` declare the slots;
-    ``default_outputs`` (optional) derives output names from the inputs, e.g. ``export`` turns
-    ``student`` into ``student.onnx``.
+    ``type``, ``inputs`` and ``outputs``). ``inputs`` and ``outputs`` declare the slots.
+
+    Two optional callables take part in recipe validation, before anything runs:
+    ``default_outputs(inputs, options, registry)`` derives output names the recipe left out
+    (``export`` turns ``student`` into ``student.onnx``), and ``check(options, registry)``
+    returns ``(field, message)`` pairs for problems the options schema cannot see alone, such as
+    a loss that needs a teacher in a stage that has none.
     """
 
     kind: ClassVar[str] = "stage"
     inputs: dict[str, Role] = field(default_factory=dict)
     outputs: dict[str, Role] = field(default_factory=dict)
-    default_outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    default_outputs: Callable[..., dict[str, Any]] | None = None
+    check: Callable[..., list[tuple[str, str]]] | None = None
 
 
 RECORD_TYPES: dict[str, type[PluginRecord]] = {

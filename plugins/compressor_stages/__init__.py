@@ -1,1 +1,90 @@
-"""placeholder"""
+"""Built-in stages: ``train``, ``distill``, ``prune``, ``export``, ``benchmark``.
+
+Each stage declares its input and output slots, so a recipe's artifact flow is checked before
+anything runs. Only pydantic is imported here; stage code (and torch) loads when a run starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from compressor import hookimpl
+from compressor.records import Role, StagePlugin
+from compressor_stages.options import (
+    BenchmarkOptions,
+    DistillOptions,
+    ExportOptions,
+    PruneOptions,
+    TrainOptions,
+)
+
+if TYPE_CHECKING:
+    from compressor.registry import Registry
+
+
+def _export_outputs(inputs: dict[str, Any], options: Any, registry: Registry) -> dict[str, Any]:
+    suffix = registry.get("exporter", options.exporter.name).suffix
+    return {"files": [f"{name}{suffix}" for name in inputs.get("models", [])]}
+
+
+def _losses_without_teacher(options: Any, registry: Registry) -> list[tuple[str, str]]:
+    # A train stage has no teacher slot, so a term like kd could never be computed.
+    return [
+        (f"losses[{i}].name", f"{term.name!r} needs a teacher, and a train stage has none; "
+         "use a distill stage, or a loss such as 'ce'")
+        for i, term in enumerate(options.losses)
+        if registry.get("loss", term.name).needs_teacher
+    ]
+
+
+@hookimpl
+def compressor_register_stages() -> list[StagePlugin]:
+    """Register the built-in stage types."""
+    model_out = {"model": Role("the trained model")}
+    return [
+        StagePlugin(
+            name="train",
+            factory="compressor_stages.train:TrainStage",
+            options=TrainOptions,
+            outputs=model_out,
+            check=_losses_without_teacher,
+            description="Train a model on the labels (e.g. the teacher).",
+        ),
+        StagePlugin(
+            name="distill",
+            factory="compressor_stages.distill:DistillStage",
+            options=DistillOptions,
+            inputs={"teacher": Role("the teacher model(s); several teachers are averaged", many=True)},
+            outputs={"model": Role("the distilled student")},
+            description="Train a student on a teacher's soft targets and the labels.",
+        ),
+        StagePlugin(
+            name="prune",
+            factory="compressor_stages.prune:PruneStage",
+            options=PruneOptions,
+            inputs={
+                "model": Role("the model to prune"),
+                "teacher": Role(
+                    "teacher for fine-tuning (default: the unpruned model itself)", required=False
+                ),
+            },
+            outputs={"model": Role("the pruned, fine-tuned model")},
+            description="Remove channels/units structurally, then heal by distillation.",
+        ),
+        StagePlugin(
+            name="export",
+            factory="compressor_stages.export:ExportStage",
+            options=ExportOptions,
+            inputs={"models": Role("models to export", many=True)},
+            outputs={"files": Role("one exported file per model (default: NAME.onnx)", many=True)},
+            default_outputs=_export_outputs,
+            description="Export models (ONNX by default) with a parity check against PyTorch.",
+        ),
+        StagePlugin(
+            name="benchmark",
+            factory="compressor_stages.benchmark:BenchmarkStage",
+            options=BenchmarkOptions,
+            inputs={"models": Role("exported ONNX files to compare", many=True)},
+            description="Accuracy, latency, throughput and size in onnxruntime, with ratios.",
+        ),
+    ]

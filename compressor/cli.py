@@ -1,0 +1,233 @@
+"""The ``compressor`` command line: ``run``, ``validate``, ``plugins``.
+
+Errors in the user's input end with one line and exit code 2; a stage that fails on valid
+input exits with 1. Tracebacks are shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compressor import __version__
+from compressor.errors import CompressorError
+
+EPILOG = """\
+examples:
+  compressor run recipes/quickstart.yaml
+  compressor run recipes/quickstart.yaml --set stages.distill.epochs=3 --out runs/try
+  compressor validate recipes/quickstart.yaml
+  compressor plugins --json
+
+docs: docs/cli.md, docs/recipes.md, docs/stages.md
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument(
+        "--disable-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="block a plugin by name (repeatable); also COMPRESSOR_DISABLE_PLUGINS=a,b",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="compressor",
+        description="Distill, prune and export PyTorch models to ONNX from one YAML recipe, "
+        "and benchmark the result in onnxruntime.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"compressor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def recipe_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("recipe", type=Path, help="the recipe YAML file")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help="override a recipe field, e.g. --set stages.distill.epochs=3 (repeatable)",
+        )
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a recipe end to end",
+        description="Validate a recipe, then run its stages in order and write a run folder "
+        "with the models, the resolved recipe, metrics.json and report.md.",
+    )
+    recipe_args(run)
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run folder (default: runs/<recipe>-<timestamp>); must be new or empty",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    validate = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check a recipe without running it",
+        description="Check a recipe's fields, plugin names and options, and its artifact flow.",
+    )
+    recipe_args(validate)
+
+    plugins = sub.add_parser(
+        "plugins",
+        parents=[common],
+        help="list plugins and what they register",
+        description="List every plugin (built-in and installed), its distribution, version, "
+        "hooks, and the losses, pruners, exporters, datasets, models and stages it registers.",
+    )
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from compressor.registry import Registry
+
+    return Registry.load(args.disable_plugin)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``compressor validate``."""
+    from compressor import recipe
+
+    plan = recipe.load(args.recipe, _registry(args), args.overrides)
+    flow = " → ".join(f"{s.name} ({s.type})" for s in plan.stages)
+    print(f"{args.recipe}: valid recipe {plan.recipe.name!r}, {len(plan.stages)} stages: {flow}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``compressor run``."""
+    from rich.console import Console
+
+    from compressor import pipeline, recipe
+    from compressor.progress import Progress
+
+    registry = _registry(args)
+    plan = recipe.load(args.recipe, registry, args.overrides)
+    progress = Progress(enabled=not args.quiet)
+    result = pipeline.run(plan, registry, args.out, progress=progress)
+    console = Console()
+    console.print(f"run folder: [bold]{result.run_dir}[/]")
+    report = result.run_dir / "report.md"
+    if report.exists():
+        from rich.markdown import Markdown
+
+        section = report.read_text(encoding="utf-8").split("## Stages")[0]
+        console.print(Markdown(section))
+    return 0
+
+
+def _plugin_rows(registry: Any) -> list[dict[str, Any]]:
+    rows = []
+    for info in registry.pm.infos.values():
+        rows.append(
+            {
+                "name": info.name,
+                "module": info.module,
+                "distribution": info.distribution,
+                "version": info.version,
+                "hooks": info.hooks,
+                "registers": registry.registered_by(info.label),
+                "blocked": info.blocked,
+                "error": info.error,
+            }
+        )
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """``compressor plugins``."""
+    registry = _registry(args)
+    rows = _plugin_rows(registry)
+    kinds = ["loss", "pruner", "exporter", "dataset", "model", "stage"]
+    if args.json:
+        payload = {
+            "plugins": rows,
+            "registered": {
+                kind: [
+                    {"name": r.name, "description": r.description, "source": r.source}
+                    for r in registry.records(kind)
+                ]
+                for kind in kinds
+            },
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="plugins", title_justify="left")
+    for column in ("plugin", "package", "version", "hooks", "registers"):
+        table.add_column(column)
+    for row in rows:
+        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+        if row["blocked"]:
+            registers = "[yellow]blocked[/]"
+        if row["error"]:
+            registers = f"[red]broken:[/] {row['error']}"
+        hooks = ", ".join(h.removeprefix("compressor_") for h in row["hooks"])
+        table.add_row(row["name"], row["distribution"], row["version"], hooks, registers)
+    console.print(table)
+    for kind in kinds:
+        kind_table = Table(title=f"{kind}s", title_justify="left")
+        kind_table.add_column("name", style="bold")
+        kind_table.add_column("description")
+        kind_table.add_column("from")
+        for record in registry.records(kind):
+            kind_table.add_row(record.name, record.description, record.source.split(" ")[0])
+        console.print(kind_table)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``compressor`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except CompressorError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        first = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"error: {type(error).__name__}: {first} (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

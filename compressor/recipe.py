@@ -1,0 +1,344 @@
+"""Recipes: YAML files that list the ordered stages of a compression run.
+
+Loading a recipe is three steps, all before anything runs:
+
+1. parse the YAML (``yaml.safe_load``: a recipe never runs code) and apply ``--set`` overrides;
+2. validate the structure with pydantic (:class:`Recipe`);
+3. resolve it against the registry (:func:`resolve`): every plugin name must be registered,
+   every ``options`` mapping must pass that plugin's own schema, every stage input must be
+   produced by an earlier stage, and no artifact may be produced twice.
+
+Any problem is a :class:`~compressor.errors.RecipeError` naming the field, the value and the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from compressor.context import StageInfo
+from compressor.errors import RecipeError, UnknownNameError, UsageError, describe_value
+from compressor.overrides import apply_overrides
+from compressor.registry import Registry
+from compressor.schemas import PluginRef, StrictModel
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+STAGE_KEYS = ("name", "type", "inputs", "outputs")
+
+
+class DataConfig(StrictModel):
+    """``data:``: the dataset every stage trains and evaluates on."""
+
+    dataset: str = Field(description="A registered dataset name (see `compressor plugins`).")
+    options: dict[str, Any] = Field(default_factory=dict, description="The dataset's options.")
+    batch_size: int = Field(default=64, ge=1, description="Training batch size.")
+    eval_batch_size: int = Field(default=512, ge=1, description="Inference batch size.")
+    split_seed: int = Field(
+        default=0, description="Seeds the train/val/test split; fixed so runs compare fairly."
+    )
+    _parsed: BaseModel | None = PrivateAttr(default=None)
+
+    @property
+    def parsed(self) -> Any:
+        """The dataset options validated by the dataset plugin's schema."""
+        return self._parsed
+
+
+class StageConfig(BaseModel):
+    """One entry of ``stages:``. Keys other than name/type/inputs/outputs are the stage's options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    type: str
+    inputs: dict[str, str | list[str]] = Field(default_factory=dict)
+    outputs: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The stage-specific keys, to be validated by the stage plugin."""
+        return dict(self.model_extra or {})
+
+
+class Recipe(StrictModel):
+    """A whole recipe (``version: 1``)."""
+
+    version: Literal[1] = Field(description="The recipe format version.")
+    name: str = Field(pattern=NAME_PATTERN, description="Names the run folder.")
+    description: str = ""
+    seed: int = Field(default=0, description="Seeds every random number generator.")
+    device: str = Field(
+        default="auto", pattern=DEVICE_PATTERN, description="auto (CUDA when present), cpu, cuda, cuda:N"
+    )
+    data: DataConfig
+    stages: list[StageConfig] = Field(min_length=1)
+
+
+@dataclass
+class Plan:
+    """A validated, resolved recipe: what :func:`compressor.pipeline.run` executes."""
+
+    recipe: Recipe
+    stages: list[StageInfo]
+    source: str
+
+    def resolved(self) -> dict[str, Any]:
+        """The recipe with every default filled in, as written to the run folder."""
+        data = self.recipe.data.model_dump(mode="json")
+        data["options"] = self.recipe.data.parsed.model_dump(mode="json")
+        return {
+            "version": self.recipe.version,
+            "name": self.recipe.name,
+            "description": self.recipe.description,
+            "seed": self.recipe.seed,
+            "device": self.recipe.device,
+            "data": data,
+            "stages": [
+                {
+                    "name": s.name,
+                    "type": s.type,
+                    "inputs": s.inputs,
+                    "outputs": s.outputs,
+                    **s.options.model_dump(mode="json"),
+                }
+                for s in self.stages
+            ],
+        }
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_recipe_file(path: str | Path) -> dict[str, Any]:
+    """Read a recipe file into a mapping.
+
+    Raises:
+        UsageError: The file is missing or unreadable, is not valid YAML, or is not a mapping.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"recipe file not found: {file}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read recipe {file}: {type(exc).__name__}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{file}: invalid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(
+            f"{file}: a recipe must be a mapping with version, name, data and stages; "
+            f"got {type(raw).__name__}"
+        )
+    return raw
+
+
+def load(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Plan:
+    """Read, override, validate and resolve a recipe file."""
+    raw = apply_overrides(read_recipe_file(path), list(overrides or []))
+    try:
+        return resolve(raw, registry, source=str(path))
+    except RecipeError as exc:
+        raise exc.with_source(str(path)) from None
+
+
+# --- pydantic errors -> one line -------------------------------------------------------------
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is not None or isinstance(annotation, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if current is not None else []
+
+
+def _format_loc(prefix: str, loc: tuple[Any, ...]) -> str:
+    text = prefix
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def recipe_error(
+    exc: ValidationError, model: type[BaseModel], prefix: str = "", extra_keys: tuple[str, ...] = ()
+) -> RecipeError:
+    """Turn the first pydantic error into a one-line :class:`RecipeError`."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    field = _format_loc(prefix, loc)
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        keys = _keys_at(model, loc[:-1]) + (list(extra_keys) if len(loc) == 1 else [])
+        return RecipeError(field, "unknown key", value=loc[-1], choices=keys)
+    if kind == "missing":
+        return RecipeError(field, "required field is missing")
+    message = err["msg"]
+    message = message[0].lower() + message[1:]
+    return RecipeError(field, f"invalid value {describe_value(value)}: {message}", value=value)
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: str, extra_keys: tuple[str, ...] = ()) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise recipe_error(exc, model, prefix, extra_keys) from None
+
+
+# --- resolving against the registry ----------------------------------------------------------
+
+
+def _lookup(registry: Registry, kind: str, name: str, field: str) -> Any:
+    try:
+        return registry.get(kind, name)
+    except UnknownNameError as exc:
+        raise RecipeError(field, str(exc).split(";")[0], value=name, choices=exc.choices) from None
+
+
+def _resolve_refs(value: Any, registry: Registry, field: str) -> None:
+    """Validate every plugin reference inside ``value`` against its plugin's own schema."""
+    if isinstance(value, PluginRef):
+        record = _lookup(registry, value.kind, value.name, f"{field}.name")
+        parsed = _validate(record.options, value.options, f"{field}.options")
+        value._parsed = parsed
+        value.options = parsed.model_dump(mode="json")
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _resolve_refs(getattr(value, name), registry, f"{field}.{name}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _resolve_refs(item, registry, f"{field}[{i}]")
+
+
+def _slots(
+    given: dict[str, str | list[str]], declared: dict[str, Any], field: str, direction: str
+) -> dict[str, str | list[str]]:
+    slots: dict[str, str | list[str]] = {}
+    for slot, names in given.items():
+        role = declared.get(slot)
+        if role is None:
+            raise RecipeError(
+                f"{field}.{slot}", f"unknown {direction} slot", value=slot, choices=declared
+            )
+        if role.many:
+            slots[slot] = [names] if isinstance(names, str) else list(names)
+        elif isinstance(names, list):
+            raise RecipeError(
+                f"{field}.{slot}", f"takes one artifact name, got a list {names!r}", value=names
+            )
+        else:
+            slots[slot] = names
+    return slots
+
+
+def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -> Plan:
+    """Validate a raw recipe mapping and resolve it against the registry.
+
+    Raises:
+        RecipeError: The first problem found, as one line naming the field.
+    """
+    recipe: Recipe = _validate(Recipe, raw, "")
+    data = recipe.data
+    dataset = _lookup(registry, "dataset", data.dataset, "data.dataset")
+    data._parsed = _validate(dataset.options, data.options, "data.options")
+
+    stages: list[StageInfo] = []
+    producers: dict[str, str] = {}
+    seen_names: dict[str, int] = {}
+    for index, stage in enumerate(recipe.stages):
+        name = stage.name or stage.type
+        field = f"stages.{name}"
+        if name in seen_names:
+            raise RecipeError(
+                f"stages[{index}].name",
+                f"duplicate stage name {name!r} (also stages[{seen_names[name]}]); give each stage "
+                "a unique name",
+                value=name,
+            )
+        seen_names[name] = index
+        record = _lookup(registry, "stage", stage.type, f"stages[{index}].type")
+        options = _validate(record.options, stage.options, field, STAGE_KEYS)
+        _resolve_refs(options, registry, field)
+        for sub_field, message in (record.check(options, registry) if record.check else []):
+            raise RecipeError(f"{field}.{sub_field}", message)
+
+        inputs = _slots(stage.inputs, record.inputs, f"{field}.inputs", "input")
+        for slot, role in record.inputs.items():
+            if role.required and slot not in inputs:
+                raise RecipeError(
+                    f"{field}.inputs.{slot}", f"required input is missing ({role.description})"
+                )
+        outputs = _slots(stage.outputs, record.outputs, f"{field}.outputs", "output")
+        if record.default_outputs is not None:
+            for slot, names in record.default_outputs(inputs, options, registry).items():
+                outputs.setdefault(slot, names)
+        for slot, role in record.outputs.items():
+            if slot not in outputs and role.required and not role.many:
+                # A stage named "teacher" produces the artifact "teacher" unless told otherwise.
+                outputs[slot] = name
+
+        for slot, names in inputs.items():
+            for artifact in names if isinstance(names, list) else [names]:
+                if artifact not in producers:
+                    raise RecipeError(
+                        f"{field}.inputs.{slot}",
+                        f"artifact {artifact!r} is not produced by any earlier stage",
+                        value=artifact,
+                        choices=producers,
+                    )
+        for slot, names in outputs.items():
+            for artifact in names if isinstance(names, list) else [names]:
+                if not re.match(NAME_PATTERN, artifact):
+                    raise RecipeError(
+                        f"{field}.outputs.{slot}",
+                        f"invalid artifact name {artifact!r}: use letters, digits, '_', '-', '.'",
+                    )
+                if artifact in producers:
+                    raise RecipeError(
+                        f"{field}.outputs.{slot}",
+                        f"artifact {artifact!r} is already produced by stage "
+                        f"{producers[artifact]!r}; each artifact has one producer",
+                        value=artifact,
+                    )
+                producers[artifact] = name
+        stages.append(
+            StageInfo(
+                name=name, type=record.name, index=index, options=options, inputs=inputs, outputs=outputs
+            )
+        )
+    return Plan(recipe=recipe, stages=stages, source=source)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone: set up a virtualenv, then run the quick start or the tests.
+#
+#   bash dev.sh run    # set up, then run recipes/quickstart.yaml end to end
+#   bash dev.sh test   # set up, then run the test suite
+#   bash dev.sh setup  # only set up
+#
+# Extra arguments go to the command: `bash dev.sh test -k recipe`, `bash dev.sh run --out runs/x`.
+# COMPRESSOR_VENV picks another virtualenv folder (default: .venv).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV="${COMPRESSOR_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.compressor-installed"
+  # Reinstall only when the dependencies may have changed.
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "==> installing compressor and its dependencies into $VENV (the first time takes a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    touch "$stamp"
+  fi
+}
+
+command="${1:-run}"
+shift || true
+case "$command" in
+  setup) setup ;;
+  run)
+    setup
+    exec "$VENV/bin/compressor" run recipes/quickstart.yaml "$@"
+    ;;
+  test)
+    setup
+    exec "$VENV/bin/python" -m pytest -q "$@"
+    ;;
+  *)
+    echo "usage: bash dev.sh [run|test|setup] [args...]" >&2
+    exit 2
+    ;;
+esac

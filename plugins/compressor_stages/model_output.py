@@ -1,0 +1,68 @@
+"""Publishing a trained model: test accuracy, size, checkpoint, artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from compressor.artifacts import ModelArtifact
+from compressor.checkpoint import save_model
+from compressor.context import StageContext
+from compressor.training import FitResult, evaluate
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def publish_model(
+    ctx: StageContext, model: nn.Module, spec: dict[str, Any], fit: FitResult | None = None
+) -> ModelArtifact:
+    """Save ``model`` as ``<output>.pt``, log its figures, and publish it in the ``model`` slot."""
+    name = ctx.output_name("model")
+    data = ctx.data
+    model.eval()
+    test_accuracy = evaluate(model, data.test, ctx.eval_batch_size, ctx.device)
+    params = count_parameters(model)
+    path = save_model(
+        model,
+        spec,
+        ctx.run_dir / f"{name}.pt",
+        input_shape=list(data.input_shape),
+        num_classes=data.num_classes,
+    )
+    ctx.log(artifact=name, test_accuracy=test_accuracy, params=params)
+    if fit is not None:
+        ctx.log(
+            history=fit.history,
+            samples_per_second=fit.samples_per_second,
+            teacher_cached=fit.teacher_cached,
+            val_accuracy=fit.history[-1]["val_accuracy"] if fit.history else None,
+        )
+    artifact = ModelArtifact(
+        name=name, model=model, spec=spec, path=path, meta={"params": params, "test_accuracy": test_accuracy}
+    )
+    ctx.publish(artifact)
+    return artifact
+
+
+def build_losses(ctx: StageContext, terms: list[Any]) -> list[Any]:
+    """Build the weighted loss terms of a stage."""
+    from compressor.training import WeightedLoss
+
+    return [
+        WeightedLoss(
+            name=term.name,
+            weight=term.weight,
+            module=ctx.build_loss(term),
+            needs_teacher=ctx.loss_needs_teacher(term),
+        )
+        for term in terms
+    ]
+
+
+def spec_of(ref: Any) -> dict[str, Any]:
+    """The plain-dict form of a model reference, stored in checkpoints."""
+    return {"name": ref.name, "options": dict(ref.options)}

@@ -1,0 +1,75 @@
+"""Checkpoints: pruned models reload in a fresh process, safely; bad files are clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from compressor.checkpoint import load_model, save_model
+from compressor.errors import UsageError
+
+
+def _build(registry, name: str, **options):
+    record = registry.get("model", name)
+    return record.build(record.options.model_validate(options), input_shape=(1, 8, 8), num_classes=10)
+
+
+def test_pruned_model_roundtrips_in_a_fresh_process(registry, tmp_path) -> None:
+    model = _build(registry, "seed_cnn", channels=[8, 16], hidden=32).eval()
+    pruner = registry.get("pruner", "magnitude")
+    x = torch.randn(4, 1, 8, 8)
+    classifier = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    pruner.build(pruner.options.model_validate({"ratio": 0.5})).prune(model, x, [classifier])
+    path = save_model(
+        model,
+        {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
+        tmp_path / "m.pt",
+        input_shape=[1, 8, 8],
+        num_classes=10,
+    )
+    expected = model(x)
+    torch.save(x, tmp_path / "x.pt")
+    torch.save(expected, tmp_path / "y.pt")
+    code = (
+        "import torch; from compressor.registry import Registry; "
+        "from compressor.checkpoint import load_model; "
+        f"m, _ = load_model({str(path)!r}, Registry.load()); "
+        f"x = torch.load({str(tmp_path / 'x.pt')!r}); y = torch.load({str(tmp_path / 'y.pt')!r}); "
+        "assert torch.allclose(m(x), y, atol=1e-6), 'outputs differ'; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_bad_checkpoints_are_clear_errors(registry, tmp_path) -> None:
+    with pytest.raises(UsageError, match="no such checkpoint"):
+        load_model(tmp_path / "missing.pt", registry)
+    model = _build(registry, "seed_mlp", hidden=[8])
+    path = save_model(model, {"name": "seed_mlp", "options": {"hidden": [8]}}, tmp_path / "m.pt",
+                      input_shape=[1, 8, 8], num_classes=10)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UsageError, match="not a loadable checkpoint"):
+        load_model(truncated, registry)
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(UsageError, match="not a compressor model checkpoint"):
+        load_model(tmp_path / "other.pt", registry)
+
+
+def test_save_is_atomic_when_serialization_fails(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"previous good checkpoint")
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", explode)
+    with pytest.raises(OSError):
+        save_model(torch.nn.Linear(2, 2), {"name": "x"}, target, input_shape=[2], num_classes=2)
+    assert target.read_bytes() == b"previous good checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]

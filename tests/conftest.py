@@ -1,0 +1,116 @@
+"""Shared fixtures: the real registry, tiny recipes on the shipped digits, fake installed plugins."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from compressor.registry import Registry
+
+TINY_RECIPE: dict[str, Any] = {
+    "version": 1,
+    "name": "tiny",
+    "seed": 0,
+    "device": "cpu",
+    "data": {"dataset": "digits", "batch_size": 128},
+    "stages": [
+        {
+            "name": "teacher",
+            "type": "train",
+            "model": {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
+            "epochs": 2,
+        },
+        {
+            "name": "distill",
+            "type": "distill",
+            "inputs": {"teacher": "teacher"},
+            "outputs": {"model": "student_distilled"},
+            "model": {"name": "seed_mlp", "options": {"hidden": [32]}},
+            "epochs": 2,
+        },
+        {
+            "name": "prune",
+            "type": "prune",
+            "inputs": {"model": "student_distilled", "teacher": "teacher"},
+            "outputs": {"model": "student"},
+            "pruner": {"name": "magnitude", "options": {"ratio": 0.5}},
+            "finetune": {"epochs": 1},
+        },
+        {"name": "export", "type": "export", "inputs": {"models": ["teacher", "student"]}},
+        {
+            "name": "benchmark",
+            "type": "benchmark",
+            "inputs": {"models": ["teacher.onnx", "student.onnx"]},
+            "repeat": 5,
+            "warmup": 1,
+            "min_seconds": 0.0,
+            "throughput_batch": 32,
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """Every installed plugin, loaded through the `compressor` entry points."""
+    return Registry.load()
+
+
+@pytest.fixture
+def tiny_recipe() -> dict[str, Any]:
+    """A fresh copy of a full five-stage recipe that runs in seconds."""
+    return copy.deepcopy(TINY_RECIPE)
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path):
+    """Write a recipe mapping (or raw text) to a YAML file and return its path."""
+
+    def write(recipe: dict[str, Any] | str, name: str = "recipe.yaml") -> Path:
+        path = tmp_path / name
+        text = recipe if isinstance(recipe, str) else yaml.safe_dump(recipe, sort_keys=False)
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def install_fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Install a plugin module through a fake dist-info, exactly as pip would expose it.
+
+    Returns a function ``install(module_name, source, dist="demo-plugin", version="0.1",
+    entry_name=None)``; the module becomes importable and its entry point appears in the
+    `compressor` group.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def install(
+        module_name: str,
+        source: str,
+        dist: str = "demo-plugin",
+        version: str = "0.1",
+        entry_name: str | None = None,
+    ) -> Path:
+        (site / f"{module_name}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(
+            f"[compressor]\n{entry_name or module_name} = {module_name}\n"
+        )
+        return site
+
+    yield install
+    import sys
+
+    for name in list(sys.modules):
+        if name.startswith("fake_"):
+            del sys.modules[name]
