@@ -1,0 +1,122 @@
+"""compressor.onnx_bench on a tiny real ONNX model: percentiles, repeat rule, accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from compressor import onnx_bench
+from compressor.data import Split
+
+
+# The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
+pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+
+
+class CountingSession:
+    """Wraps a real session and counts ``run`` calls."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.calls = 0
+
+    def get_inputs(self):
+        return self.session.get_inputs()
+
+    def get_outputs(self):
+        return self.session.get_outputs()
+
+    def run(self, output_names, feed):
+        self.calls += 1
+        return self.session.run(output_names, feed)
+
+
+@pytest.fixture(scope="module")
+def model_and_file(tmp_path_factory) -> tuple[nn.Module, Path]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3)).eval()
+    path = tmp_path_factory.mktemp("bench") / "mlp.onnx"
+    # The legacy exporter is enough here and is ~20x faster than the dynamo one.
+    torch.onnx.export(
+        model,
+        (torch.randn(2, 1, 4, 4),),
+        str(path),
+        dynamo=False,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+    )
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def split() -> Split:
+    g = torch.Generator().manual_seed(3)
+    return Split(x=torch.randn(203, 1, 4, 4, generator=g), y=torch.randint(0, 3, (203,), generator=g))
+
+
+def test_latency_percentiles_are_ordered_and_repeat_is_respected(model_and_file, split) -> None:
+    _, path = model_and_file
+    session = CountingSession(onnx_bench.make_session(path, threads=1))
+    stats = onnx_bench.measure_latency(
+        session, onnx_bench.batch_of(split, 4), warmup=3, repeat=25, min_seconds=0.0
+    )
+    assert session.calls == 3 + 25 and stats["runs"] == 25
+    assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p95"] <= stats["p99"]
+    assert stats["min"] <= stats["mean"]
+
+
+def test_min_seconds_extends_the_measurement(model_and_file, split) -> None:
+    _, path = model_and_file
+    session = onnx_bench.make_session(path)
+    stats = onnx_bench.measure_latency(
+        session, onnx_bench.batch_of(split, 1), warmup=0, repeat=1, min_seconds=0.05
+    )
+    assert stats["runs"] > 1 and stats["runs"] * stats["mean"] >= 0.05 * 1000 * 0.9
+
+
+def test_onnx_accuracy_equals_pytorch_accuracy(model_and_file, split) -> None:
+    model, path = model_and_file
+    with torch.no_grad():
+        expected = int((model(split.x).argmax(1) == split.y).sum()) / len(split)
+    session = onnx_bench.make_session(path)
+    # A batch size that does not divide the split checks the last, short batch.
+    assert onnx_bench.onnx_accuracy(session, split, 64) == pytest.approx(expected, abs=1e-12)
+    assert onnx_bench.onnx_accuracy(session, split, 1000) == pytest.approx(expected, abs=1e-12)
+
+
+def test_batch_of_repeats_rows_of_a_small_split(split) -> None:
+    small = Split(x=split.x[:3], y=split.y[:3])
+    batch = onnx_bench.batch_of(small, 8)
+    assert batch.shape == (8, 1, 4, 4) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch[3], small.x[0].numpy())
+
+
+def test_cpu_device_uses_cpu_provider_only() -> None:
+    assert onnx_bench.providers_for("cpu") == ["CPUExecutionProvider"]
+    assert onnx_bench.providers_for("cuda")[-1] == "CPUExecutionProvider"
+
+
+def test_benchmark_file_reports_everything(model_and_file, split) -> None:
+    _, path = model_and_file
+    steps: list[str] = []
+    result = onnx_bench.benchmark_file(
+        path,
+        split,
+        eval_batch_size=50,
+        latency_batch=1,
+        throughput_batch=32,
+        warmup=1,
+        repeat=5,
+        min_seconds=0.0,
+        threads=1,
+        on_step=lambda name, value: steps.append(name),
+    )
+    assert steps == ["accuracy", "latency_p50_ms", "throughput_per_s"]
+    assert set(result["latency_ms"]) == {"p50", "p90", "p95", "p99", "mean"}
+    assert result["file_bytes"] == path.stat().st_size
+    assert result["throughput_per_s"] > 0 and result["providers"] == ["CPUExecutionProvider"]
