@@ -124,14 +124,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     result = pipeline.run(plan, registry, args.out, progress=progress)
     console = Console()
-    console.print(f"run folder: [bold]{result.run_dir}[/]")
-    report = result.run_dir / "report.md"
-    if report.exists():
-        from rich.markdown import Markdown
-
-        section = report.read_text(encoding="utf-8").split("## Stages")[0]
-        console.print(Markdown(section))
+    _print_summary(console, result.metrics)
+    console.print(f"run folder: [bold]{result.run_dir}[/] (report.md, metrics.json, models)")
     return 0
+
+
+def _print_summary(console: Any, metrics: dict[str, Any]) -> None:
+    """The benchmark results in a table that fits an 80-column terminal."""
+    from rich import box
+    from rich.table import Table
+
+    from compressor.report import format_bytes, format_count
+
+    for name, stage in metrics.get("stages", {}).items():
+        models = stage.get("models") if stage.get("type") == "benchmark" else None
+        if not models:
+            continue
+        table = Table(
+            title=f"{name}: ratios vs {stage.get('reference')}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for column in ("model", "accuracy", "p50 ms", "per s", "params", "size", "Δ acc", "faster", "smaller"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for model, m in models.items():
+            r = m.get("ratios", {})
+            table.add_row(
+                model,
+                f"{100 * m['accuracy']:.2f}%",
+                f"{m['latency_ms']['p50']:.3f}",
+                format_count(m.get("throughput_per_s")),
+                format_count(m.get("params")),
+                format_bytes(m.get("file_bytes")),
+                f"{r.get('accuracy_delta_points', 0):+.2f}",
+                f"{r.get('latency_speedup', 1):.1f}×",
+                f"{r.get('size_ratio', 1):.1f}×",
+            )
+        console.print(table)
 
 
 def _plugin_rows(registry: Any) -> list[dict[str, Any]]:

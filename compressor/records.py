@@ -119,7 +119,7 @@ class ExporterPlugin(PluginRecord):
 class DatasetPlugin(PluginRecord):
     """A dataset.
 
-    ``factory(options, seed)`` returns a :class:`compressor.data.DataBundle` with fixed
+    ``factory(options, seed=...)`` (``seed`` by keyword) returns a :class:`compressor.data.DataBundle` with fixed
     train/validation/test splits.
     """
 
@@ -130,7 +130,8 @@ class DatasetPlugin(PluginRecord):
 class ModelPlugin(PluginRecord):
     """A model architecture.
 
-    ``factory(options, input_shape, num_classes)`` returns an untrained ``torch.nn.Module``.
+    ``factory(options, input_shape=..., num_classes=...)`` (both by keyword) returns an
+    untrained ``torch.nn.Module``.
     """
 
     kind: ClassVar[str] = "model"

@@ -11,7 +11,7 @@ from typing import Any
 from compressor.atomic import write_text
 
 
-def _si(value: float | None, unit: str = "") -> str:
+def format_count(value: float | None, unit: str = "") -> str:
     if value is None:
         return "—"
     for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -20,7 +20,7 @@ def _si(value: float | None, unit: str = "") -> str:
     return f"{value:.0f} {unit}".rstrip()
 
 
-def _bytes(value: float | None) -> str:
+def format_bytes(value: float | None) -> str:
     if value is None:
         return "—"
     for factor, unit in ((1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -70,9 +70,9 @@ def benchmark_section(stage: str, metrics: dict[str, Any]) -> list[str]:
                 f"{lat.get('p50', float('nan')):.3f} ms",
                 f"{lat.get('p95', float('nan')):.3f} ms",
                 f"{m.get('throughput_per_s', 0):,.0f} /s",
-                _si(m.get("params")),
-                _si(m.get("macs")),
-                _bytes(m.get("file_bytes")),
+                format_count(m.get("params")),
+                format_count(m.get("macs")),
+                format_bytes(m.get("file_bytes")),
             ]
         )
     reference = metrics.get("reference", next(iter(models)))
@@ -124,12 +124,12 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
         if "test_accuracy" in m:
             facts.append(f"test accuracy {_pct(m['test_accuracy'])} (PyTorch)")
         if "params" in m:
-            facts.append(f"{_si(m['params'])} parameters")
+            facts.append(f"{format_count(m['params'])} parameters")
         if "before" in m and "pruned" in m:
             b, p = m["before"], m["pruned"]
             facts.append(
-                f"params {_si(b['params'])} → {_si(p['params'])}, MACs {_si(b['macs'])} → "
-                f"{_si(p['macs'])}; val accuracy {_pct(b['val_accuracy'])} → "
+                f"params {format_count(b['params'])} → {format_count(p['params'])}, MACs {format_count(b['macs'])} → "
+                f"{format_count(p['macs'])}; val accuracy {_pct(b['val_accuracy'])} → "
                 f"{_pct(p['val_accuracy'])} pruned → {_pct(m.get('val_accuracy'))} fine-tuned"
             )
         if "samples_per_second" in m:
@@ -137,10 +137,12 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
             facts.append(f"{m['samples_per_second']:,.0f} samples/s{cached}")
         for file, f in m.get("files", {}).items():
             facts.append(
-                f"`{file}` via {f.get('method', f.get('exporter', '?'))}: max |Δ| "
+                f"`{file}` via {f.get('method', f.get('exporter', '?'))}: max abs error "
                 f"{f.get('max_abs_error', float('nan')):.2e}, top-1 agreement "
                 f"{_pct(f.get('top1_agreement'))}"
             )
+        if "models" in m and m.get("type") == "benchmark":
+            facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
         if "error" in m:
             facts.append(f"**failed:** {m['error']}")
         rows.append([f"`{name}`", m.get("type", ""), f"{m.get('seconds', 0):.1f} s", "; ".join(facts)])

@@ -43,7 +43,7 @@ class ModelRef(PluginRef):
     """A model architecture.
 
     Besides registered names, two shorthands are accepted:
-    ``torchvision.resnet18`` (any ``torchvision.models`` builder) and ``package.module:attr``
+    ``torchvision.resnet18`` (any ``torchvision.models`` classification builder) and ``package.module:attr``
     (a class or function you wrote, called with the options as keyword arguments).
     """
 

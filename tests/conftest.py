@@ -17,13 +17,14 @@ TINY_RECIPE: dict[str, Any] = {
     "name": "tiny",
     "seed": 0,
     "device": "cpu",
-    "data": {"dataset": "digits", "batch_size": 128},
+    "data": {"dataset": "digits", "batch_size": 64},
     "stages": [
         {
             "name": "teacher",
             "type": "train",
             "model": {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
             "epochs": 2,
+            "optimizer": {"lr": 0.01},
         },
         {
             "name": "distill",
@@ -32,6 +33,7 @@ TINY_RECIPE: dict[str, Any] = {
             "outputs": {"model": "student_distilled"},
             "model": {"name": "seed_mlp", "options": {"hidden": [32]}},
             "epochs": 2,
+            "optimizer": {"lr": 0.01},
         },
         {
             "name": "prune",

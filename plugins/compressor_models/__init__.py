@@ -1,1 +1,133 @@
-"""placeholder"""
+"""Built-in models: ``seed_cnn`` (teacher), ``seed_mlp`` (student), ``torchvision``, ``import``.
+
+Recipes may also use two shorthands for the last two (see :class:`compressor.schemas.ModelRef`):
+``torchvision.resnet18`` and ``package.module:attr``. Only pydantic is imported here; torch and
+torchvision load when a stage first builds a model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from compressor import hookimpl
+from compressor.records import ModelPlugin
+from compressor.schemas import StrictModel
+
+#: ``kwargs`` keys that would make torchvision download pretrained weights.
+WEIGHT_KEYS = ("weights", "weights_backbone")
+#: ``package.module:attr`` with an optional dotted attribute path.
+TARGET_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class SeedCNNOptions(StrictModel):
+    """Options of ``seed_cnn``."""
+
+    channels: list[PositiveInt] = Field(
+        default_factory=lambda: [32, 64],
+        min_length=1,
+        description="Output channels of each 3x3 conv block (conv, batch norm, ReLU, max-pool).",
+    )
+    hidden: PositiveInt = Field(default=128, description="Width of the hidden classifier layer.")
+    dropout: float = Field(
+        default=0.25, ge=0.0, lt=1.0, description="Dropout before each classifier Linear."
+    )
+
+
+class SeedMLPOptions(StrictModel):
+    """Options of ``seed_mlp``."""
+
+    hidden: list[PositiveInt] = Field(
+        default_factory=lambda: [128],
+        description="Width of each hidden layer; an empty list is logistic regression.",
+    )
+    dropout: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Dropout after each hidden layer (0: none)."
+    )
+
+
+def _reject_num_classes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if "num_classes" in kwargs:
+        raise ValueError("num_classes comes from the dataset; remove it from kwargs")
+    return kwargs
+
+
+class TorchvisionOptions(StrictModel):
+    """Options of ``torchvision`` (recipe shorthand: ``torchvision.ARCH``)."""
+
+    arch: str = Field(description="A torchvision.models builder name, e.g. resnet18.")
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra builder arguments; always random init, never pretrained weights.",
+    )
+
+    @field_validator("kwargs")
+    @classmethod
+    def _no_weights(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Runs must work offline and start from random init; checked here, before any run.
+        found = [k for k in WEIGHT_KEYS if k in kwargs]
+        if found:
+            raise ValueError(
+                f"{', '.join(found)} would download pretrained weights; compressor builds "
+                "torchvision models with random init only"
+            )
+        return _reject_num_classes(kwargs)
+
+
+class ImportOptions(StrictModel):
+    """Options of ``import`` (recipe shorthand: ``package.module:attr``)."""
+
+    target: str = Field(
+        pattern=TARGET_PATTERN,
+        description="The class or function to call, as package.module:attr.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Keyword arguments for the call; num_classes and input_shape are added when the "
+            "callable takes parameters of those names."
+        ),
+    )
+
+    @field_validator("kwargs")
+    @classmethod
+    def _valid_keywords(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in kwargs if not re.fullmatch(r"[A-Za-z_]\w*", str(k))]
+        if bad:
+            raise ValueError(f"not valid keyword argument names: {', '.join(map(str, bad))}")
+        return kwargs
+
+
+@hookimpl
+def compressor_register_models() -> list[ModelPlugin]:
+    """Register the built-in model architectures."""
+    return [
+        ModelPlugin(
+            name="seed_cnn",
+            factory="compressor_models.seed:SeedCNN.from_options",
+            options=SeedCNNOptions,
+            description="Small CNN teacher: conv/BN/ReLU/max-pool blocks, then a 2-layer head.",
+        ),
+        ModelPlugin(
+            name="seed_mlp",
+            factory="compressor_models.seed:SeedMLP.from_options",
+            options=SeedMLPOptions,
+            description="MLP student: flatten, hidden Linear+ReLU layers, Linear classifier.",
+        ),
+        ModelPlugin(
+            name="torchvision",
+            factory="compressor_models.zoo:build_torchvision",
+            options=TorchvisionOptions,
+            description="Any torchvision.models architecture, random init (torchvision.ARCH).",
+        ),
+        ModelPlugin(
+            name="import",
+            factory="compressor_models.zoo:build_import",
+            options=ImportOptions,
+            description="Your own nn.Module class or builder function (package.module:attr).",
+        ),
+    ]
