@@ -107,7 +107,7 @@ def measure_latency(
         session.run(outputs, feed)
         times.append(clock() - t0)
     ms = np.asarray(times) * 1000.0
-    stats = {f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(ms, PERCENTILES))}
+    stats = {f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(ms, PERCENTILES), strict=True)}
     stats["mean"] = float(ms.mean())
     stats["min"] = float(ms.min())
     stats["runs"] = len(times)

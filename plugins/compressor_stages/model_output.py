@@ -1,4 +1,4 @@
-"""Publishing a trained model: test accuracy, size, checkpoint, artifact."""
+"""What the model stages share: training inside a stage, and publishing the trained model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from torch import nn
 from compressor.artifacts import ModelArtifact
 from compressor.checkpoint import save_model
 from compressor.context import StageContext
-from compressor.training import FitResult, evaluate
+from compressor.data import num_batches
+from compressor.training import FitResult, evaluate, fit
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -46,6 +47,36 @@ def publish_model(
     )
     ctx.publish(artifact)
     return artifact
+
+
+def train_in_stage(
+    ctx: StageContext,
+    model: nn.Module,
+    *,
+    losses: list[Any],
+    epochs: int,
+    optimizer: Any,
+    teachers: list[nn.Module] | None = None,
+    cache_teacher: bool = True,
+    label: str | None = None,
+) -> FitResult:
+    """Train ``model`` with the recipe's data and batch sizes, under a progress bar."""
+    steps = epochs * num_batches(len(ctx.data.train), ctx.batch_size)
+    with ctx.progress(steps, label) as bar:
+        return fit(
+            model,
+            data=ctx.data,
+            losses=build_losses(ctx, losses),
+            epochs=epochs,
+            optimizer=optimizer,
+            batch_size=ctx.batch_size,
+            eval_batch_size=ctx.eval_batch_size,
+            device=ctx.device,
+            seed=ctx.seed(),
+            bar=bar,
+            teachers=teachers or [],
+            cache_teacher=cache_teacher,
+        )
 
 
 def build_losses(ctx: StageContext, terms: list[Any]) -> list[Any]:

@@ -11,8 +11,8 @@ from torch import nn
 
 from compressor.context import StageContext
 from compressor.errors import StageFailure, UsageError
-from compressor.training import evaluate, fit
-from compressor_stages.model_output import build_losses, count_parameters, publish_model
+from compressor.training import evaluate
+from compressor_stages.model_output import count_parameters, publish_model, train_in_stage
 
 
 def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
@@ -103,21 +103,15 @@ class PruneStage:
         finetune = opts.finetune
         if finetune.epochs > 0:
             teacher = teacher_artifact.model if teacher_artifact is not None else original
-            steps = finetune.epochs * -(-len(data.train) // ctx.batch_size)
-            with ctx.progress(steps, f"{ctx.info.name} (fine-tune)") as bar:
-                fit_result = fit(
-                    model,
-                    data=data,
-                    losses=build_losses(ctx, finetune.losses),
-                    epochs=finetune.epochs,
-                    optimizer=finetune.optimizer,
-                    batch_size=ctx.batch_size,
-                    eval_batch_size=ctx.eval_batch_size,
-                    device=ctx.device,
-                    seed=ctx.seed(),
-                    bar=bar,
-                    teachers=[teacher],
-                )
+            fit_result = train_in_stage(
+                ctx,
+                model,
+                losses=finetune.losses,
+                epochs=finetune.epochs,
+                optimizer=finetune.optimizer,
+                teachers=[teacher],
+                label=f"{ctx.info.name} (fine-tune)",
+            )
         ctx.log(
             pruner=opts.pruner.name,
             before=before,

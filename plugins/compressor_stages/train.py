@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compressor.context import StageContext
-from compressor.training import fit
-from compressor_stages.model_output import build_losses, publish_model, spec_of
+from compressor_stages.model_output import publish_model, spec_of, train_in_stage
 
 
 class TrainStage:
@@ -19,18 +18,7 @@ class TrainStage:
         """Build, train, save and publish the model."""
         opts = self.options
         model = ctx.build_model(opts.model)
-        steps = opts.epochs * -(-len(ctx.data.train) // ctx.batch_size)
-        with ctx.progress(steps) as bar:
-            result = fit(
-                model,
-                data=ctx.data,
-                losses=build_losses(ctx, opts.losses),
-                epochs=opts.epochs,
-                optimizer=opts.optimizer,
-                batch_size=ctx.batch_size,
-                eval_batch_size=ctx.eval_batch_size,
-                device=ctx.device,
-                seed=ctx.seed(),
-                bar=bar,
-            )
+        result = train_in_stage(
+            ctx, model, losses=opts.losses, epochs=opts.epochs, optimizer=opts.optimizer
+        )
         publish_model(ctx, model, spec_of(opts.model), result)

@@ -12,7 +12,6 @@ from torch import nn
 from compressor import onnx_bench
 from compressor.data import Split
 
-
 # The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from compressor_stages.benchmark import BenchmarkStage
+from compressor_stages.options import BenchmarkOptions
 from torch import nn
 
 from compressor.artifacts import FileArtifact, ModelArtifact
@@ -14,8 +16,6 @@ from compressor.context import RunContext, StageContext, StageInfo
 from compressor.data import DataBundle, Split
 from compressor.errors import UsageError
 from compressor.progress import Progress
-from compressor_stages.benchmark import BenchmarkStage
-from compressor_stages.options import BenchmarkOptions
 
 # The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
