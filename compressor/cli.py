@@ -129,34 +129,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.1f}{prefix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
 def _print_summary(console: Any, metrics: dict[str, Any]) -> None:
     """The benchmark results in a table that fits an 80-column terminal."""
     from rich import box
     from rich.table import Table
-
-    from compressor.report import format_bytes, format_count
 
     for name, stage in metrics.get("stages", {}).items():
         models = stage.get("models") if stage.get("type") == "benchmark" else None
         if not models:
             continue
         table = Table(
-            title=f"{name}: ratios vs {stage.get('reference')}",
+            title=f"{name}: onnxruntime, ratios vs {stage.get('reference')}",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
+            padding=(0, 1, 0, 0),
         )
-        for column in ("model", "accuracy", "p50 ms", "per s", "params", "size", "Δ acc", "faster", "smaller"):
-            table.add_column(column, justify="left" if column == "model" else "right")
+        columns = ("model", "acc", "p50 ms", "per s", "params", "size", "Δ acc", "faster", "smaller")
+        for column in columns:
+            table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
         for model, m in models.items():
             r = m.get("ratios", {})
             table.add_row(
                 model,
                 f"{100 * m['accuracy']:.2f}%",
                 f"{m['latency_ms']['p50']:.3f}",
-                format_count(m.get("throughput_per_s")),
-                format_count(m.get("params")),
-                format_bytes(m.get("file_bytes")),
+                _compact(m.get("throughput_per_s")),
+                _compact(m.get("params")),
+                _compact(m.get("file_bytes"), "B"),
                 f"{r.get('accuracy_delta_points', 0):+.2f}",
                 f"{r.get('latency_speedup', 1):.1f}×",
                 f"{r.get('size_ratio', 1):.1f}×",
