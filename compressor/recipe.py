@@ -209,6 +209,9 @@ def recipe_error(
     if kind == "missing":
         return RecipeError(field, "required field is missing")
     message = err["msg"]
+    if kind == "value_error":
+        # Raised by our own validators: the message already says what is wrong.
+        return RecipeError(field, message.removeprefix("Value error, "), value=value)
     message = message[0].lower() + message[1:]
     return RecipeError(field, f"invalid value {describe_value(value)}: {message}", value=value)
 

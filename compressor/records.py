@@ -92,11 +92,19 @@ class LossPlugin(PluginRecord):
 
 @dataclass(frozen=True)
 class PrunerPlugin(PluginRecord):
-    """A structural pruning method.
+    """A structural pruning method: an importance criterion over torch-pruning's DepGraph.
 
-    ``factory(options)`` returns an object with
-    ``prune(model, example_inputs, ignored_layers) -> model`` that removes channels or units for
-    real (the returned model has fewer parameters, not masks).
+    ``factory(options)`` returns an object with:
+
+    - ``importance() -> torch_pruning.importance.Importance``: called with a channel group,
+      returns a 1-D tensor of scores (higher means keep);
+    - ``needs_gradients: bool`` (class attribute): when true, the prune stage accumulates
+      gradients of its loss on a few batches before every pruning step (Taylor criteria);
+    - optionally ``check_model(model) -> str | None``: why the criterion cannot rank this model
+      (e.g. no BatchNorm for ``bn_scale``), checked before pruning.
+
+    How many channels go (ratio, MACs or parameter target, iterative schedule, rounding, ignored
+    layers) is the prune stage's business (:mod:`compressor.pruning`), the same for every method.
     """
 
     kind: ClassVar[str] = "pruner"

@@ -15,6 +15,7 @@ from compressor_stages.options import (
     DistillOptions,
     ExportOptions,
     PruneOptions,
+    SensitivityOptions,
     TrainOptions,
 )
 
@@ -70,6 +71,13 @@ def compressor_register_stages() -> list[StagePlugin]:
             },
             outputs={"model": Role("the pruned, fine-tuned model")},
             description="Remove channels/units structurally, then heal by distillation.",
+        ),
+        StagePlugin(
+            name="sensitivity",
+            factory="compressor_stages.sensitivity:SensitivityStage",
+            options=SensitivityOptions,
+            inputs={"model": Role("the trained model to probe")},
+            description="Accuracy vs pruning ratio without fine-tuning (table and plot), to pick a ratio.",
         ),
         StagePlugin(
             name="export",

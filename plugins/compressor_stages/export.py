@@ -8,7 +8,7 @@ from typing import Any
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
 from compressor_stages.model_output import count_parameters
-from compressor_stages.prune import count_macs
+from compressor.pruning import measure
 
 
 class ExportStage:
@@ -31,7 +31,7 @@ class ExportStage:
                 facts = exporter.export(model, example, path)
                 meta = {
                     "params": count_parameters(model),
-                    "macs": count_macs(model, example[:1]),
+                    "macs": measure(model, example)[0],
                     **facts,
                 }
                 ctx.publish(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from compressor.schemas import (
     ExporterRef,
@@ -52,20 +52,77 @@ class DistillOptions(StrictModel):
 class FinetuneOptions(StrictModel):
     """How a prune stage heals the pruned model: distillation from the teacher."""
 
-    epochs: int = Field(default=5, ge=0, description="0 skips fine-tuning.")
+    epochs: int = Field(default=5, ge=0, description="Epochs after the last pruning step; 0 skips.")
+    epochs_between_steps: int = Field(
+        default=1, ge=0, description="Epochs after each intermediate step of iterative pruning."
+    )
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=5e-4))
     losses: list[LossTerm] = Field(default_factory=_default_distill_losses, min_length=1)
 
 
 class PruneOptions(StrictModel):
-    """``prune``: remove channels or units for real, then fine-tune with the teacher."""
+    """``prune``: remove channels or units for real, then fine-tune with the teacher.
 
-    pruner: PrunerRef = Field(description="The pruning method and its options (e.g. the ratio).")
+    Give one of ``ratio``, ``target_macs`` or ``target_params`` (default: ``ratio: 0.5``).
+    """
+
+    pruner: PrunerRef = Field(
+        default_factory=lambda: PrunerRef(name="magnitude"),
+        description="The importance criterion: magnitude, taylor, bn_scale, lamp, fpgm, random.",
+    )
+    ratio: float | None = Field(
+        default=None, ge=0.0, lt=1.0, description="Fraction of channels removed per layer."
+    )
+    target_macs: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="Prune until MACs <= this fraction of the original."
+    )
+    target_params: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="Prune until parameters <= this fraction."
+    )
+    global_pruning: bool = Field(
+        default=False, description="Rank channels across layers instead of within each layer."
+    )
+    ratios: dict[str, Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(
+        default_factory=dict, description="Per-module ratios by module path, overriding ratio."
+    )
+    max_ratio: float = Field(
+        default=0.9, gt=0.0, lt=1.0, description="The most a layer may lose when aiming at a target."
+    )
+    round_to: int | None = Field(
+        default=None, ge=1, description="Keep channel counts multiples of this (hardware alignment)."
+    )
+    iterative_steps: int = Field(
+        default=1, ge=1, description="Reach the goal in this many steps, fine-tuning between them."
+    )
     ignored: list[str] = Field(
         default_factory=list,
         description="Module paths never pruned, in addition to the classifier.",
     )
+    calibration_batches: int = Field(
+        default=4, ge=1, description="Batches of the loss used by gradient-based criteria (taylor)."
+    )
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> PruneOptions:
+        goals = [n for n in ("ratio", "target_macs", "target_params") if getattr(self, n) is not None]
+        if len(goals) > 1:
+            raise ValueError(f"give only one of ratio, target_macs, target_params (got {', '.join(goals)})")
+        if not goals:
+            self.ratio = 0.5
+        return self
+
+
+class SensitivityOptions(StrictModel):
+    """``sensitivity``: validation accuracy after pruning at each ratio, without fine-tuning."""
+
+    pruner: PrunerRef = Field(default_factory=lambda: PrunerRef(name="magnitude"))
+    ratios: list[Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], min_length=1
+    )
+    per_layer: bool = Field(default=False, description="Also sweep each prunable layer alone.")
+    ignored: list[str] = Field(default_factory=list, description="Module paths never pruned.")
+    calibration_batches: int = Field(default=4, ge=1)
 
 
 class ExportOptions(StrictModel):

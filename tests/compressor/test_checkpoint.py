@@ -7,9 +7,11 @@ import sys
 
 import pytest
 import torch
+import torch_pruning as tp
 
 from compressor.checkpoint import load_model, save_model
 from compressor.errors import UsageError
+from compressor.pruning import PruneSettings, prune_model
 
 
 def _build(registry, name: str, **options):
@@ -19,10 +21,16 @@ def _build(registry, name: str, **options):
 
 def test_pruned_model_roundtrips_in_a_fresh_process(registry, tmp_path) -> None:
     model = _build(registry, "seed_cnn", channels=[8, 16], hidden=32).eval()
-    pruner = registry.get("pruner", "magnitude")
     x = torch.randn(4, 1, 8, 8)
     classifier = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
-    pruner.build(pruner.options.model_validate({"ratio": 0.5})).prune(model, x, [classifier])
+    report = prune_model(
+        model,
+        importance=tp.importance.GroupMagnitudeImportance(),
+        example_inputs=x,
+        ignored_layers=[classifier],
+        settings=PruneSettings(ratio=0.5),
+    )
+    assert report.params_after < report.params_before / 2
     path = save_model(
         model,
         {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},

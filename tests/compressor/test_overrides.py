@@ -14,7 +14,7 @@ def test_set_by_stage_name_and_index(tiny_recipe) -> None:
         [
             "stages.distill.epochs=3",
             "stages[0].model.options.channels=[4, 8]",
-            "stages.prune.pruner.options.ratio=0.25",
+            "stages.prune.ratio=0.25",
             "seed=7",
             "data.options.val_fraction=0.1",
             "description=hello world",
@@ -22,7 +22,7 @@ def test_set_by_stage_name_and_index(tiny_recipe) -> None:
     )
     assert tiny_recipe["stages"][1]["epochs"] == 3
     assert tiny_recipe["stages"][0]["model"]["options"]["channels"] == [4, 8]
-    assert tiny_recipe["stages"][2]["pruner"]["options"]["ratio"] == 0.25
+    assert tiny_recipe["stages"][2]["ratio"] == 0.25
     assert tiny_recipe["seed"] == 7
     assert tiny_recipe["data"]["options"] == {"val_fraction": 0.1}
     assert tiny_recipe["description"] == "hello world"

@@ -57,6 +57,7 @@ def test_missing_and_wrong_version(tiny_recipe, registry) -> None:
     [
         ("distill", ("losses", 0, "name"), "kdd", "stages.distill.losses[0].name", "did you mean 'kd'"),
         ("prune", ("pruner", "name"), "magnitud", "stages.prune.pruner.name", "did you mean 'magnitude'"),
+        ("prune", ("pruner", "name"), "tailor", "stages.prune.pruner.name", "did you mean 'taylor'"),
         ("export", ("exporter",), {"name": "onx"}, "stages.export.exporter.name", "did you mean 'onnx'"),
         ("distill", ("model", "name"), "seed_mpl", "stages.distill.model.name", "did you mean 'seed_mlp'"),
         ("teacher", ("type",), "trian", "stages[0].type", "did you mean 'train'"),
@@ -91,16 +92,10 @@ def test_unknown_dataset(tiny_recipe, registry) -> None:
             "stages.distill.losses[0].options.temperature",
             "0",
         ),
-        (
-            lambda r: _stage(r, "prune")["pruner"]["options"].update(ratio=1.0),
-            "stages.prune.pruner.options.ratio",
-            "1.0",
-        ),
-        (
-            lambda r: _stage(r, "prune")["pruner"]["options"].update(ratio=-0.1),
-            "stages.prune.pruner.options.ratio",
-            "-0.1",
-        ),
+        (lambda r: _stage(r, "prune").update(ratio=1.0), "stages.prune.ratio", "1.0"),
+        (lambda r: _stage(r, "prune").update(ratio=-0.1), "stages.prune.ratio", "-0.1"),
+        (lambda r: _stage(r, "prune").update(target_macs=1.5), "stages.prune.target_macs", "1.5"),
+        (lambda r: _stage(r, "prune").update(ratios={"hidden.0": 1.0}), "stages.prune.ratios.hidden.0", "1.0"),
         (lambda r: r.update(device="gpu"), "device", "'gpu'"),
         (lambda r: r["data"].update(batch_size=0), "data.batch_size", "0"),
     ],
@@ -109,6 +104,15 @@ def test_wrong_types_and_ranges(tiny_recipe, registry, mutate, field, value) -> 
     mutate(tiny_recipe)
     message = _error(tiny_recipe, registry)
     assert message.startswith(f"{field}: invalid value {value}")
+
+
+def test_prune_goals_are_exclusive(tiny_recipe, registry) -> None:
+    _stage(tiny_recipe, "prune").update(ratio=0.5, target_macs=0.5)
+    message = _error(tiny_recipe, registry)
+    assert message == "stages.prune: give only one of ratio, target_macs, target_params (got ratio, target_macs)"
+    del _stage(tiny_recipe, "prune")["ratio"], _stage(tiny_recipe, "prune")["target_macs"]
+    plan = recipe.resolve(tiny_recipe, registry)
+    assert plan.stages[2].options.ratio == 0.5  # the default goal
 
 
 def test_unknown_stage_option_lists_valid_keys(tiny_recipe, registry) -> None:

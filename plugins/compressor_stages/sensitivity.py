@@ -1,0 +1,146 @@
+"""The ``sensitivity`` stage: how accuracy falls with the pruning ratio, before fine-tuning.
+
+Run it on a trained model to choose a ratio: for every ratio (and, with ``per_layer``, for
+every prunable layer alone) it prunes a copy, measures validation accuracy, parameters and
+MACs, and writes ``<stage>.json``, ``<stage>.md`` and a ``<stage>.png`` plot.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from torch import nn
+
+from compressor.atomic import atomic_path, write_text
+from compressor.context import StageContext
+from compressor.errors import UsageError
+from compressor.pruning import PruneSettings, prune_model
+from compressor.training import WeightedLoss, evaluate
+from compressor_stages.prune import find_classifier, gradient_probe, resolve_modules
+
+
+def _layers(model: nn.Module, ignored: list[nn.Module]) -> list[tuple[str, nn.Module]]:
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear | nn.Conv2d) and module not in ignored
+    ]
+
+
+class SensitivityStage:
+    """Accuracy without fine-tuning at each pruning ratio, for the whole model or per layer."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    def _point(self, ctx: StageContext, model: nn.Module, criterion: Any, settings: PruneSettings,
+               ignored_paths: list[str]) -> dict[str, float]:
+        data = ctx.data
+        pruned = copy.deepcopy(model)
+        ignored = resolve_modules(pruned, ignored_paths, f"stages.{ctx.info.name}.ignored")
+        classifier = find_classifier(pruned, data.num_classes)
+        ignored += [classifier] if classifier is not None else []
+        if settings.ratio_dict:
+            # ratio_dict holds modules of the original; map them onto the copy by path.
+            paths = {m: n for n, m in model.named_modules()}
+            copies = dict(pruned.named_modules())
+            settings.ratio_dict = {copies[paths[m]]: r for m, r in settings.ratio_dict.items()}
+        gradients = None
+        if criterion.needs_gradients:
+            # No teacher here: the labels' cross-entropy is the loss whose gradients rank channels.
+            ce = ctx.run.registry.get("loss", "ce")
+            labels_only = [WeightedLoss("ce", 1.0, ce.build(ce.options()), needs_teacher=False)]
+            gradients = gradient_probe(ctx, labels_only, pruned, self.options.calibration_batches)
+        report = prune_model(
+            pruned,
+            importance=criterion.importance(),
+            example_inputs=data.example_inputs(2).to(ctx.device),
+            ignored_layers=ignored,
+            settings=settings,
+            gradient_fn=gradients,
+        )
+        return {
+            "val_accuracy": evaluate(pruned, data.val, ctx.eval_batch_size, ctx.device),
+            "params_fraction": report.params_fraction,
+            "macs_fraction": report.macs_fraction,
+        }
+
+    def run(self, ctx: StageContext) -> None:
+        """Sweep the ratios, log the table, write JSON, Markdown and PNG."""
+        opts = self.options
+        model = ctx.input("model").model.to(ctx.device).eval()
+        criterion = ctx.build_pruner(opts.pruner)
+        problem = criterion.check_model(model) if hasattr(criterion, "check_model") else None
+        if problem:
+            raise UsageError(f"stages.{ctx.info.name}.pruner.name: {problem}")
+        baseline = evaluate(model, ctx.data.val, ctx.eval_batch_size, ctx.device)
+
+        ignored = resolve_modules(model, opts.ignored, f"stages.{ctx.info.name}.ignored")
+        classifier = find_classifier(model, ctx.data.num_classes)
+        layers = _layers(model, ignored + ([classifier] if classifier is not None else []))
+        targets: list[tuple[str, nn.Module | None]] = [("model", None)]
+        if opts.per_layer:
+            targets += layers
+        rows: list[dict[str, Any]] = []
+        with ctx.progress(len(targets) * len(opts.ratios), ctx.info.name) as bar:
+            for scope, layer in targets:
+                for ratio in opts.ratios:
+                    if layer is None:
+                        settings = PruneSettings(ratio=ratio)
+                    else:
+                        settings = PruneSettings(ratio=0.0, ratio_dict={layer: ratio})
+                    point = self._point(ctx, model, criterion, settings, opts.ignored)
+                    rows.append({"scope": scope, "ratio": ratio, **point})
+                    bar.advance(1, scope=scope, ratio=ratio, acc=point["val_accuracy"])
+        ctx.log(pruner=opts.pruner.name, baseline_val_accuracy=baseline, rows=rows)
+        self._write(ctx, baseline, rows)
+
+    def _write(self, ctx: StageContext, baseline: float, rows: list[dict[str, Any]]) -> None:
+        stem = ctx.run_dir / ctx.info.name
+        write_text(
+            stem.with_suffix(".json"),
+            json.dumps({"baseline_val_accuracy": baseline, "rows": rows}, indent=2) + "\n",
+        )
+        lines = [
+            f"# Pruning sensitivity ({self.options.pruner.name}, no fine-tuning)",
+            "",
+            f"Validation accuracy before pruning: {100 * baseline:.2f}%",
+            "",
+            "| scope | ratio | val accuracy | Δ points | params kept | MACs kept |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{r['scope']}` | {r['ratio']:.2f} | {100 * r['val_accuracy']:.2f}% | "
+            f"{100 * (r['val_accuracy'] - baseline):+.2f} | {100 * r['params_fraction']:.1f}% | "
+            f"{100 * r['macs_fraction']:.1f}% |"
+            for r in rows
+        ]
+        write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(6.4, 4.0))
+        for scope in dict.fromkeys(r["scope"] for r in rows):
+            points = [r for r in rows if r["scope"] == scope]
+            axis.plot(
+                [p["ratio"] for p in points],
+                [100 * p["val_accuracy"] for p in points],
+                marker="o",
+                linewidth=2.5 if scope == "model" else 1.0,
+                label="whole model" if scope == "model" else scope,
+            )
+        axis.axhline(100 * baseline, color="grey", linestyle="--", linewidth=1, label="unpruned")
+        axis.set_xlabel("pruning ratio (fraction of channels removed)")
+        axis.set_ylabel("validation accuracy (%)")
+        axis.set_title(f"Pruning sensitivity: {self.options.pruner.name}, before fine-tuning")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+        figure.tight_layout()
+        with atomic_path(stem.with_suffix(".png")) as tmp:
+            figure.savefig(tmp, format="png", dpi=110)
+        plt.close(figure)
