@@ -1,0 +1,140 @@
+"""Does structural pruning make models really smaller and faster, and does the teacher heal them?
+
+Two measurements, each in one run on this machine, printed as a table:
+
+1. torchvision resnet18 at a 32x32 input, 50% of channels pruned (magnitude, round_to 8):
+   parameters, MACs, ONNX size and onnxruntime latency at batch 1 and 64, before and after.
+   Goal: the measured latency speedup is at least 0.7x the MACs speedup.
+2. The seed MLP student (784-128-10) distilled from the seed CNN on the 5,000 shipped MNIST
+   digits, then pruned to half its hidden units and fine-tuned with the teacher through the
+   prune stage. Goal: at most 0.5 points of held-out accuracy lost against the unpruned student.
+
+Usage:
+    python benchmarks/pruning.py            # both (about 2-3 minutes on 2 cores)
+    python benchmarks/pruning.py --only resnet
+    python benchmarks/pruning.py --only seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+from pathlib import Path
+
+import torch
+import torch_pruning as tp
+import torchvision
+from torch import nn
+
+from compressor import pipeline, recipe
+from compressor.onnx_bench import make_session, measure_latency
+from compressor.progress import Progress
+from compressor.pruning import PruneSettings, measure, prune_model
+from compressor.registry import Registry
+
+
+def _export(registry: Registry, model: nn.Module, x: torch.Tensor, path: Path) -> None:
+    record = registry.get("exporter", "onnx")
+    record.build(record.options.model_validate({})).export(model, x, path)
+
+
+def resnet_figures(registry: Registry) -> dict[str, float]:
+    """Prune resnet18 by half; measure everything before and after."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    x = torch.randn(64, 3, 32, 32)
+    with tempfile.TemporaryDirectory() as tmp:
+        before_path, after_path = Path(tmp) / "before.onnx", Path(tmp) / "after.onnx"
+        _export(registry, model, x, before_path)
+        pruned = copy.deepcopy(model)
+        prune_model(
+            pruned,
+            importance=tp.importance.GroupMagnitudeImportance(),
+            example_inputs=x[:2],
+            ignored_layers=[pruned.fc],
+            settings=PruneSettings(ratio=0.5, round_to=8),
+        )
+        _export(registry, pruned, x, after_path)
+        rows = {}
+        for name, net, path in (("before", model, before_path), ("after", pruned, after_path)):
+            macs, params = measure(net, x)
+            session = make_session(path)
+            lat1 = measure_latency(session, x[:1].numpy(), warmup=20, repeat=200, min_seconds=2.0)
+            lat64 = measure_latency(session, x.numpy(), warmup=5, repeat=30, min_seconds=3.0)
+            rows[name] = {
+                "params": params, "macs": macs, "bytes": path.stat().st_size,
+                "p50_b1_ms": lat1["p50"], "p50_b64_ms": lat64["p50"],
+            }
+    b, a = rows["before"], rows["after"]
+    print("\nresnet18, 32x32 input, 50% channels pruned (magnitude, round_to 8), onnxruntime CPU")
+    print(f"{'':20}{'before':>16}{'after':>16}{'ratio':>10}")
+    for key, label in (("params", "parameters"), ("macs", "MACs"), ("bytes", "ONNX bytes"),
+                       ("p50_b1_ms", "p50 ms, batch 1"), ("p50_b64_ms", "p50 ms, batch 64")):
+        style = ",.3f" if key.endswith("_ms") else ",.0f"
+        print(f"{label:20}{b[key]:>16{style}}{a[key]:>16{style}}{b[key] / a[key]:>9.2f}x")
+    macs_speedup = b["macs"] / a["macs"]
+    figures = {
+        "macs_speedup": macs_speedup,
+        "latency_speedup_b1": b["p50_b1_ms"] / a["p50_b1_ms"],
+        "latency_speedup_b64": b["p50_b64_ms"] / a["p50_b64_ms"],
+    }
+    for batch in ("b1", "b64"):
+        share = figures[f"latency_speedup_{batch}"] / macs_speedup
+        verdict = "meets" if share >= 0.7 else "MISSES"
+        print(f"latency speedup {batch}: {figures[f'latency_speedup_{batch}']:.2f}x = "
+              f"{share:.2f} of the MACs speedup ({verdict} the 0.7 goal)")
+    return figures
+
+
+SEED_RECIPE = {
+    "version": 1,
+    "name": "pruning-benchmark",
+    "seed": 0,
+    "device": "auto",
+    "data": {"dataset": "mnist", "batch_size": 64},
+    "stages": [
+        {"name": "teacher", "type": "train", "epochs": 12,
+         "model": {"name": "seed_cnn", "options": {"channels": [32, 64], "hidden": 128}}},
+        {"name": "student", "type": "distill", "inputs": {"teacher": "teacher"}, "epochs": 60,
+         "model": {"name": "seed_mlp", "options": {"hidden": [128]}},
+         "losses": [{"name": "kd", "weight": 0.9, "options": {"temperature": 4}},
+                    {"name": "ce", "weight": 0.1}]},
+        {"name": "pruned", "type": "prune", "inputs": {"model": "student", "teacher": "teacher"},
+         "pruner": {"name": "magnitude"}, "ratio": 0.5,
+         "finetune": {"epochs": 20, "optimizer": {"lr": 0.0005}}},
+    ],
+}
+
+
+def seed_figures(registry: Registry) -> dict[str, float]:
+    """Distill the seed MLP, prune half its hidden units, fine-tune with the teacher."""
+    plan = recipe.resolve(copy.deepcopy(SEED_RECIPE), registry)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = pipeline.run(plan, registry, Path(tmp) / "run", progress=Progress())
+    stages = result.metrics["stages"]
+    student, pruned = stages["student"], stages["pruned"]
+    loss = 100 * (student["test_accuracy"] - pruned["test_accuracy"])
+    print("\nseed MLP 784-128-10 on the 5,000 shipped MNIST digits (held-out test split)")
+    print(f"teacher (seed CNN)        {100 * stages['teacher']['test_accuracy']:.2f}%")
+    print(f"distilled student         {100 * student['test_accuracy']:.2f}%  {student['params']:,} params")
+    print(f"pruned, before fine-tune  {100 * pruned['pruned']['val_accuracy']:.2f}% (validation)")
+    print(f"pruned + fine-tuned       {100 * pruned['test_accuracy']:.2f}%  {pruned['params']:,} params")
+    verdict = "meets" if loss <= 0.5 else "MISSES"
+    print(f"accuracy lost to pruning: {loss:+.2f} points ({verdict} the <= 0.5 goal)")
+    return {"points_lost": loss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["resnet", "seed"])
+    args = parser.parse_args()
+    registry = Registry.load()
+    if args.only in (None, "resnet"):
+        resnet_figures(registry)
+    if args.only in (None, "seed"):
+        seed_figures(registry)
+
+
+if __name__ == "__main__":
+    main()
