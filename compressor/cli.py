@@ -1,4 +1,4 @@
-"""The ``compressor`` command line: ``run``, ``validate``, ``plugins``.
+"""The ``compressor`` command line: ``run``, ``validate``, ``plugins``, ``new-plugin``.
 
 Errors in the user's input end with one line and exit code 2; a stage that fails on valid
 input exits with 1. Tracebacks are shown only with ``--debug``.
@@ -22,6 +22,7 @@ examples:
   compressor run recipes/quickstart.yaml --set stages.distill.epochs=3 --out runs/try
   compressor validate recipes/quickstart.yaml
   compressor plugins --json
+  compressor new-plugin compressor-focal --dir plugins-dev/focal
 
 docs: docs/cli.md, docs/recipes.md, docs/stages.md
 """
@@ -93,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
         "hooks, and the losses, pruners, exporters, datasets, models and stages it registers.",
     )
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    new_plugin = sub.add_parser(
+        "new-plugin",
+        parents=[common],
+        help="write a ready-to-install plugin package skeleton",
+        description="Write a plugin package NAME (distribution NAME, package NAME with '_' for "
+        "'-'): pyproject.toml with the `compressor` entry point, a loss registered with an "
+        "options schema, a README and a passing test. Then: pip install -e NAME && pytest NAME.",
+    )
+    new_plugin.add_argument("name", metavar="NAME", help="the distribution name, e.g. compressor-focal")
+    new_plugin.add_argument(
+        "--dir", type=Path, default=None, metavar="DIR", help="where to write it (default: ./NAME); must be new or empty"
+    )
     return parser
 
 
@@ -105,8 +119,16 @@ def _registry(args: argparse.Namespace) -> Any:
 def cmd_validate(args: argparse.Namespace) -> int:
     """``compressor validate``."""
     from compressor import recipe
+    from compressor.errors import RecipeError
+    from compressor.preflight import load_data, run_preflight
 
-    plan = recipe.load(args.recipe, _registry(args), args.overrides)
+    registry = _registry(args)
+    plan = recipe.load(args.recipe, registry, args.overrides)
+    try:
+        # Module paths and the like need the data and untrained models: checked here too.
+        run_preflight(plan, registry, load_data(plan, registry))
+    except RecipeError as error:
+        raise error.with_source(str(args.recipe)) from None
     flow = " → ".join(f"{s.name} ({s.type})" for s in plan.stages)
     print(f"{args.recipe}: valid recipe {plan.recipe.name!r}, {len(plan.stages)} stages: {flow}")
     return 0
@@ -119,10 +141,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from compressor import pipeline, recipe
     from compressor.progress import Progress
 
+    from compressor.errors import RecipeError
+
     registry = _registry(args)
     plan = recipe.load(args.recipe, registry, args.overrides)
     progress = Progress(enabled=not args.quiet)
-    result = pipeline.run(plan, registry, args.out, progress=progress)
+    try:
+        result = pipeline.run(plan, registry, args.out, progress=progress)
+    except RecipeError as error:  # from the preflight checks, which run before any training
+        raise error.with_source(str(args.recipe)) from None
     console = Console()
     _print_summary(console, result.metrics)
     console.print(f"run folder: [bold]{result.run_dir}[/] (report.md, metrics.json, models)")
@@ -237,7 +264,22 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins}
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    """``compressor new-plugin``."""
+    from compressor.scaffold import create_plugin
+
+    folder, files = create_plugin(args.name, args.dir)
+    print(f"created {args.name} in {folder}: {', '.join(str(f.relative_to(folder)) for f in files)}")
+    print(f"next: pip install -e {folder} && pytest {folder}  (docs/plugins/tutorial.md)")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "plugins": cmd_plugins,
+    "new-plugin": cmd_new_plugin,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

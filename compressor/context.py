@@ -58,6 +58,7 @@ class RunContext:
         artifacts: name -> artifact, filled as stages publish.
         metrics: stage name -> that stage's metrics.
         progress: Draws progress bars.
+        teacher_cache: Teacher outputs computed once and shared by the stages of the run.
     """
 
     recipe: Recipe
@@ -68,6 +69,7 @@ class RunContext:
     progress: Progress
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teacher_cache: dict[Any, Any] = field(default_factory=dict)
     _data: DataBundle | None = None
 
     @property

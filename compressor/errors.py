@@ -87,13 +87,23 @@ class RecipeError(UsageError):
 
 
 class UnknownNameError(UsageError):
-    """A plugin name that no plugin registered; the message lists the valid choices."""
+    """A plugin name that no plugin registered; the message lists the valid choices.
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str]) -> None:
+    ``not_loaded`` names the plugins that failed to load or were blocked: the name may be one
+    of theirs, and the message says so.
+    """
+
+    def __init__(
+        self, kind: str, name: str, choices: Iterable[str], not_loaded: Iterable[str] = ()
+    ) -> None:
         self.kind = kind
         self.name = name
         self.choices = sorted(choices)
-        super().__init__(f"unknown {kind} {name!r}; {format_choices(name, self.choices)}")
+        self.not_loaded = list(not_loaded)
+        message = f"unknown {kind} {name!r}; {format_choices(name, self.choices)}"
+        if self.not_loaded:
+            message += f" (not loaded: {', '.join(self.not_loaded)})"
+        super().__init__(message)
 
 
 class PluginError(UsageError):

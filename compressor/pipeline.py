@@ -21,7 +21,7 @@ from typing import Any
 from compressor import __version__
 from compressor.atomic import write_json, write_text
 from compressor.context import RunContext, StageContext
-from compressor.errors import UsageError
+from compressor.errors import CompressorError, PluginError, UsageError
 from compressor.progress import Progress
 from compressor.recipe import Plan
 from compressor.registry import Registry
@@ -122,6 +122,41 @@ def _metrics(plan: Plan, context: RunContext, started: float, status: str) -> di
     }
 
 
+def _plugin_that_raised(registry: Registry, hook_name: str, error: BaseException) -> str | None:
+    """The plugin whose implementation of ``hook_name`` is in ``error``'s traceback, if any."""
+    impls = getattr(registry.pm.hook, hook_name).get_hookimpls()
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in impls}
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return codes[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return None
+
+
+def _call_lifecycle(registry: Registry, hook_name: str, **kwargs: Any) -> None:
+    """Call a lifecycle hook; a plugin that crashes in it is named, with its distribution.
+
+    Raises:
+        PluginError: A plugin's implementation raised (a CompressorError it raised on purpose
+            passes through unchanged).
+    """
+    try:
+        getattr(registry.pm.hook, hook_name)(**kwargs)
+    except CompressorError:
+        raise
+    except Exception as error:
+        plugin = _plugin_that_raised(registry, hook_name, error)
+        if plugin is None:
+            raise
+        label = registry.pm.info_for(plugin).label
+        raise PluginError(
+            f"plugin {label} failed in {hook_name} for stage {kwargs['stage'].name!r}: "
+            f"{type(error).__name__}: {error}; fix or uninstall it, or block it with "
+            f"--disable-plugin {plugin}"
+        ) from error
+
+
 def run(
     plan: Plan,
     registry: Registry,
@@ -147,7 +182,12 @@ def run(
 
     from compressor.report import write_report
 
+    from compressor.preflight import load_data, run_preflight
+
     progress = progress or Progress()
+    device = resolve_device(plan.recipe.device)
+    data = load_data(plan, registry)
+    run_preflight(plan, registry, data)
     out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
     staging = _prepare(out_dir)
     started = time.perf_counter()
@@ -155,28 +195,35 @@ def run(
         recipe=plan.recipe,
         registry=registry,
         run_dir=staging,
-        device=resolve_device(plan.recipe.device),
+        device=device,
         seed=plan.recipe.seed,
         progress=progress,
+        _data=data,
     )
     write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
-    hook = registry.pm.hook
     try:
         for info in plan.stages:
             seed_everything(plan.recipe.seed + info.index)
             stage_ctx = StageContext(context, info)
-            hook.compressor_before_stage(stage=info, context=context)
+            _call_lifecycle(registry, "compressor_before_stage", stage=info, context=context)
             stage_started = time.perf_counter()
             try:
                 stage = registry.get("stage", info.type).build(info.options)
                 stage.run(stage_ctx)
             except BaseException as error:
                 stage_ctx.log(seconds=round(time.perf_counter() - stage_started, 3), error=str(error))
-                hook.compressor_on_stage_error(stage=info, context=context, error=error)
+                try:
+                    _call_lifecycle(
+                        registry, "compressor_on_stage_error", stage=info, context=context, error=error
+                    )
+                except Exception as hook_error:  # must not hide the stage's own error
+                    progress.print(f"[yellow]warning:[/] {hook_error}")
                 raise
             seconds = time.perf_counter() - stage_started
             stage_ctx.log(seconds=round(seconds, 3))
-            hook.compressor_after_stage(stage=info, context=context, seconds=seconds)
+            _call_lifecycle(
+                registry, "compressor_after_stage", stage=info, context=context, seconds=seconds
+            )
             progress.print(f"[green]✓[/] {info.name} ({info.type}) in {seconds:.1f}s")
     except BaseException as error:
         metrics = _metrics(plan, context, started, "failed")

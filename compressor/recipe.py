@@ -35,6 +35,23 @@ DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 STAGE_KEYS = ("name", "type", "inputs", "outputs")
 
 
+class AugmentConfig(StrictModel):
+    """``data.augment``: batch augmentation for every training stage.
+
+    The teacher sees the very same augmented or mixed batch as the student.
+    """
+
+    shift: int = Field(
+        default=0, ge=0, description="Random translation by up to this many pixels (pad and crop)."
+    )
+    flip: bool = Field(default=False, description="Random horizontal flips (not for digits).")
+    mixup: float = Field(default=0.0, ge=0.0, description="Mixup Beta(a, a) parameter; 0 is off.")
+    cutmix: float = Field(default=0.0, ge=0.0, description="CutMix Beta(a, a) parameter; 0 is off.")
+    mix_prob: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Probability that a batch is mixed."
+    )
+
+
 class DataConfig(StrictModel):
     """``data:``: the dataset every stage trains and evaluates on."""
 
@@ -44,6 +61,9 @@ class DataConfig(StrictModel):
     eval_batch_size: int = Field(default=512, ge=1, description="Inference batch size.")
     split_seed: int = Field(
         default=0, description="Seeds the train/val/test split; fixed so runs compare fairly."
+    )
+    augment: AugmentConfig | None = Field(
+        default=None, description="Batch augmentation for training stages (none by default)."
     )
     _parsed: BaseModel | None = PrivateAttr(default=None)
 
@@ -230,7 +250,11 @@ def _lookup(registry: Registry, kind: str, name: str, field: str) -> Any:
     try:
         return registry.get(kind, name)
     except UnknownNameError as exc:
-        raise RecipeError(field, str(exc).split(";")[0], value=name, choices=exc.choices) from None
+        detail = str(exc).split(";")[0]
+        if exc.not_loaded:
+            # The name may belong to a plugin that failed to load: say which, or it looks like a typo.
+            detail += f" (not loaded: {', '.join(exc.not_loaded)})"
+        raise RecipeError(field, detail, value=name, choices=exc.choices) from None
 
 
 def _resolve_refs(value: Any, registry: Registry, field: str) -> None:
@@ -240,6 +264,8 @@ def _resolve_refs(value: Any, registry: Registry, field: str) -> None:
         parsed = _validate(record.options, value.options, f"{field}.options")
         value._parsed = parsed
         value.options = parsed.model_dump(mode="json")
+        for sub_field, message in value.check(record):
+            raise RecipeError(f"{field}.{sub_field}", message)
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             _resolve_refs(getattr(value, name), registry, f"{field}.{name}")

@@ -82,12 +82,22 @@ class LossPlugin(PluginRecord):
     """A distillation or training loss.
 
     ``factory(options)`` returns a ``torch.nn.Module`` called as
-    ``loss(student_logits, teacher_logits, targets) -> scalar tensor``. A loss that does not use
-    the teacher (``needs_teacher=False``, e.g. cross-entropy) receives ``teacher_logits=None``.
+    ``loss(student, teacher, targets) -> scalar tensor``. What ``student`` and ``teacher``
+    are depends on ``inputs``:
+
+    - ``"logits"``: both are logits ``(N, num_classes)``;
+    - ``"features"``: both are intermediate outputs taken from module paths named in the
+      recipe's loss term (``(N, C, H, W)`` maps or ``(N, D)`` vectors). When the term has an
+      ``adapter``, the student's features have been mapped to the teacher's shape first;
+    - ``"any"``: either.
+
+    A loss that does not use the teacher (``needs_teacher=False``, e.g. cross-entropy)
+    receives ``teacher=None``.
     """
 
     kind: ClassVar[str] = "loss"
     needs_teacher: bool = True
+    inputs: str = "logits"
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,10 @@ class StagePlugin(PluginRecord):
     (``export`` turns ``student`` into ``student.onnx``), and ``check(options, registry)``
     returns ``(field, message)`` pairs for problems the options schema cannot see alone, such as
     a loss that needs a teacher in a stage that has none.
+
+    ``preflight(stage_info, checker)`` (optional, a callable or import path) runs before any
+    stage trains, with untrained models and the data (:class:`compressor.preflight.Preflight`),
+    to catch what needs real objects, such as a module path that does not exist.
     """
 
     kind: ClassVar[str] = "stage"
@@ -181,6 +195,7 @@ class StagePlugin(PluginRecord):
     outputs: dict[str, Role] = field(default_factory=dict)
     default_outputs: Callable[..., dict[str, Any]] | None = None
     check: Callable[..., list[tuple[str, str]]] | None = None
+    preflight: Factory | None = None
 
 
 RECORD_TYPES: dict[str, type[PluginRecord]] = {

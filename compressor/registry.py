@@ -61,6 +61,10 @@ class Registry:
             except Exception as exc:
                 info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 continue
+            if not isinstance(returned, list | tuple):
+                # A single record instead of a list is the usual slip; iterating it would crash.
+                info.error = f"{hook_name} returned {type(returned).__name__}; expected a list of {expected.__name__}"
+                continue
             for record in returned:
                 if not isinstance(record, expected):
                     info.error = (
@@ -99,11 +103,8 @@ class Registry:
         """
         record = self._records[kind].get(normalize_name(name))
         if record is None:
-            error = UnknownNameError(kind, name, self.names(kind))
-            broken = self.broken_plugins()
-            if broken:
-                error.args = (f"{error.args[0]} (not loaded: {', '.join(broken)})",)
-            raise error
+            blocked = [f"{info.label} blocked" for info in self.pm.infos.values() if info.blocked]
+            raise UnknownNameError(kind, name, self.names(kind), [*self.broken_plugins(), *blocked])
         return record
 
     def broken_plugins(self) -> list[str]:

@@ -38,6 +38,10 @@ class PluginRef(StrictModel):
             raise RuntimeError(f"{self.kind} {self.name!r} was not validated against the registry")
         return self._parsed
 
+    def check(self, record: Any) -> list[tuple[str, str]]:
+        """Problems between this reference and the plugin's record: ``(field, message)`` pairs."""
+        return []
+
 
 class ModelRef(PluginRef):
     """A model architecture.
@@ -67,11 +71,49 @@ class ModelRef(PluginRef):
 
 
 class LossTerm(PluginRef):
-    """One weighted term of a stage's loss: ``{name: kd, weight: 0.9, options: {temperature: 4}}``."""
+    """One weighted term of a stage's loss.
+
+    ``{name: kd, weight: 0.9, options: {temperature: 4}}`` compares logits. A feature loss
+    names where its inputs come from, by module path, and can map the student's features to
+    the teacher's shape with an adapter that is trained with the student and never exported::
+
+        {name: fitnet, student: features.3, teacher: features.6, adapter: conv1x1}
+    """
 
     kind: ClassVar[str] = "loss"
 
     weight: float = Field(default=1.0, ge=0.0)
+    student: str = Field(default="logits", description="`logits` or a module path in the student.")
+    teacher: str = Field(default="logits", description="`logits` or a module path in the teacher.")
+    adapter: Literal["none", "linear", "conv1x1", "auto"] = Field(
+        default="none",
+        description="Regressor from the student's features to the teacher's shape (auto: by rank).",
+    )
+    teacher_artifact: str | None = Field(
+        default=None,
+        description="With several teachers: the one this term learns from (default: all, averaged).",
+    )
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether the term reads an intermediate output of either network."""
+        return self.student != "logits" or self.teacher != "logits"
+
+    def check(self, record: Any) -> list[tuple[str, str]]:
+        """The term's wiring must suit the loss: logits for logit losses, paths for feature ones."""
+        accepts = getattr(record, "inputs", "logits")
+        if accepts == "logits" and self.uses_features:
+            where = "student" if self.student != "logits" else "teacher"
+            return [(where, f"{self.name!r} compares logits; remove the module path, or use a "
+                            "feature loss such as fitnet or at")]
+        if accepts == "features" and not self.uses_features:
+            return [("student", f"{self.name!r} compares intermediate features: set student: and "
+                                "teacher: to module paths")]
+        if not record.needs_teacher and (self.teacher != "logits" or self.teacher_artifact):
+            return [("teacher", f"{self.name!r} does not use a teacher")]
+        if self.adapter != "none" and self.student == "logits" and accepts == "logits":
+            return [("adapter", "adapters map intermediate features; logits need none")]
+        return []
 
 
 class PrunerRef(PluginRef):

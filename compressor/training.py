@@ -1,10 +1,14 @@
 """The training loop shared by the train, distill and prune stages.
 
-One loop serves all three: a list of weighted loss terms, zero or more frozen teachers, an
-optimizer with a schedule, an accuracy check on the validation split after every epoch, and a
-progress bar. Teachers run in eval mode under ``torch.inference_mode`` (no dropout, no autograd
-bookkeeping); when the inputs are deterministic their outputs are computed once for the whole
-training split, which removes the teacher's cost from every epoch after the first.
+One loop serves all three: weighted loss terms on logits or on intermediate features, zero or
+more frozen teachers, batch augmentation, an optimizer with a schedule, validation accuracy
+after every epoch, and a progress bar.
+
+Teachers run in eval mode under ``torch.inference_mode`` (no dropout, no autograd records) and
+see exactly the batch the student sees, augmented or mixed. When batches are the same every
+epoch (no augmentation), the teachers' outputs over the training split are computed once and
+reused, by this stage and by later stages with the same teacher: distillation then costs little
+more than training the student alone.
 """
 
 from __future__ import annotations
@@ -12,25 +16,45 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from compressor.augment import Augmenter
 from compressor.data import DataBundle, Split, iterate_batches, num_batches
 from compressor.errors import StageFailure
+from compressor.features import LOGITS, FeatureTap, adapt, build_adapter
 from compressor.schemas import OptimizerConfig
+
+#: Teacher outputs larger than this are recomputed every step instead of cached.
+CACHE_LIMIT_BYTES = 1 << 30
 
 
 @dataclass
 class WeightedLoss:
-    """One built loss term: ``weight * module(student, teacher, targets)``."""
+    """One built loss term: ``weight * module(student[student_at], teacher[teacher_at], targets)``.
+
+    Attributes:
+        name: The loss plugin's name.
+        weight: The term's weight.
+        module: The built loss.
+        needs_teacher: Whether the term reads the teacher.
+        student_at: ``logits`` or a module path in the student.
+        teacher_at: ``logits`` or a module path in the teacher.
+        adapter: ``none``, ``linear``, ``conv1x1`` or ``auto``.
+        teacher_index: Which teacher the term learns from; ``None`` averages all of them.
+    """
 
     name: str
     weight: float
     module: nn.Module
     needs_teacher: bool
+    student_at: str = LOGITS
+    teacher_at: str = LOGITS
+    adapter: str = "none"
+    teacher_index: int | None = None
 
 
 @dataclass
@@ -41,11 +65,15 @@ class FitResult:
         history: One entry per epoch: ``epoch``, ``loss``, ``val_accuracy``, ``seconds``.
         samples_per_second: Training throughput over all epochs.
         teacher_cached: Whether the teachers' outputs were computed once and reused.
+        adapters: The trained adapters (kept out of the model, so never exported).
+        teacher_backends: What each teacher ran on when it ran every step.
     """
 
     history: list[dict[str, float]]
     samples_per_second: float
     teacher_cached: bool
+    adapters: dict[int, nn.Module] = field(default_factory=dict)
+    teacher_backends: list[str] = field(default_factory=list)
 
 
 def build_optimizer(
@@ -84,11 +112,65 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: str) -> fl
     return (logits.argmax(dim=1).cpu() == split.y).float().mean().item()
 
 
-def _teacher_logits(teachers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
-        logits = [t(x) for t in teachers]
-    # Several teachers teach through their averaged logits.
-    return logits[0] if len(logits) == 1 else torch.stack(logits).mean(dim=0)
+class Teachers:
+    """Frozen teachers and the outputs the loss terms read from them."""
+
+    def __init__(self, models: Sequence[nn.Module], losses: Sequence[WeightedLoss], device: str) -> None:
+        self.models = [m.to(device).eval().requires_grad_(False) for m in models]
+        self.paths: list[list[str]] = [[] for _ in self.models]
+        for term in losses:
+            if not term.needs_teacher:
+                continue
+            for i in self._indices(term):
+                if term.teacher_at not in self.paths[i]:
+                    self.paths[i].append(term.teacher_at)
+
+    def speed_up(self, example: torch.Tensor, backend: str) -> list[str]:
+        """Run logits-only teachers on the fastest backend (see :mod:`compressor.fast_teacher`)."""
+        from compressor.fast_teacher import fastest_teacher
+
+        chosen = []
+        for i, paths in enumerate(self.paths):
+            if paths == [LOGITS]:
+                self.models[i], name = fastest_teacher(self.models[i], example, backend)
+            else:
+                name = "torch"
+            chosen.append(name)
+        return chosen
+
+    def _indices(self, term: WeightedLoss) -> list[int]:
+        return list(range(len(self.models))) if term.teacher_index is None else [term.teacher_index]
+
+    @torch.inference_mode()
+    def outputs(self, x: torch.Tensor) -> dict[tuple[int, str], torch.Tensor]:
+        """``(teacher index, location) -> output`` for one batch."""
+        found: dict[tuple[int, str], torch.Tensor] = {}
+        for i, (model, paths) in enumerate(zip(self.models, self.paths, strict=True)):
+            if not paths:
+                continue
+            with FeatureTap(model, paths, "losses") as tap:
+                logits = model(x)
+            for path, value in tap.collect(logits).items():
+                if path in paths:
+                    found[(i, path)] = value
+        return found
+
+    def for_term(self, term: WeightedLoss, outputs: dict[tuple[int, str], torch.Tensor]) -> torch.Tensor:
+        """What ``term`` compares against: one teacher's output, or all teachers' averaged."""
+        values = [outputs[(i, term.teacher_at)] for i in self._indices(term)]
+        return values[0] if len(values) == 1 else torch.stack(values).mean(dim=0)
+
+    def cache(self, x: torch.Tensor, batch_size: int) -> dict[tuple[int, str], torch.Tensor] | None:
+        """Outputs for every row of ``x``, or ``None`` when they would not fit in memory."""
+        chunks: dict[tuple[int, str], list[torch.Tensor]] = {}
+        total = 0
+        for start in range(0, len(x), batch_size):
+            for key, value in self.outputs(x[start : start + batch_size]).items():
+                chunks.setdefault(key, []).append(value)
+                total += value.numel() * value.element_size()
+                if total > CACHE_LIMIT_BYTES:
+                    return None
+        return {key: torch.cat(parts) for key, parts in chunks.items()}
 
 
 def fit(
@@ -105,66 +187,106 @@ def fit(
     bar: Any,
     teachers: Sequence[nn.Module] = (),
     cache_teacher: bool = True,
+    augment: Any = None,
+    teacher_cache: dict[Any, Any] | None = None,
+    teacher_backend: str = "torch",
 ) -> FitResult:
     """Train ``model`` in place.
 
     Args:
         model: The model to train (moved to ``device``).
         data: The dataset; trains on ``data.train``, reports accuracy on ``data.val``.
-        losses: Weighted loss terms; terms that need a teacher get the teachers' logits.
+        losses: Weighted loss terms.
         epochs: Passes over the training split.
         optimizer: Optimizer and schedule.
         batch_size: Training batch size.
         eval_batch_size: Batch size for inference (teacher cache, validation).
         device: Torch device.
-        seed: Seeds the shuffling.
+        seed: Seeds shuffling and augmentation.
         bar: A progress bar with ``advance(steps, **postfix)``; advanced once per batch.
-        teachers: Frozen teacher models (eval mode, no gradients).
-        cache_teacher: Compute the teachers' training-split outputs once (correct only when the
-            inputs are the same every epoch, which holds for the built-in in-memory datasets).
+        teachers: Frozen teacher models.
+        cache_teacher: Reuse the teachers' outputs when batches are the same every epoch.
+        augment: The recipe's ``data.augment`` (``None``: no augmentation).
+        teacher_cache: A dict shared across calls (the run's), so a later stage with the same
+            teacher and data reuses the outputs this one computed.
+        teacher_backend: When the teachers run every step: ``torch``, ``onnxruntime`` or
+            ``auto`` (the faster, timed on a real batch).
 
     Raises:
         StageFailure: The loss became NaN or infinite (names the epoch and step).
     """
     model.to(device)
-    teachers = [t.to(device).eval() for t in teachers]
-    for teacher in teachers:
-        teacher.requires_grad_(False)
     needs_teacher = any(term.needs_teacher for term in losses)
     if needs_teacher and not teachers:
         raise StageFailure("a loss term needs a teacher, but the stage has none")
+    tutor = Teachers(teachers, losses, device)
+    generator = torch.Generator().manual_seed(seed)
+    augmenter = Augmenter(augment, data.mean, data.std, generator)
+    student_paths = [term.student_at for term in losses]
+
+    # A dry forward pass gives the feature shapes the adapters must map between.
+    adapters: dict[int, nn.Module] = {}
+    if any(term.adapter != "none" for term in losses):
+        probe = data.train.x[:2].to(device)
+        model.eval()
+        with torch.no_grad(), FeatureTap(model, student_paths) as tap:
+            student_probe = tap.collect(model(probe))
+        teacher_probe = tutor.outputs(probe)
+        for i, term in enumerate(losses):
+            built = build_adapter(
+                term.adapter, student_probe[term.student_at].shape, tutor.for_term(term, teacher_probe).shape
+            )
+            if built is not None:
+                adapters[i] = built.to(device)
+    params = list(model.parameters()) + [p for a in adapters.values() for p in a.parameters()]
 
     steps_per_epoch = num_batches(len(data.train), batch_size)
-    opt, scheduler = build_optimizer(model.parameters(), optimizer, epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(seed)
+    opt, scheduler = build_optimizer(params, optimizer, epochs * steps_per_epoch)
 
-    cached: torch.Tensor | None = None
-    if needs_teacher and cache_teacher:
-        x_all = data.train.x
-        cached = torch.cat(
-            [_teacher_logits(teachers, x_all[i : i + eval_batch_size].to(device))
-             for i in range(0, len(x_all), eval_batch_size)]
-        )
+    cached: dict[tuple[int, str], torch.Tensor] | None = None
+    if needs_teacher and cache_teacher and not augmenter.active:
+        key = (tuple(id(t) for t in teachers), id(data.train.x), tuple(map(tuple, tutor.paths)), device)
+        if teacher_cache is not None and key in teacher_cache:
+            cached = teacher_cache[key]
+        else:
+            cached = tutor.cache(data.train.x.to(device), eval_batch_size)
+            if teacher_cache is not None and cached is not None:
+                teacher_cache[key] = cached
+
+    backends: list[str] = []
+    if needs_teacher and cached is None and teacher_backend != "torch":
+        backends = tutor.speed_up(data.train.x[:batch_size].to(device), teacher_backend)
 
     history: list[dict[str, float]] = []
     seen = 0
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
+        for adapter in adapters.values():
+            adapter.train()
         epoch_start = time.perf_counter()
         total, count = 0.0, 0
         for step, (idx, x, y) in enumerate(
             iterate_batches(data.train, batch_size, shuffle=True, generator=generator), start=1
         ):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            teacher_out = None
+            x, targets = augmenter(x, y, data.num_classes)
+            teacher_out: dict[tuple[int, str], torch.Tensor] = {}
             if needs_teacher:
-                teacher_out = cached[idx.to(cached.device)] if cached is not None else _teacher_logits(teachers, x)
-            student_out = model(x)
-            loss = sum(
-                term.weight * term.module(student_out, teacher_out if term.needs_teacher else None, y)
-                for term in losses
-            )
+                if cached is not None:
+                    rows = idx.to(device)
+                    teacher_out = {k: v[rows] for k, v in cached.items()}
+                else:
+                    teacher_out = tutor.outputs(x)
+            with FeatureTap(model, student_paths) as tap:
+                student_out = tap.collect(model(x))
+            loss = torch.zeros((), device=device)
+            for i, term in enumerate(losses):
+                teacher_value = tutor.for_term(term, teacher_out) if term.needs_teacher else None
+                student_value = student_out[term.student_at]
+                if i in adapters:
+                    student_value = adapt(adapters[i], student_value, teacher_value)
+                loss = loss + term.weight * term.module(student_value, teacher_value, targets)
             if not torch.isfinite(loss):
                 raise StageFailure(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
             opt.zero_grad(set_to_none=True)
@@ -192,4 +314,6 @@ def fit(
         history=history,
         samples_per_second=seen / elapsed if elapsed > 0 else math.inf,
         teacher_cached=cached is not None,
+        adapters=adapters,
+        teacher_backends=backends,
     )

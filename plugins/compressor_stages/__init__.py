@@ -57,6 +57,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             options=DistillOptions,
             inputs={"teacher": Role("the teacher model(s); several teachers are averaged", many=True)},
             outputs={"model": Role("the distilled student")},
+            preflight="compressor_stages.wiring:distill_preflight",
             description="Train a student on a teacher's soft targets and the labels.",
         ),
         StagePlugin(
@@ -70,6 +71,7 @@ def compressor_register_stages() -> list[StagePlugin]:
                 ),
             },
             outputs={"model": Role("the pruned, fine-tuned model")},
+            preflight="compressor_stages.wiring:prune_preflight",
             description="Remove channels/units structurally, then heal by distillation.",
         ),
         StagePlugin(

@@ -26,7 +26,9 @@ class DistillStage:
             epochs=opts.epochs,
             optimizer=opts.optimizer,
             teachers=[artifact.model for artifact in teachers],
+            teacher_names=[artifact.name for artifact in teachers],
             cache_teacher=opts.cache_teacher,
+            teacher_backend=opts.teacher_backend,
         )
         ctx.log(teachers=[artifact.name for artifact in teachers])
         publish_model(ctx, student, spec_of(opts.model), result)

@@ -10,7 +10,8 @@ from compressor.artifacts import ModelArtifact
 from compressor.checkpoint import save_model
 from compressor.context import StageContext
 from compressor.data import num_batches
-from compressor.training import FitResult, evaluate, fit
+from compressor.errors import UsageError, format_choices
+from compressor.training import FitResult, WeightedLoss, evaluate, fit
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -40,6 +41,7 @@ def publish_model(
             history=fit.history,
             samples_per_second=fit.samples_per_second,
             teacher_cached=fit.teacher_cached,
+            teacher_backends=fit.teacher_backends,
             val_accuracy=fit.history[-1]["val_accuracy"] if fit.history else None,
         )
     artifact = ModelArtifact(
@@ -57,16 +59,18 @@ def train_in_stage(
     epochs: int,
     optimizer: Any,
     teachers: list[nn.Module] | None = None,
+    teacher_names: list[str] | None = None,
     cache_teacher: bool = True,
+    teacher_backend: str = "auto",
     label: str | None = None,
 ) -> FitResult:
-    """Train ``model`` with the recipe's data and batch sizes, under a progress bar."""
+    """Train ``model`` with the recipe's data, batch sizes and augmentation, under a progress bar."""
     steps = epochs * num_batches(len(ctx.data.train), ctx.batch_size)
     with ctx.progress(steps, label) as bar:
         return fit(
             model,
             data=ctx.data,
-            losses=build_losses(ctx, losses),
+            losses=build_losses(ctx, losses, teacher_names),
             epochs=epochs,
             optimizer=optimizer,
             batch_size=ctx.batch_size,
@@ -76,22 +80,47 @@ def train_in_stage(
             bar=bar,
             teachers=teachers or [],
             cache_teacher=cache_teacher,
+            augment=ctx.run.recipe.data.augment,
+            teacher_cache=ctx.run.teacher_cache,
+            teacher_backend=teacher_backend,
         )
 
 
-def build_losses(ctx: StageContext, terms: list[Any]) -> list[Any]:
-    """Build the weighted loss terms of a stage."""
-    from compressor.training import WeightedLoss
+def build_losses(
+    ctx: StageContext, terms: list[Any], teacher_names: list[str] | None = None
+) -> list[WeightedLoss]:
+    """Build the weighted loss terms of a stage.
 
-    return [
-        WeightedLoss(
-            name=term.name,
-            weight=term.weight,
-            module=ctx.build_loss(term),
-            needs_teacher=ctx.loss_needs_teacher(term),
+    Args:
+        ctx: The stage.
+        terms: The recipe's loss terms.
+        teacher_names: Artifact names of the stage's teachers, in order, to resolve each term's
+            ``teacher_artifact``.
+    """
+    names = teacher_names or []
+    built = []
+    for i, term in enumerate(terms):
+        index = None
+        if term.teacher_artifact is not None:
+            if term.teacher_artifact not in names:
+                raise UsageError(
+                    f"stages.{ctx.info.name}.losses[{i}].teacher_artifact: {term.teacher_artifact!r} "
+                    f"is not a teacher of this stage; {format_choices(term.teacher_artifact, names)}"
+                )
+            index = names.index(term.teacher_artifact)
+        built.append(
+            WeightedLoss(
+                name=term.name,
+                weight=term.weight,
+                module=ctx.build_loss(term),
+                needs_teacher=ctx.loss_needs_teacher(term),
+                student_at=term.student,
+                teacher_at=term.teacher,
+                adapter=term.adapter,
+                teacher_index=index,
+            )
         )
-        for term in terms
-    ]
+    return built
 
 
 def spec_of(ref: Any) -> dict[str, Any]:

@@ -47,6 +47,11 @@ class DistillOptions(StrictModel):
         default=True,
         description="Compute the teacher's outputs once when the inputs are deterministic.",
     )
+    teacher_backend: Literal["auto", "torch", "onnxruntime"] = Field(
+        default="auto",
+        description="Where the teacher runs when it must run every step (augmentation): auto "
+        "times PyTorch and onnxruntime on a real batch and keeps the faster.",
+    )
 
 
 class FinetuneOptions(StrictModel):

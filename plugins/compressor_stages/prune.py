@@ -61,7 +61,12 @@ def gradient_probe(
             with torch.no_grad():
                 teacher_out = teacher(x)
             out = model(x)
-            loss = sum(t.weight * t.module(out, teacher_out if t.needs_teacher else None, y) for t in built)
+            # Gradients of the logit terms rank channels; feature terms would need hooks here.
+            loss = sum(
+                t.weight * t.module(out, teacher_out if t.needs_teacher else None, y)
+                for t in built
+                if t.student_at == "logits" and t.teacher_at == "logits"
+            )
             loss.backward()
         model.eval()
 

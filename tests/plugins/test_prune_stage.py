@@ -7,7 +7,7 @@ import json
 import pytest
 
 from compressor import pipeline, recipe
-from compressor.errors import StageFailure, UsageError
+from compressor.errors import RecipeError, StageFailure, UsageError
 from compressor.progress import Progress
 
 
@@ -36,9 +36,10 @@ def test_target_macs_with_iterative_steps_and_taylor(registry, tiny_recipe, tmp_
     assert (result.run_dir / "student.pt").exists()
 
 
-def test_unknown_ignored_path_lists_close_names(registry, tiny_recipe, tmp_path) -> None:
-    with pytest.raises(UsageError, match=r"stages.prune.ignored: no module 'hiden.0'.*did you mean 'hidden.0'"):
+def test_unknown_ignored_path_fails_before_training(registry, tiny_recipe, tmp_path) -> None:
+    with pytest.raises(RecipeError, match=r"stages.prune.ignored\[0\]: no module 'hiden.0'.*did you mean 'hidden.0'"):
         _run(registry, tiny_recipe, tmp_path, ratio=0.5, ignored=["hiden.0"])
+    assert not list(tmp_path.iterdir())  # nothing trained, no run folder
 
 
 def test_bn_scale_on_a_model_without_batchnorm(registry, tiny_recipe, tmp_path) -> None:
