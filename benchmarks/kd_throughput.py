@@ -103,8 +103,8 @@ def main() -> None:
                                  ("random 2-pixel shifts", AugmentConfig(shift=2), 1.3)):
         timings = {}
         accuracy = {}
-        for name, runner in (("plain PyTorch loop", lambda s: plain_loop(teacher, s, bundle, args.epochs, augment)),
-                             ("compressor", lambda s: compressor_loop(registry, teacher, s, bundle, args.epochs, augment))):
+        for name, runner in (("plain PyTorch loop", lambda s, a=augment: plain_loop(teacher, s, bundle, args.epochs, a)),
+                             ("compressor", lambda s, a=augment: compressor_loop(registry, teacher, s, bundle, args.epochs, a))):
             student.load_state_dict(start)
             began = time.perf_counter()
             accuracy[name] = runner(student)

@@ -10,7 +10,7 @@ the dataset, and raises :class:`~compressor.errors.RecipeError` before anything 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from compressor.records import resolve_factory
 from compressor.schemas import ModelRef

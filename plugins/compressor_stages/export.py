@@ -7,8 +7,8 @@ from typing import Any
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
-from compressor_stages.model_output import count_parameters
 from compressor.pruning import measure
+from compressor_stages.model_output import count_parameters
 
 
 class ExportStage:
