@@ -238,23 +238,28 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     table = Table(title="plugins", title_justify="left")
-    for column in ("plugin", "package", "version", "hooks", "registers"):
-        table.add_column(column)
+    # Three columns fit 80 characters: the plugin name (what --disable-plugin takes) over its
+    # distribution and version, then the lists, which wrap.
+    table.add_column("plugin / package", no_wrap=True)
+    table.add_column("hooks")
+    table.add_column("registers")
     for row in rows:
-        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+        registers = "\n".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
         if row["blocked"]:
             registers = "[yellow]blocked[/]"
         if row["error"]:
-            registers = f"[red]broken:[/] {row['error']}"
+            registers = f"[red]broken:[/] {escape(row['error'])}"
         hooks = ", ".join(h.removeprefix("compressor_") for h in row["hooks"])
-        table.add_row(row["name"], row["distribution"], row["version"], hooks, registers)
+        plugin = f"[bold]{escape(row['name'])}[/]\n{escape(row['distribution'])} {escape(row['version'])}"
+        table.add_row(plugin, hooks, registers)
     console.print(table)
     for kind in kinds:
-        kind_table = Table(title=f"{kind}s", title_justify="left")
+        kind_table = Table(title="losses" if kind == "loss" else f"{kind}s", title_justify="left")
         kind_table.add_column("name", style="bold")
         kind_table.add_column("description")
         kind_table.add_column("from")

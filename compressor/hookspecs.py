@@ -1,5 +1,8 @@
 """The hooks a compressor plugin can implement: this module is the API reference.
 
+``docs/plugins/hooks.md`` documents each hook with the records and factory contracts, and
+``docs/plugins/tutorial.md`` walks through a complete plugin package.
+
 A plugin is a module (or object) with functions decorated by :data:`compressor.hookimpl`,
 registered through the entry-point group ``compressor``::
 
