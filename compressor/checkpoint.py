@@ -102,7 +102,7 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
 
     Returns:
         The model in eval mode on the CPU, and the checkpoint's ``extra`` values (which include
-        ``input_shape`` and ``num_classes`` when the pipeline saved it).
+        ``input_shape`` and ``num_classes`` when the pipeline saved it) plus its ``spec``.
 
     Raises:
         UsageError: The file is missing, truncated, or not a compressor checkpoint.
@@ -126,4 +126,4 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
     )
     _resize(model, payload["structure"], payload["state_dict"])
     model.load_state_dict(payload["state_dict"])
-    return model.eval(), extra
+    return model.eval(), {**extra, "spec": payload["spec"]}

@@ -14,6 +14,7 @@ from compressor_stages.options import (
     BenchmarkOptions,
     DistillOptions,
     ExportOptions,
+    LoadOptions,
     PruneOptions,
     SensitivityOptions,
     TrainOptions,
@@ -50,6 +51,13 @@ def compressor_register_stages() -> list[StagePlugin]:
             outputs=model_out,
             check=_losses_without_teacher,
             description="Train a model on the labels (e.g. the teacher).",
+        ),
+        StagePlugin(
+            name="load",
+            factory="compressor_stages.load:LoadStage",
+            options=LoadOptions,
+            outputs={"model": Role("the loaded model")},
+            description="Load a model checkpoint from an earlier run (e.g. a trained teacher).",
         ),
         StagePlugin(
             name="distill",

@@ -36,6 +36,12 @@ class TrainOptions(StrictModel):
     )
 
 
+class LoadOptions(StrictModel):
+    """``load``: a model checkpoint written by an earlier run."""
+
+    path: str = Field(description="A `<artifact>.pt` file from a compressor run folder.")
+
+
 class DistillOptions(StrictModel):
     """``distill``: train a student on the teacher's outputs (and the labels)."""
 
