@@ -141,7 +141,9 @@ class Teachers:
     def _indices(self, term: WeightedLoss) -> list[int]:
         return list(range(len(self.models))) if term.teacher_index is None else [term.teacher_index]
 
-    @torch.inference_mode()
+    # no_grad, not inference_mode: losses may save the teacher's outputs for their backward pass,
+    # which inference tensors forbid.
+    @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> dict[tuple[int, str], torch.Tensor]:
         """``(teacher index, location) -> output`` for one batch."""
         found: dict[tuple[int, str], torch.Tensor] = {}

@@ -50,7 +50,7 @@ def test_unknown_name_lists_choices_and_suggests(registry: Registry) -> None:
     message = str(excinfo.value)
     assert "unknown loss 'kdd'" in message
     assert "did you mean 'kd'" in message
-    assert "ce, kd, mse_logits" in message
+    assert "at, ce, dist, dkd, fitnet, kd, mse_logits, pkt, rkd, sp" in message
 
 
 def test_wrong_record_type_is_reported() -> None:
