@@ -27,7 +27,7 @@ from compressor.registry import Registry
 ROOT = Path(__file__).resolve().parents[1]
 
 LOSSES = {
-    "kd": [{"name": "kd", "weight": 0.9, "options": {"temperature": 1}}, {"name": "ce", "weight": 0.1}],
+    "kd": [{"name": "kd", "weight": 1.0, "options": {"temperature": 1}}],
     "kd + standardize": [
         {"name": "kd", "weight": 0.9, "options": {"temperature": 2, "standardize": True}},
         {"name": "ce", "weight": 0.1},
