@@ -34,7 +34,7 @@ def test_valid_recipe_resolves_with_defaults(tiny_recipe, registry) -> None:
     assert [t.name for t in distill.losses] == ["kd", "ce"]
     assert distill.losses[0].parsed.temperature == 4.0
     resolved = plan.resolved()
-    assert resolved["stages"][1]["losses"][0]["options"] == {"temperature": 4.0}
+    assert resolved["stages"][1]["losses"][0]["options"] == {"temperature": 4.0, "standardize": False}
     assert resolved["data"]["options"]["val_fraction"] > 0
 
 
