@@ -44,6 +44,9 @@ class OnnxTeacher(nn.Module):
             )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # onnxruntime's threads spin after each run by default; between teacher calls they would
+        # steal the cores PyTorch needs for the student's step.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
         with torch.no_grad():
             expected = cpu(example.cpu())
