@@ -125,8 +125,14 @@ class ExporterPlugin(PluginRecord):
     """A model exporter.
 
     ``factory(options)`` returns an object with
-    ``export(model, example_inputs, path) -> dict`` that writes ``path`` atomically and returns
-    facts about the export (exporter used, parity figures). ``suffix`` is the file suffix.
+    ``export(model, example_inputs, path, *, context=None) -> dict`` that writes ``path``
+    atomically and returns facts about the export (exporter used, parity figures).
+    ``example_inputs`` are real, normalized samples. ``context`` is a
+    :class:`compressor.export_context.ExportContext`: the data's mean, std, input shape and
+    class names and the recipe's name and hash, for the file to carry (or to embed the
+    normalization). The ``export`` stage passes it only to exporters whose ``export`` takes a
+    ``context`` keyword, so the older three-argument form still works. ``suffix`` is the file
+    suffix.
     """
 
     kind: ClassVar[str] = "exporter"

@@ -1,6 +1,7 @@
-"""``report.md``: the run's figures as tables people can read.
+"""``report.md``, its plots and ``report.html``: the run's figures as tables people can read.
 
-Built only from ``metrics.json``, so a report can be rebuilt from a finished run folder.
+Built only from ``metrics.json``, so a report can be rebuilt from a finished run folder
+(``compressor report RUN_DIR``).
 """
 
 from __future__ import annotations
@@ -43,13 +44,109 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def benchmark_section(stage: str, metrics: dict[str, Any]) -> list[str]:
-    """The side-by-side table of a benchmark stage."""
+def _ms(value: float | None) -> str:
+    """Milliseconds; microseconds below 0.1 ms, where three decimals of a ms say too little."""
+    if value is None:
+        return "—"
+    return f"{1000 * value:.1f} µs" if value < 0.1 else f"{value:.3f} ms"
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}×"
+
+
+def _threads(value: Any) -> str:
+    return "default" if value is None else str(value)
+
+
+def limits_line(metrics: dict[str, Any]) -> str:
+    """The machine's limits as measured in the run, in one sentence."""
+    limits = metrics.get("limits") or {}
+    if not limits:
+        return ""
+    shape = "×".join(str(d) for d in metrics.get("peak_matmul", [])) or "large"
+    parts = [
+        f"{t} thread(s): per-call floor "
+        f"{1000 * v['floor_ms']:.1f} µs, MatMul peak {v['matmul_gflops']:.0f} GFLOP/s"
+        for t, v in limits.items()
+    ]
+    return (
+        "This machine's limits, measured in the same run (an Identity model at batch 1; a "
+        f"{shape} float MatMul): " + "; ".join(parts) + ". INT8 files count integer "
+        "operations against that float peak, so they can pass 100%."
+    )
+
+
+def int8_lines(metrics: dict[str, Any]) -> list[str]:
+    """One bullet per INT8 file next to its FP32 file, saying plainly when INT8 is slower."""
+    lines = []
+    for c in metrics.get("int8", []):
+        speed = c.get("latency_speedup")
+        tp = c.get("throughput_ratio")
+        at_latency = (
+            "—"
+            if speed is None
+            else (f"**{1 / speed:.1f}× slower**" if c.get("slower") else f"{speed:.1f}× faster")
+        )
+        at_throughput = (
+            "—"
+            if tp is None
+            else (f"**{1 / tp:.1f}× slower**" if c.get("slower_at_throughput") else f"{tp:.1f}× faster")
+        )
+        lines.append(
+            f"- `{c['int8']}` ({c.get('quantization') or 'INT8'} INT8) vs `{c['fp32']}` (FP32): "
+            f"{_ratio(c.get('size_ratio'))} smaller file, accuracy "
+            f"{c.get('accuracy_delta_points', 0):+.2f} points; {at_latency} at batch "
+            f"{c.get('latency_batch')}, {at_throughput} at batch {c.get('throughput_batch')}."
+        )
+    if any(c.get("slower") or c.get("slower_at_throughput") for c in metrics.get("int8", [])):
+        lines.append(
+            "- INT8 is slower than FP32 here where noted: on small layers the quantize/dequantize "
+            "steps cost more than the integer arithmetic saves. It is kept in the table: the "
+            "smaller file may still be what you ship."
+        )
+    return lines
+
+
+def grid_section(models: dict[str, Any]) -> list[str]:
+    """Every timed cell: model, provider, threads, batch, percentiles, throughput, eager."""
+    header = ["model", "provider", "threads", "batch", "p50", "p90", "p95", "p99", "throughput",
+              "PyTorch eager p50"]
+    rows = []
+    for name, m in models.items():
+        eager = {
+            (e["threads"], e["batch"]): e["p50"]
+            for e in m.get("torch_eager", [])
+            if e.get("device") == "cpu"
+        }
+        for g in m.get("grid", []):
+            rows.append(
+                [
+                    f"`{name}`",
+                    g["provider"],
+                    _threads(g["threads"]),
+                    str(g["batch"]),
+                    *(_ms(g.get(p)) for p in ("p50", "p90", "p95", "p99")),
+                    f"{g['throughput_per_s']:,.0f} /s",
+                    _ms(eager.get((g["threads"], g["batch"]))) if g["provider"] == "cpu" else "—",
+                ]
+            )
+    if not rows:
+        return []
+    return ["### Every measurement", "", *_table(header, rows), ""]
+
+
+def benchmark_section(
+    stage: str, metrics: dict[str, Any], plots: list[str] | None = None
+) -> list[str]:
+    """The side-by-side tables of a benchmark stage, its plots, and the INT8 comparison."""
     models: dict[str, Any] = metrics.get("models", {})
     if not models:
         return []
     first = next(iter(models.values()))
     lat_b, thr_b = first.get("latency_batch", 1), first.get("throughput_batch", "?")
+    has_limits = any("limits" in m for m in models.values())
+    has_eager = any("torch_latency_ms" in m for m in models.values())
     header = [
         "model",
         "accuracy (onnxruntime)",
@@ -60,21 +157,35 @@ def benchmark_section(stage: str, metrics: dict[str, Any]) -> list[str]:
         "MACs",
         "ONNX size",
     ]
+    if has_eager:
+        header.insert(4, f"PyTorch eager p50, batch {lat_b}")
+    if has_limits:
+        header += [f"× per-call floor, batch {lat_b}", f"GFLOP/s, batch {thr_b} (of peak)"]
     rows = []
     for name, m in models.items():
         lat = m.get("latency_ms", {})
-        rows.append(
-            [
-                f"`{name}`",
-                _pct(m.get("accuracy")),
-                f"{lat.get('p50', float('nan')):.3f} ms",
-                f"{lat.get('p95', float('nan')):.3f} ms",
-                f"{m.get('throughput_per_s', 0):,.0f} /s",
-                format_count(m.get("params")),
-                format_count(m.get("macs")),
-                format_bytes(m.get("file_bytes")),
+        precision = m.get("precision", "fp32")
+        label = f"`{name}`" + (f" ({precision.upper()})" if precision != "fp32" else "")
+        row = [
+            label,
+            _pct(m.get("accuracy")),
+            _ms(lat.get("p50")),
+            _ms(lat.get("p95")),
+            f"{m.get('throughput_per_s', 0):,.0f} /s",
+            format_count(m.get("params")),
+            format_count(m.get("macs")),
+            format_bytes(m.get("file_bytes")),
+        ]
+        if has_eager:
+            row.insert(4, _ms(m.get("torch_latency_ms")))
+        if has_limits:
+            lim = m.get("limits") or {}
+            gflops, frac = lim.get("gflops"), lim.get("peak_fraction")
+            row += [
+                _times(lim.get("latency_vs_floor")),
+                "—" if gflops is None else f"{gflops:.1f} ({100 * (frac or 0):.0f}%)",
             ]
-        )
+        rows.append(row)
     reference = metrics.get("reference", next(iter(models)))
     ratio_header = [
         "model",
@@ -100,20 +211,26 @@ def benchmark_section(stage: str, metrics: dict[str, Any]) -> list[str]:
                 _ratio(r.get("size_ratio")),
             ]
         )
-    threads = metrics.get("threads")
-    return [
-        f"## Benchmark (`{stage}`)",
-        "",
-        f"onnxruntime {', '.join(metrics.get('providers', []))}, "
-        f"intra-op threads: {threads if threads else 'default'}.",
-        "",
-        *_table(header, rows),
-        "",
-        f"Ratios against `{reference}`:",
-        "",
-        *_table(ratio_header, ratio_rows),
-        "",
-    ]
+    counts = metrics.get("thread_counts") or [metrics.get("threads")]
+    batches = metrics.get("batch_sizes")
+    setup = (
+        f"onnxruntime {', '.join(metrics.get('providers', []))}, intra-op threads: "
+        f"{', '.join(_threads(t) for t in counts)}"
+        + (f"; batch sizes {', '.join(str(b) for b in batches)}" if batches else "")
+        + f"; {metrics.get('split', 'test')} split. Headline figures use the first thread count."
+    )
+    lines = [f"## Benchmark (`{stage}`)", "", setup, ""]
+    if metrics.get("limits"):
+        lines += [limits_line(metrics), ""]
+    lines += [*_table(header, rows), ""]
+    lines += [f"Ratios against `{reference}`:", "", *_table(ratio_header, ratio_rows), ""]
+    int8 = int8_lines(metrics)
+    if int8:
+        lines += ["INT8 next to FP32:", "", *int8, ""]
+    for plot in plots or []:
+        lines += [f"![{Path(plot).stem.replace('_', ' ')}]({plot})", ""]
+    lines += grid_section(models)
+    return lines
 
 
 def stages_section(stages: dict[str, Any]) -> list[str]:
@@ -136,10 +253,24 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
             cached = " (teacher outputs cached)" if m.get("teacher_cached") else ""
             facts.append(f"{m['samples_per_second']:,.0f} samples/s{cached}")
         for file, f in m.get("files", {}).items():
+            if "int8_accuracy" in f:
+                facts.append(
+                    f"`{file}` ({f.get('mode')} INT8): {_ratio(f.get('size_ratio'))} smaller, "
+                    f"accuracy {_pct(f.get('fp32_accuracy'))} → {_pct(f.get('int8_accuracy'))} "
+                    f"({f.get('accuracy_delta_points', 0):+.2f} points)"
+                )
+                continue
+            extras = []
+            if (f.get("input") or {}).get("embedded_preprocessing"):
+                extras.append(f"takes {f['input'].get('range', 'raw pixels')}")
+            if f.get("slim"):
+                extras.append(
+                    f"onnxslim {f['slim']['nodes_before']} → {f['slim']['nodes_after']} nodes"
+                )
             facts.append(
                 f"`{file}` via {f.get('method', f.get('exporter', '?'))}: max abs error "
                 f"{f.get('max_abs_error', float('nan')):.2e}, top-1 agreement "
-                f"{_pct(f.get('top1_agreement'))}"
+                f"{_pct(f.get('top1_agreement'))}" + "".join(f"; {e}" for e in extras)
             )
         if "models" in m and m.get("type") == "benchmark":
             facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
@@ -149,10 +280,20 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
     return ["## Stages", "", *_table(["stage", "type", "time", "result"], rows), ""]
 
 
-def render(metrics: dict[str, Any]) -> str:
-    """The whole report as Markdown."""
+def render(metrics: dict[str, Any], plots: dict[str, list[str]] | None = None) -> str:
+    """The whole report as Markdown.
+
+    Args:
+        metrics: The run's ``metrics.json``.
+        plots: Section -> PNG file names relative to the run folder (see
+            :func:`compressor.report_plots.write_plots`): a benchmark stage's name, or
+            ``training``.
+    """
+    plots = plots or {}
     data = metrics.get("data", {})
     versions = metrics.get("versions", {})
+    stages = metrics.get("stages", {})
+    hashes = {m["recipe_hash"] for m in stages.values() if m.get("recipe_hash")}
     lines = [
         f"# compressor run: `{metrics.get('recipe', '?')}`",
         "",
@@ -160,17 +301,37 @@ def render(metrics: dict[str, Any]) -> str:
         f"`{metrics.get('device', '?')}`, seed {metrics.get('seed', '?')}. Dataset "
         f"`{data.get('dataset', '?')}` {data.get('sizes', {})}. "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + ".",
+        + "."
+        + (f" Recipe hash `{', '.join(sorted(hashes))}`." if hashes else ""),
         "",
     ]
-    stages = metrics.get("stages", {})
     for name, m in stages.items():
         if m.get("type") == "benchmark":
-            lines += benchmark_section(name, m)
+            lines += benchmark_section(name, m, plots.get(name))
+    if plots.get("training"):
+        lines += ["## Training curves", ""]
+        lines += [f"![training curves]({p})" for p in plots["training"]] + [""]
     lines += stages_section(stages)
     return "\n".join(lines)
 
 
 def write_report(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    """Write ``report.md`` into ``run_dir`` atomically."""
-    return write_text(Path(run_dir) / "report.md", render(metrics))
+    """Write ``report.md``, its PNG plots and a self-contained ``report.html`` into ``run_dir``.
+
+    Everything is drawn from ``metrics`` alone (``compressor report RUN_DIR`` rebuilds it from
+    ``metrics.json``), and every file is written atomically.
+
+    Returns:
+        The path of ``report.md``.
+    """
+    from compressor.report_html import markdown_to_html
+    from compressor.report_plots import write_plots
+
+    run_dir = Path(run_dir)
+    drawn = write_plots(run_dir, metrics)
+    plots = {section: [p.name for p in files] for section, files in drawn.items()}
+    text = render(metrics, plots)
+    path = write_text(run_dir / "report.md", text)
+    title = f"compressor run: {metrics.get('recipe', '?')}"
+    write_text(run_dir / "report.html", markdown_to_html(text, run_dir, title))
+    return path

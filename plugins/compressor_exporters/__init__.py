@@ -1,4 +1,5 @@
-"""Built-in exporters: ``onnx`` (torch.onnx, checked against PyTorch in onnxruntime).
+"""Built-in exporters: ``onnx`` (torch.onnx, checked against PyTorch in onnxruntime) and
+``torch_export`` (a ``torch.export`` program in a ``.pt2`` file, checked against the model).
 
 Only pydantic at import time: torch, onnx and onnxruntime load when an export stage first
 builds the exporter (see :mod:`compressor_exporters.onnx_exporter`).
@@ -57,6 +58,32 @@ class OnnxOptions(StrictModel):
     check: bool = Field(
         default=True, description="Run onnx.checker and strict shape inference on the file."
     )
+    embed_preprocessing: bool = Field(
+        default=False,
+        description=(
+            "Normalize inside the graph with the dataset's mean/std: the model takes raw pixels "
+            "(see raw_input)."
+        ),
+    )
+    raw_input: Literal["uint8", "float"] = Field(
+        default="float",
+        description=(
+            "With embed_preprocessing: uint8 pixels 0..255, or float pixels 0..1 (the dataset's "
+            "0..1 scale)."
+        ),
+    )
+    slim: bool = Field(
+        default=False,
+        description="Simplify the graph with onnxslim (constant folding, fusions), then re-check parity.",
+    )
+
+    @model_validator(mode="after")
+    def _raw_input_needs_embedding(self) -> OnnxOptions:
+        # uint8 alone would silently do nothing: the model would still take normalized floats.
+        # (float is the default, and the resolved recipe.yaml spells it out: accepted.)
+        if self.raw_input == "uint8" and not self.embed_preprocessing:
+            raise ValueError("raw_input: uint8 only applies with embed_preprocessing: true")
+        return self
 
     @model_validator(mode="after")
     def _opset_fits_exporter(self) -> OnnxOptions:
@@ -74,9 +101,23 @@ class OnnxOptions(StrictModel):
         return self
 
 
+class TorchExportOptions(StrictModel):
+    """Options of the ``torch_export`` exporter."""
+
+    atol: float = Field(
+        default=1e-5, gt=0.0, description="Largest absolute logit difference vs the model allowed."
+    )
+    min_top1_agreement: float = Field(
+        default=0.99,
+        gt=0.0,
+        le=1.0,
+        description="Smallest fraction of parity samples whose top-1 class must match.",
+    )
+
+
 @hookimpl
 def compressor_register_exporters() -> list[ExporterPlugin]:
-    """Register the built-in ONNX exporter."""
+    """Register the built-in exporters."""
     return [
         ExporterPlugin(
             name="onnx",
@@ -87,5 +128,15 @@ def compressor_register_exporters() -> list[ExporterPlugin]:
                 "torch.onnx (dynamo, TorchScript fallback), dynamic batch, checked in "
                 "onnxruntime against PyTorch."
             ),
-        )
+        ),
+        ExporterPlugin(
+            name="torch_export",
+            factory="compressor_exporters.torch_export_exporter:TorchExportExporter",
+            options=TorchExportOptions,
+            suffix=".pt2",
+            description=(
+                "torch.export program (.pt2, dynamic batch) for PyTorch runtimes, checked "
+                "against the model."
+            ),
+        ),
     ]

@@ -1,14 +1,15 @@
 """The ``onnx`` exporter: torch.onnx with a dynamic batch axis, checked in onnxruntime.
 
-The file is written through :func:`compressor.atomic.atomic_path`: the export, the checker
-and the parity check all run on the temporary file, so a failed check (or a crash) leaves
-nothing at the destination.
+The file is written through :func:`compressor.atomic.atomic_path`: the export, the optional
+slimming, the metadata, the checker and the parity check all run on the temporary file, so a
+failed check (or a crash) leaves nothing at the destination.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import logging
 import tempfile
 import warnings
@@ -24,7 +25,10 @@ from torch import nn
 
 from compressor.atomic import atomic_path
 from compressor.errors import StageFailure
+from compressor.export_context import ExportContext
 from compressor_exporters import DYNAMO_MIN_OPSET, TORCHSCRIPT_MAX_OPSET, OnnxOptions
+from compressor_exporters.metadata import build_metadata, set_metadata
+from compressor_exporters.preprocessing import EmbeddedPreprocessing, normalized, raw_pixels
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -110,24 +114,36 @@ class OnnxExporter:
     def __init__(self, options: OnnxOptions | None = None) -> None:
         self.options = options if options is not None else OnnxOptions()
 
-    def export(self, model: nn.Module, example_inputs: torch.Tensor, path: Path) -> dict[str, Any]:
+    def export(
+        self,
+        model: nn.Module,
+        example_inputs: torch.Tensor,
+        path: Path,
+        *,
+        context: ExportContext | None = None,
+    ) -> dict[str, Any]:
         """Write ``model`` to ``path`` as ONNX and check it against PyTorch.
 
         Args:
             model: The model to export; it is copied to the CPU in eval mode, never modified.
-            example_inputs: Real inputs (e.g. 64 test samples). The first two are traced; all of
-                them are used for the parity check, at a batch size other than the traced one.
+            example_inputs: Real, normalized inputs (e.g. 64 test samples). The first two are
+                traced; all of them are used for the parity check, at a batch size other than
+                the traced one.
             path: Destination file; written atomically, and only if every check passes.
+            context: The data's normalization and class names and the run's recipe, written to
+                the file's ``metadata_props``; ``embed_preprocessing`` needs its mean and std.
 
         Returns:
             Facts about the export: exporter, method (``dynamo`` or ``torchscript``), opset,
-            parity figures (``max_abs_error``, ``top1_agreement``, ``parity_batch``) and
-            ``file_bytes``; ``fallback_reason`` when auto mode fell back to TorchScript, and
-            ``warnings`` when the exporter warned.
+            parity figures (``max_abs_error``, ``top1_agreement``, ``parity_batch``),
+            ``file_bytes``, ``input`` (dtype, what it takes) and ``metadata``;
+            ``slim`` (node counts) when slimmed; ``fallback_reason`` when auto mode fell back
+            to TorchScript, and ``warnings`` when the exporter warned.
 
         Raises:
             StageFailure: Both exporters failed, the checker rejected the file, onnxruntime
-                could not run it, or the parity figures are outside the tolerances.
+                could not run it, the parity figures are outside the tolerances, or
+                ``embed_preprocessing`` was asked for without a mean and std.
         """
         opts = self.options
         cpu_model = copy.deepcopy(model).to("cpu").eval()
@@ -141,6 +157,13 @@ class OnnxExporter:
         # graph would go unnoticed.
         parity_inputs = inputs if len(inputs) != TRACE_BATCH else torch.cat([inputs, inputs[:1]])
 
+        export_model: nn.Module = cpu_model
+        onnx_parity_inputs = parity_inputs
+        if opts.embed_preprocessing:
+            export_model, trace_inputs, onnx_parity_inputs, parity_inputs = self._embed(
+                cpu_model, trace_inputs, parity_inputs, context
+            )
+
         with torch.no_grad():
             expected = cpu_model(parity_inputs)
         if not isinstance(expected, torch.Tensor):
@@ -150,18 +173,33 @@ class OnnxExporter:
         expected_np = expected.float().numpy()
 
         caught: list[str] = []
+        facts: dict[str, Any] = {"exporter": "onnx"}
         with atomic_path(path) as tmp:
-            method, fallback_reason = self._export(cpu_model, trace_inputs, tmp, caught)
+            method, fallback_reason = self._export(export_model, trace_inputs, tmp, caught)
             proto = onnx.load(str(tmp))
             opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
             if opset != opts.opset:
                 raise StageFailure(
                     f"ONNX export ({method}) wrote opset {opset}, not the requested {opts.opset}"
                 )
+            if opts.slim:
+                proto, facts["slim"] = self._slim(proto)
+            entries = build_metadata(
+                sample_shape=list(inputs.shape[1:]),
+                input_name=INPUT_NAME,
+                output_name=OUTPUT_NAME,
+                input_dtype=str(onnx_parity_inputs.numpy().dtype),
+                embedded=opts.embed_preprocessing,
+                raw_input=opts.raw_input,
+                context=context,
+                exporter=f"onnx ({method})",
+            )
+            set_metadata(proto, entries)
+            onnx.save_model(proto, str(tmp), save_as_external_data=False)
             if opts.check:
                 self._check(tmp, proto)
             del proto
-            max_abs_error, top1 = self._parity(tmp, parity_inputs.numpy(), expected_np)
+            max_abs_error, top1 = self._parity(tmp, onnx_parity_inputs.numpy(), expected_np)
             figures = (
                 f"max |onnx - torch| = {max_abs_error:.3g} (atol {opts.atol:g}), top-1 agreement "
                 f"{top1:.2%} (min {opts.min_top1_agreement:.2%}) on {len(parity_inputs)} samples"
@@ -170,26 +208,80 @@ class OnnxExporter:
             if not (max_abs_error <= opts.atol) or not (top1 >= opts.min_top1_agreement):
                 # The dynamo failure is often the cause (e.g. a batch-dependent forward).
                 why = f"; the dynamo exporter was not used: {fallback_reason}" if fallback_reason else ""
+                slimmed = " after onnxslim" if opts.slim else ""
                 raise StageFailure(
-                    f"ONNX parity check failed for {Path(path).name} ({method}): {figures}{why}"
+                    f"ONNX parity check failed for {Path(path).name} ({method}){slimmed}: "
+                    f"{figures}{why}"
                 )
             file_bytes = tmp.stat().st_size
 
-        facts: dict[str, Any] = {
-            "exporter": "onnx",
-            "method": method,
-            "opset": opset,
-            "max_abs_error": max_abs_error,
-            "top1_agreement": top1,
-            "parity_batch": len(parity_inputs),
-            "trace_batch": TRACE_BATCH,
-            "file_bytes": file_bytes,
-        }
+        facts.update(
+            {
+                "method": method,
+                "opset": opset,
+                "max_abs_error": max_abs_error,
+                "top1_agreement": top1,
+                "parity_batch": len(parity_inputs),
+                "trace_batch": TRACE_BATCH,
+                "file_bytes": file_bytes,
+                "input": {
+                    "dtype": entries["input_dtype"],
+                    "embedded_preprocessing": opts.embed_preprocessing,
+                    "range": entries["input_range"],
+                },
+                "metadata": entries,
+            }
+        )
         if fallback_reason:
             facts["fallback_reason"] = fallback_reason
         if caught:
             facts["warnings"] = caught[:5]
         return facts
+
+    def _embed(
+        self,
+        model: nn.Module,
+        trace_inputs: torch.Tensor,
+        parity_inputs: torch.Tensor,
+        context: ExportContext | None,
+    ) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model wrapped to take raw pixels, and the inputs for tracing and parity.
+
+        Returns:
+            ``(wrapped model, raw trace inputs, raw parity inputs for onnxruntime, normalized
+            parity inputs for PyTorch)``: PyTorch sees the very pixels onnxruntime sees,
+            normalized outside the graph, so the check covers the embedded normalization.
+        """
+        if context is None or not context.mean or not context.std:
+            raise StageFailure(
+                "embed_preprocessing needs the dataset's mean and std: export through an export "
+                "stage, or pass context=ExportContext(mean=..., std=...)"
+            )
+        mean, std, raw = context.mean, context.std, self.options.raw_input
+        rank = trace_inputs.dim() - 1
+        wrapped = EmbeddedPreprocessing(model, mean, std, raw, rank).eval()
+        raw_parity = raw_pixels(parity_inputs, mean, std, raw)
+        return (
+            wrapped,
+            raw_pixels(trace_inputs, mean, std, raw),
+            raw_parity,
+            normalized(raw_parity, mean, std, raw),
+        )
+
+    @staticmethod
+    def _slim(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
+        """Simplify the graph with onnxslim; the caller re-checks parity on the result."""
+        import onnxslim
+
+        before = len(proto.graph.node)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # onnxslim prints a summary table
+                slimmed = onnxslim.slim(proto)
+        except Exception as error:
+            raise StageFailure(f"onnxslim failed: {_first_line(error)}") from error
+        if slimmed is None or not _batch_is_dynamic(slimmed):
+            raise StageFailure("onnxslim returned a graph without a dynamic batch axis")
+        return slimmed, {"nodes_before": before, "nodes_after": len(slimmed.graph.node)}
 
     def _export(
         self, model: nn.Module, trace_inputs: torch.Tensor, target: Path, caught: list[str]

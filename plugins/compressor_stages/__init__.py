@@ -1,4 +1,4 @@
-"""Built-in stages: ``train``, ``distill``, ``prune``, ``export``, ``benchmark``.
+"""Built-in stages: ``train``, ``distill``, ``prune``, ``export``, ``quantize``, ``benchmark``.
 
 Each stage declares its input and output slots, so a recipe's artifact flow is checked before
 anything runs. Only pydantic is imported here; stage code (and torch) loads when a run starts.
@@ -16,6 +16,7 @@ from compressor_stages.options import (
     ExportOptions,
     LoadOptions,
     PruneOptions,
+    QuantizeOptions,
     SensitivityOptions,
     TrainOptions,
 )
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 def _export_outputs(inputs: dict[str, Any], options: Any, registry: Registry) -> dict[str, Any]:
     suffix = registry.get("exporter", options.exporter.name).suffix
     return {"files": [f"{name}{suffix}" for name in inputs.get("models", [])]}
+
+
+def _quantize_outputs(inputs: dict[str, Any], options: Any, registry: Registry) -> dict[str, Any]:
+    # Same rule as compressor_stages.quantize.quantized_name, which imports onnx and numpy.
+    return {"files": [f"{name.removesuffix('.onnx')}.int8.onnx" for name in inputs.get("models", [])]}
 
 
 def _losses_without_teacher(options: Any, registry: Registry) -> list[tuple[str, str]]:
@@ -97,6 +103,15 @@ def compressor_register_stages() -> list[StagePlugin]:
             outputs={"files": Role("one exported file per model (default: NAME.onnx)", many=True)},
             default_outputs=_export_outputs,
             description="Export models (ONNX by default) with a parity check against PyTorch.",
+        ),
+        StagePlugin(
+            name="quantize",
+            factory="compressor_stages.quantize:QuantizeStage",
+            options=QuantizeOptions,
+            inputs={"models": Role("ONNX files to quantize", many=True)},
+            outputs={"files": Role("one INT8 file per model (default: NAME.int8.onnx)", many=True)},
+            default_outputs=_quantize_outputs,
+            description="INT8 ONNX with onnxruntime (dynamic, or static QDQ calibrated on training data).",
         ),
         StagePlugin(
             name="benchmark",

@@ -1,15 +1,18 @@
 """The ``benchmark`` stage: accuracy, latency, throughput and size of ONNX files in onnxruntime.
 
 Every model is compared with a reference (by default the first, usually the teacher), so the
-report can say "3.1x smaller, 2.4x faster, -0.8 accuracy points". Nothing is written to
-disk here: the metrics go to ``metrics.json`` and the report through ``ctx.log``.
+report can say "3.1x smaller, 2.4x faster, -0.8 accuracy points"; with the machine's own
+limits, measured in the same run (onnxruntime's per-call floor and its MatMul peak), so it can
+say how much faster a model could still get; and INT8 files with the FP32 file they came from,
+faster or not. Nothing is written to disk here: the metrics go to ``metrics.json`` and the
+report through ``ctx.log``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from compressor.artifacts import FileArtifact
+from compressor.artifacts import FileArtifact, ModelArtifact
 from compressor.context import StageContext
 from compressor.errors import UsageError, format_choices
 
@@ -67,6 +70,79 @@ def resolve_reference(models: list[FileArtifact], reference: str | None) -> File
     )
 
 
+def int8_comparisons(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each benchmarked INT8 file against the FP32 file it was quantized from, when both ran.
+
+    Ratios are oriented like :func:`compute_ratios` (> 1: the INT8 file is better). ``slower``
+    says whether INT8 lost at the latency batch, ``slower_at_throughput`` at the largest batch:
+    INT8 is not faster everywhere (small layers, dynamic quantization overhead), and the report
+    must say so rather than hide it.
+    """
+    comparisons = []
+    for name, m in results.items():
+        fp32_name = m.get("quantized_from")
+        if fp32_name not in results:
+            continue
+        f = results[fp32_name]
+        speedup = _ratio(f["latency_ms"]["p50"], m["latency_ms"]["p50"])
+        throughput = _ratio(m["throughput_per_s"], f["throughput_per_s"])
+        comparisons.append(
+            {
+                "int8": name,
+                "fp32": fp32_name,
+                "quantization": m.get("quantization"),
+                "size_ratio": _ratio(f["file_bytes"], m["file_bytes"]),
+                "accuracy_delta_points": 100.0 * (m["accuracy"] - f["accuracy"]),
+                "latency_batch": m["latency_batch"],
+                "latency_speedup": speedup,
+                "throughput_batch": m["throughput_batch"],
+                "throughput_ratio": throughput,
+                "slower": speedup is not None and speedup < 1.0,
+                "slower_at_throughput": throughput is not None and throughput < 1.0,
+            }
+        )
+    return comparisons
+
+
+def _eager_grid(
+    ctx: StageContext,
+    artifact: FileArtifact,
+    batches: list[int],
+    thread_counts: list[int | None],
+    opts: Any,
+) -> list[dict[str, Any]]:
+    """PyTorch eager latency of the model ``artifact`` was exported from, when the run has it."""
+    source = ctx.run.artifacts.get(artifact.source)
+    if not isinstance(source, ModelArtifact) or source.model is None:
+        return []
+    import copy
+
+    import torch
+
+    from compressor.onnx_bench import batch_of
+    from compressor.torch_bench import measure_eager, torch_threads
+
+    split = ctx.data.split(opts.split)
+    model = copy.deepcopy(source.model).eval()
+    devices = [("cpu", count) for count in thread_counts]
+    if ctx.device.startswith("cuda"):
+        devices.append((ctx.device, None))
+    grid = []
+    for device, count in devices:
+        with torch_threads(count):
+            for batch in batches:
+                x = torch.from_numpy(batch_of(split, batch))
+                stats = measure_eager(
+                    model, x, device=device, warmup=opts.warmup, repeat=opts.repeat,
+                    min_seconds=opts.min_seconds,
+                )
+                per_s = batch / (stats["p50"] / 1000.0) if stats["p50"] > 0 else float("inf")
+                grid.append(
+                    {"device": device, "threads": count, "batch": batch, **stats, "throughput_per_s": per_s}
+                )
+    return grid
+
+
 class BenchmarkStage:
     """Measure every ONNX file in the ``models`` slot and compare it with the reference.
 
@@ -80,12 +156,22 @@ class BenchmarkStage:
     def run(self, ctx: StageContext) -> None:
         """Benchmark each model, then log figures and ratios against the reference.
 
+        Per model: accuracy in onnxruntime, latency per provider, thread count and batch size,
+        params, MACs, file size, the PyTorch eager latency of its source model, and how close it
+        runs to the machine's limits (the per-call floor and the MatMul peak, timed in the same
+        interleaved rounds as the files).
+
         Raises:
-            UsageError: An input is not an ONNX file, the slot is empty, or the reference is
-                unknown.
+            UsageError: An input is not an ONNX file, the slot is empty, the reference is
+                unknown, or a provider asked for is not available.
         """
         # Imported here: the stage module is loaded for `compressor plugins`, onnxruntime is not.
-        from compressor.onnx_bench import benchmark_file
+        from compressor.onnx_bench import (
+            PEAK_MATMUL,
+            available_providers,
+            benchmark_files,
+            limits_figures,
+        )
 
         opts = self.options
         models = ctx.input("models") or []
@@ -102,36 +188,69 @@ class BenchmarkStage:
                 )
         # Resolve before measuring: a typo should not cost minutes of benchmarking.
         reference = resolve_reference(models, opts.reference)
+        present = available_providers("cuda" if ctx.device.startswith("cuda") else "cpu")
+        providers = opts.providers or present
+        missing = [p for p in providers if p not in available_providers("cuda")]
+        if missing:
+            raise UsageError(
+                f"benchmark providers: {', '.join(missing)} is not available in this onnxruntime "
+                "(CUDA needs the onnxruntime-gpu package and a GPU); valid choices: "
+                + ", ".join(available_providers("cuda"))
+            )
 
-        split = ctx.data.split(opts.split)
+        data = ctx.data
+        split = data.split(opts.split)
+        batches, thread_counts = opts.batches, opts.thread_counts
+        measure_limits = opts.limits and "cpu" in providers
         results: dict[str, dict[str, Any]] = {}
-        providers: list[str] = []
-        with ctx.progress(len(models) * 3, "benchmark") as bar:
-            for artifact in models:
+        used: list[str] = []
+        with ctx.progress(len(models) + opts.rounds, "benchmark") as bar:
 
-                def advance(name: str, value: float, model: str = artifact.name) -> None:
-                    bar.advance(1, model=model, **{name: value})
+            def advance(name: str, value: float) -> None:
+                bar.advance(1, **{name: value})
 
-                measured = benchmark_file(
-                    artifact.path,
-                    split,
-                    eval_batch_size=ctx.eval_batch_size,
-                    latency_batch=opts.latency_batch,
-                    throughput_batch=opts.throughput_batch,
-                    warmup=opts.warmup,
-                    repeat=opts.repeat,
-                    min_seconds=opts.min_seconds,
-                    threads=opts.threads,
-                    device=ctx.device,
-                    on_step=advance,
-                )
-                providers.extend(p for p in measured.pop("providers") if p not in providers)
-                results[artifact.name] = {
-                    "source": artifact.source,
-                    **measured,
-                    "params": artifact.meta.get("params"),
-                    "macs": artifact.meta.get("macs"),
-                }
+            # Every file, and the machine's references, timed together in interleaved rounds.
+            measured_all, limits = benchmark_files(
+                {a.name: a.path for a in models},
+                split,
+                mean=data.mean,
+                std=data.std,
+                batch_sizes=batches,
+                threads=thread_counts,
+                providers=providers,
+                eval_batch_size=ctx.eval_batch_size,
+                warmup=opts.warmup,
+                repeat=opts.repeat,
+                min_seconds=opts.min_seconds,
+                rounds=opts.rounds,
+                limits=measure_limits,
+                on_step=advance,
+            )
+        for artifact in models:
+            measured = measured_all[artifact.name]
+            used.extend(p for p in measured.pop("providers") if p not in used)
+            meta = artifact.meta
+            # The PyTorch counts when the export recorded them, else what the graph holds.
+            params = meta.get("params") if meta.get("params") is not None else measured["graph_params"]
+            macs = meta.get("macs") if meta.get("macs") is not None else measured["graph_macs"]
+            figures: dict[str, Any] = {
+                "source": artifact.source,
+                "precision": meta.get("precision", "fp32"),
+                **measured,
+                "params": params,
+                "macs": macs,
+            }
+            for key in ("quantized_from", "quantization"):
+                if key in meta:
+                    figures[key] = meta[key]
+            if limits:
+                figures["limits"] = limits_figures(measured, limits, macs)
+            if opts.torch_eager:
+                eager = _eager_grid(ctx, artifact, batches, thread_counts, opts)
+                if eager:
+                    figures["torch_eager"] = eager
+                    figures["torch_latency_ms"] = eager[0]["p50"]
+            results[artifact.name] = figures
 
         ref = results[reference.name]
         for figures in results.values():
@@ -141,5 +260,10 @@ class BenchmarkStage:
             split=opts.split,
             models=results,
             threads=opts.threads,
-            providers=providers,
+            thread_counts=thread_counts,
+            batch_sizes=batches,
+            providers=used,
+            limits=limits,
+            peak_matmul=list(PEAK_MATMUL),
+            int8=int8_comparisons(results),
         )

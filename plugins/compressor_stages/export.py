@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
+from compressor.export_context import ExportContext, call_export, run_recipe_hash
 from compressor.pruning import measure
 from compressor_stages.model_output import count_parameters
 
@@ -22,13 +24,26 @@ class ExportStage:
         record, exporter = ctx.exporter(self.options.exporter)
         models = ctx.input("models")
         names = ctx.output_name("files")
-        example = ctx.data.example_inputs(self.options.parity_samples)
+        data = ctx.data
+        example = data.example_inputs(self.options.parity_samples)
+        recipe = ctx.run.recipe
+        base = ExportContext(
+            input_shape=tuple(data.input_shape),
+            mean=tuple(float(v) for v in data.mean),
+            std=tuple(float(v) for v in data.std),
+            class_names=tuple(str(c) for c in data.class_names),
+            dataset=data.name,
+            recipe_name=str(getattr(recipe, "name", "")),
+            recipe_hash=run_recipe_hash(ctx.run_dir, recipe),
+        )
         exported = {}
         with ctx.progress(len(models), ctx.info.name) as bar:
             for artifact, file_name in zip(models, names, strict=True):
                 model = copy.deepcopy(artifact.model).cpu().eval()
                 path = ctx.run_dir / file_name
-                facts = exporter.export(model, example, path)
+                context = dataclasses.replace(base, artifact=artifact.name)
+                # Exporters written before `context` existed are called without it.
+                facts = call_export(exporter, model, example, path, context)
                 meta = {
                     "params": count_parameters(model),
                     "macs": measure(model, example)[0],
@@ -41,4 +56,4 @@ class ExportStage:
                 )
                 exported[file_name] = meta
                 bar.advance(1, model=artifact.name)
-        ctx.log(files=exported)
+        ctx.log(files=exported, recipe_hash=base.recipe_hash)

@@ -146,17 +146,106 @@ class ExportOptions(StrictModel):
 
 
 class BenchmarkOptions(StrictModel):
-    """``benchmark``: accuracy, latency, throughput and size of ONNX models in onnxruntime."""
+    """``benchmark``: accuracy, latency, throughput and size of ONNX models in onnxruntime.
+
+    Timed per batch size and intra-op thread count. ``batch_sizes`` replaces the older pair
+    ``latency_batch`` / ``throughput_batch`` (still accepted: they mean ``[latency_batch,
+    throughput_batch]``); ``threads`` takes one count or a list.
+    """
 
     reference: str | None = Field(
         default=None, description="Artifact the ratios are computed against (default: the first)."
     )
     split: Literal["test", "val"] = "test"
+    batch_sizes: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Batch sizes timed; the smallest gives the latency, the largest the throughput.",
+    )
     latency_batch: int = Field(default=1, ge=1)
     throughput_batch: int = Field(default=256, ge=1)
     warmup: int = Field(default=10, ge=0)
     repeat: int = Field(default=100, ge=1, description="Minimum timed runs per measurement.")
     min_seconds: float = Field(default=0.5, ge=0.0, description="Minimum time per measurement.")
-    threads: int | None = Field(
-        default=None, ge=1, description="onnxruntime intra-op threads (default: all cores)."
+    rounds: int = Field(
+        default=5,
+        ge=1,
+        description="Interleaved rounds the timed calls of every model are spread over, so "
+        "models compare under the same load.",
+    )
+    threads: Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        description="onnxruntime intra-op threads, one count or a list (default: all cores); "
+        "the first gives the headline figures.",
+    )
+    providers: list[Literal["cpu", "cuda"]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Execution providers timed (default: cpu, and cuda when the run's device is "
+        "CUDA and onnxruntime has it).",
+    )
+    torch_eager: bool = Field(
+        default=True,
+        description="Also time the PyTorch model each file was exported from, when the run has it.",
+    )
+    limits: bool = Field(
+        default=True,
+        description="Measure onnxruntime's per-call floor and MatMul peak to compare models with.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_say_batches(self) -> BenchmarkOptions:
+        if self.batch_sizes is None:
+            return self
+        low, high = min(self.batch_sizes), max(self.batch_sizes)
+        for name, implied in (("latency_batch", low), ("throughput_batch", high)):
+            given = getattr(self, name)
+            if name in self.model_fields_set and given != implied:
+                raise ValueError(
+                    f"{name}: {given} disagrees with batch_sizes {sorted(set(self.batch_sizes))}, "
+                    f"whose {'smallest' if implied == low else 'largest'} is the {name.split('_')[0]} "
+                    "batch; give batch_sizes alone"
+                )
+        # Spelled out consistently, so the resolved recipe.yaml validates again.
+        self.latency_batch, self.throughput_batch = low, high
+        return self
+
+    @property
+    def batches(self) -> list[int]:
+        """The batch sizes to time, ascending."""
+        return sorted(set(self.batch_sizes or [self.latency_batch, self.throughput_batch]))
+
+    @property
+    def thread_counts(self) -> list[int | None]:
+        """The intra-op thread counts to time, in the recipe's order (``None``: the default)."""
+        if self.threads is None:
+            return [None]
+        return list(dict.fromkeys(self.threads if isinstance(self.threads, list) else [self.threads]))
+
+
+class QuantizeOptions(StrictModel):
+    """``quantize``: INT8 copies of ONNX files with onnxruntime's quantization tools."""
+
+    mode: Literal["dynamic", "static"] = Field(
+        default="dynamic",
+        description="dynamic: INT8 weights, activations quantized per batch; static: QDQ with "
+        "activation ranges calibrated on training batches.",
+    )
+    per_channel: bool = Field(default=False, description="One weight scale per output channel.")
+    calibration_batches: int = Field(
+        default=8, ge=1, description="Training-split batches used to calibrate (static mode)."
+    )
+    calibration_batch_size: int | None = Field(
+        default=None, ge=1, description="Calibration batch size (default: data.batch_size)."
+    )
+    preprocess: bool = Field(
+        default=True, description="Run onnxruntime's quant_pre_process first (recommended)."
+    )
+    split: Literal["test", "val"] = Field(
+        default="test", description="Split the FP32 and INT8 accuracies are measured on."
+    )
+    max_accuracy_drop: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Fail the stage when INT8 loses more accuracy points than this vs FP32.",
     )

@@ -51,7 +51,8 @@ def test_run_folder_holds_everything(finished_run) -> None:
     result, _, _ = finished_run
     names = {p.name for p in result.run_dir.iterdir()}
     assert {"teacher.pt", "student_distilled.pt", "student.pt", "teacher.onnx", "student.onnx",
-            "metrics.json", "report.md", "recipe.yaml"} <= names
+            "metrics.json", "report.md", "recipe.yaml", "report.html", "training_curves.png",
+            "benchmark_accuracy_vs_latency.png", "benchmark_sizes.png"} <= names
     assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
     assert not (result.run_dir.parent / ".tiny-run.partial").exists()
     resolved = yaml.safe_load((result.run_dir / "recipe.yaml").read_text())

@@ -106,7 +106,8 @@ def test_logs_figures_and_ratios_against_the_first_model(tmp_path, files) -> Non
         assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
         assert figures["throughput_per_s"] > 0 and figures["file_bytes"] > 0
     assert teacher["source"] == "teacher" and teacher["params"] == 5123 and teacher["macs"] == 5120
-    assert student["params"] is None and student["macs"] is None
+    # Not in the artifact's meta: counted in the ONNX graph instead (16*8 + 8 + 8*3 + 3 weights).
+    assert student["params"] == 163 and student["macs"] == 16 * 8 + 8 * 3
 
     assert teacher["ratios"] == {
         "size_ratio": 1.0,
@@ -119,7 +120,7 @@ def test_logs_figures_and_ratios_against_the_first_model(tmp_path, files) -> Non
     r = student["ratios"]
     assert r["size_ratio"] == pytest.approx(teacher["file_bytes"] / student["file_bytes"])
     assert r["size_ratio"] > 1  # the small model's file is smaller
-    assert r["params_ratio"] is None and r["macs_ratio"] is None
+    assert r["params_ratio"] == pytest.approx(5123 / 163) and r["macs_ratio"] == pytest.approx(5120 / 152)
     assert r["latency_speedup"] == pytest.approx(teacher["latency_ms"]["p50"] / student["latency_ms"]["p50"])
     assert r["throughput_ratio"] == pytest.approx(student["throughput_per_s"] / teacher["throughput_per_s"])
     assert r["accuracy_delta_points"] == pytest.approx(100 * (student["accuracy"] - teacher["accuracy"]))
@@ -153,3 +154,57 @@ def test_a_pytorch_model_input_is_a_usage_error(tmp_path, files) -> None:
     ctx = _context(tmp_path, with_model, options, ["teacher"])
     with pytest.raises(UsageError, match="export it first"):
         BenchmarkStage(options).run(ctx)
+
+
+def test_grid_limits_eager_and_int8_next_to_fp32(tmp_path, files) -> None:
+    torch.manual_seed(0)
+    small = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    int8 = FileArtifact(
+        name="student.int8.onnx", path=files["student.onnx"].path, format="onnx", source="student.onnx",
+        meta={"precision": "int8", "quantized_from": "student.onnx", "quantization": "dynamic"},
+    )
+    artifacts = {**files, "student": ModelArtifact(name="student", model=small), "student.int8.onnx": int8}
+    options = BenchmarkOptions(
+        batch_sizes=[16, 1], threads=[1, 2], warmup=1, repeat=3, min_seconds=0.0
+    )
+    ctx = _context(tmp_path, artifacts, options, ["student.onnx", "student.int8.onnx"])
+    BenchmarkStage(options).run(ctx)
+
+    m = ctx.run.metrics["benchmark"]
+    assert m["batch_sizes"] == [1, 16] and m["thread_counts"] == [1, 2] and m["threads"] == [1, 2]
+    assert set(m["limits"]) == {"1", "2"} and m["limits"]["1"]["floor_ms"] > 0
+    student = m["models"]["student.onnx"]
+    assert [(g["threads"], g["batch"]) for g in student["grid"]] == [(1, 1), (1, 16), (2, 1), (2, 16)]
+    assert student["limits"]["latency_vs_floor"] > 0 and student["limits"]["gflops"] > 0
+    # The PyTorch model the file came from is timed too; the INT8 file has none.
+    assert len(student["torch_eager"]) == 4 and student["torch_latency_ms"] > 0
+    assert "torch_eager" not in m["models"]["student.int8.onnx"]
+    (comparison,) = m["int8"]
+    assert comparison["int8"] == "student.int8.onnx" and comparison["fp32"] == "student.onnx"
+    assert comparison["size_ratio"] == 1.0 and comparison["slower"] == (comparison["latency_speedup"] < 1)
+
+
+def test_cuda_provider_missing_is_a_usage_error(tmp_path, files) -> None:
+    options = BenchmarkOptions(providers=["cuda"], **FAST)
+    ctx = _context(tmp_path, files, options, ["teacher.onnx"])
+    if "CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(UsageError, match="cuda is not available in this onnxruntime"):
+        BenchmarkStage(options).run(ctx)
+
+
+def test_options_batch_sizes_and_threads() -> None:
+    import pydantic
+
+    assert BenchmarkOptions().batches == [1, 256] and BenchmarkOptions().thread_counts == [None]
+    assert BenchmarkOptions(batch_sizes=[64, 1, 64], threads=2).batches == [1, 64]
+    assert BenchmarkOptions(threads=2).thread_counts == [2]
+    with pytest.raises(pydantic.ValidationError, match="throughput_batch: 256 disagrees with batch_sizes"):
+        BenchmarkOptions(batch_sizes=[1, 64], throughput_batch=256)
+    # The resolved recipe spells every field out; it must validate again.
+    resolved = BenchmarkOptions(batch_sizes=[64, 1], threads=[1, 2]).model_dump(mode="json")
+    assert resolved["latency_batch"] == 1 and resolved["throughput_batch"] == 64
+    assert BenchmarkOptions.model_validate(resolved).batches == [1, 64]
+    for bad in ({"threads": [0]}, {"batch_sizes": []}, {"providers": ["tpu"]}):
+        with pytest.raises(pydantic.ValidationError):
+            BenchmarkOptions.model_validate(bad)

@@ -1,0 +1,185 @@
+"""The report's PNG plots, drawn from ``metrics.json`` alone with matplotlib's Agg backend.
+
+- ``<stage>_accuracy_vs_latency.png``: every benchmarked file, accuracy against batch-1 p50
+  latency, with the Pareto front (no other file is both faster and more accurate) marked;
+- ``<stage>_sizes.png``: file size per artifact;
+- ``training_curves.png``: loss and validation accuracy per epoch of every stage that trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from compressor.atomic import atomic_path
+
+#: Colours by precision, so INT8 files stand out from FP32 ones in every plot.
+COLORS = {"fp32": "#1f77b4", "int8": "#d62728"}
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names of the points no other point beats on both axes, by ascending latency.
+
+    Args:
+        points: name -> ``(latency, accuracy)``; lower latency and higher accuracy are better.
+
+    Example:
+        >>> pareto_front({"a": (1.0, 0.9), "b": (2.0, 0.95), "c": (3.0, 0.93)})
+        ['a', 'b']
+    """
+    front = []
+    for name, (lat, acc) in points.items():
+        dominated = any(
+            (o_lat <= lat and o_acc >= acc) and (o_lat < lat or o_acc > acc)
+            for other, (o_lat, o_acc) in points.items()
+            if other != name
+        )
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: runs on servers and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> Path:
+    plt = _pyplot()
+    try:
+        figure.tight_layout()
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _benchmarked(stage: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: m
+        for name, m in stage.get("models", {}).items()
+        if m.get("accuracy") is not None and m.get("latency_ms", {}).get("p50") is not None
+    }
+
+
+def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
+    """Accuracy vs headline p50 latency of every file of a benchmark stage; ``None`` if none."""
+    models = _benchmarked(stage)
+    if not models:
+        return None
+    plt = _pyplot()
+    points = {n: (m["latency_ms"]["p50"], 100.0 * m["accuracy"]) for n, m in models.items()}
+    front = pareto_front(points)
+    figure, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, (lat, acc) in points.items():
+        precision = models[name].get("precision", "fp32")
+        on_front = name in front
+        ax.scatter(
+            [lat],
+            [acc],
+            s=90 if on_front else 50,
+            color=COLORS.get(precision, "#7f7f7f"),
+            edgecolors="black" if on_front else "none",
+            linewidths=1.2,
+            zorder=3,
+        )
+        ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if len(front) > 1:
+        xs = [points[n][0] for n in front]
+        ys = [points[n][1] for n in front]
+        ax.step(xs, ys, where="post", color="black", linestyle="--", linewidth=1, zorder=2)
+    ax.plot([], [], "k--", label="Pareto front (outlined)")
+    for precision, color in COLORS.items():
+        if any(m.get("precision", "fp32") == precision for m in models.values()):
+            ax.scatter([], [], color=color, label=precision.upper())
+    batch = next(iter(models.values())).get("latency_batch", 1)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"p50 latency at batch {batch} (ms, onnxruntime, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy vs latency")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(figure, path)
+
+
+def plot_sizes(stage: dict[str, Any], path: Path) -> Path | None:
+    """Horizontal bars: file size of every file of a benchmark stage; ``None`` if none."""
+    models = {n: m for n, m in stage.get("models", {}).items() if m.get("file_bytes")}
+    if not models:
+        return None
+    plt = _pyplot()
+    names = list(models)
+    kib = [models[n]["file_bytes"] / 1024.0 for n in names]
+    colors = [COLORS.get(models[n].get("precision", "fp32"), "#7f7f7f") for n in names]
+    figure, ax = plt.subplots(figsize=(6.4, 0.5 * len(names) + 1.2))
+    bars = ax.barh(names, kib, color=colors)
+    ax.invert_yaxis()  # the table's order, top to bottom
+    for bar, value in zip(bars, kib, strict=True):
+        ax.annotate(
+            f"{value:,.1f} KiB",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xlabel("file size (KiB)")
+    ax.set_title("size per artifact")
+    ax.set_xlim(0, max(kib) * 1.3)
+    return _save(figure, path)
+
+
+def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
+    """Loss and validation accuracy per epoch, one line per training stage; ``None`` if none."""
+    histories = {n: s["history"] for n, s in stages.items() if s.get("history")}
+    if not histories:
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    for name, history in histories.items():
+        epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+        losses = [h.get("loss") for h in history]
+        accs = [None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history]
+        loss_ax.plot(epochs, losses, marker=".", label=name)
+        acc_ax.plot(epochs, accs, marker=".", label=name)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss")
+    loss_ax.set_yscale("log")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("validation accuracy (%)")
+    for ax, title in ((loss_ax, "training loss"), (acc_ax, "validation accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def write_plots(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[Path]]:
+    """Draw every plot the metrics allow into ``run_dir``.
+
+    Returns:
+        Section -> the PNG files drawn for it: a benchmark stage's name, or ``training``.
+    """
+    run_dir = Path(run_dir)
+    stages = metrics.get("stages", {})
+    drawn: dict[str, list[Path]] = {}
+    for name, stage in stages.items():
+        if stage.get("type") != "benchmark":
+            continue
+        files = [
+            plot_accuracy_latency(stage, run_dir / f"{name}_accuracy_vs_latency.png"),
+            plot_sizes(stage, run_dir / f"{name}_sizes.png"),
+        ]
+        drawn[name] = [f for f in files if f is not None]
+    curves = plot_training_curves(stages, run_dir / "training_curves.png")
+    if curves is not None:
+        drawn["training"] = [curves]
+    return drawn

@@ -1,0 +1,94 @@
+"""``metadata_props`` of an exported ONNX model: what a deployment engineer needs to run it.
+
+Everything is a string (ONNX's rule); lists are JSON. onnxruntime exposes them as
+``session.get_modelmeta().custom_metadata_map``; Netron shows them in the model properties.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from compressor.export_context import ExportContext
+
+#: Input layout by the rank of one sample.
+LAYOUTS = {1: "NC", 2: "NCL", 3: "NCHW", 4: "NCDHW"}
+
+
+def input_range(embedded: bool, raw_input: str) -> str:
+    """A sentence saying what values the input takes."""
+    if not embedded:
+        return "normalized: (pixel / full_scale - mean) / std, pixel scale 0..1"
+    if raw_input == "uint8":
+        return "raw pixels, uint8 0..255 (normalized inside the graph)"
+    return "raw pixels, float 0..1 (normalized inside the graph)"
+
+
+def build_metadata(
+    *,
+    sample_shape: Sequence[int],
+    input_name: str,
+    output_name: str,
+    input_dtype: str,
+    embedded: bool,
+    raw_input: str,
+    context: ExportContext | None,
+    exporter: str,
+) -> dict[str, str]:
+    """Every ``metadata_props`` entry, as strings.
+
+    Args:
+        sample_shape: The shape of one input sample, e.g. ``(1, 28, 28)``.
+        input_name, output_name: The graph's input and output names.
+        input_dtype: ``float32`` or ``uint8``.
+        embedded: Whether normalization is inside the graph.
+        raw_input: ``uint8`` or ``float`` (meaningful with ``embedded``).
+        context: What the export stage knows about the data and the run (``None``: unknown,
+            those entries are left out).
+        exporter: How the graph was made, e.g. ``onnx (dynamo)``.
+    """
+    import onnx
+    import torch
+
+    from compressor import __version__
+
+    ctx = context or ExportContext()
+    entries: dict[str, Any] = {
+        "input_name": input_name,
+        "input_layout": LAYOUTS.get(len(sample_shape), "N" + "?" * len(sample_shape)),
+        "input_shape": ["batch", *sample_shape],
+        "input_dtype": input_dtype,
+        "input_range": input_range(embedded, raw_input),
+        "output_name": output_name,
+        "output": "logits (unnormalized class scores; softmax for probabilities)",
+        "normalization": "embedded" if embedded else "external",
+    }
+    if ctx.mean:
+        entries["mean"] = [float(v) for v in ctx.mean]
+        entries["std"] = [float(v) for v in ctx.std]
+    if ctx.class_names:
+        entries["class_names"] = list(ctx.class_names)
+    for key, value in (
+        ("dataset", ctx.dataset),
+        ("recipe", ctx.recipe_name),
+        ("recipe_hash", ctx.recipe_hash),
+        ("source_model", ctx.artifact),
+    ):
+        if value:
+            entries[key] = value
+    entries.update(
+        exporter=exporter,
+        compressor_version=__version__,
+        torch_version=torch.__version__,
+        onnx_version=onnx.__version__,
+    )
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in entries.items()}
+
+
+def set_metadata(proto: Any, entries: dict[str, str]) -> None:
+    """Replace ``proto``'s ``metadata_props`` with ``entries``."""
+    del proto.metadata_props[:]
+    for key, value in entries.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
