@@ -32,6 +32,13 @@ def describe_value(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """``error`` as ``Type: message`` on one line, shortened to ``limit`` characters."""
+    text = " ".join(str(error).split())
+    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def format_choices(value: str, choices: Iterable[str]) -> str:
     """Say what the valid choices are, with the closest one first when there is one.
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from compressor.onnx_bench import PERCENTILES
+from compressor.onnx_bench import summarize
 
 
 @contextmanager
@@ -61,11 +59,4 @@ def measure_eager(
             model(x)
             sync()
             times.append(clock() - t0)
-    ms = np.asarray(times) * 1000.0
-    stats: dict[str, Any] = {
-        f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(ms, PERCENTILES), strict=True)
-    }
-    stats["mean"] = float(ms.mean())
-    stats["min"] = float(ms.min())
-    stats["runs"] = len(times)
-    return stats
+    return summarize(times)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from compressor.atomic import atomic_path
-from compressor.errors import StageFailure
+from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
 from compressor_exporters import DYNAMO_MIN_OPSET, TORCHSCRIPT_MAX_OPSET, OnnxOptions
 from compressor_exporters.metadata import build_metadata, set_metadata
@@ -39,13 +39,6 @@ _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "torch._dynamo"
 #: Warning categories about the exporters' own API (e.g. the legacy exporter's deprecation),
 #: not about the model being exported.
 _IGNORED_CATEGORIES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
-
-
-def _first_line(error: BaseException, limit: int = 300) -> str:
-    """``error`` on one line (its lines joined), for a one-line StageFailure."""
-    text = " ".join(str(error).split())
-    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _strip_debug_info(graph: onnx.GraphProto) -> None:
@@ -278,7 +271,7 @@ class OnnxExporter:
             with contextlib.redirect_stdout(io.StringIO()):  # onnxslim prints a summary table
                 slimmed = onnxslim.slim(proto)
         except Exception as error:
-            raise StageFailure(f"onnxslim failed: {_first_line(error)}") from error
+            raise StageFailure(f"onnxslim failed: {one_line(error)}") from error
         if slimmed is None or not _batch_is_dynamic(slimmed):
             raise StageFailure("onnxslim returned a graph without a dynamic batch axis")
         return slimmed, {"nodes_before": before, "nodes_after": len(slimmed.graph.node)}
@@ -300,9 +293,9 @@ class OnnxExporter:
             except Exception as error:  # any exporter failure: fall back or report
                 if not can_fall_back:
                     raise StageFailure(
-                        f"ONNX export (dynamo) failed: {_first_line(error)}"
+                        f"ONNX export (dynamo) failed: {one_line(error)}"
                     ) from error
-                reason = _first_line(error)
+                reason = one_line(error)
         else:
             reason = None
         try:
@@ -310,7 +303,7 @@ class OnnxExporter:
         except Exception as error:
             before = f"dynamo exporter: {reason}; " if reason else ""
             raise StageFailure(
-                f"ONNX export failed: {before}TorchScript exporter: {_first_line(error)}"
+                f"ONNX export failed: {before}TorchScript exporter: {one_line(error)}"
             ) from error
         return "torchscript", reason
 
@@ -369,7 +362,7 @@ class OnnxExporter:
                 onnx.save_model(proto, str(target), save_as_external_data=False)
             except ValueError as error:  # protobuf's 2 GB limit
                 raise StageFailure(
-                    f"ONNX model is too large for a single file: {_first_line(error)}"
+                    f"ONNX model is too large for a single file: {one_line(error)}"
                 ) from error
 
     @staticmethod
@@ -379,7 +372,7 @@ class OnnxExporter:
             onnx.checker.check_model(str(path))
             onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
         except Exception as error:
-            raise StageFailure(f"exported ONNX model failed the checker: {_first_line(error)}") from error
+            raise StageFailure(f"exported ONNX model failed the checker: {one_line(error)}") from error
 
     @staticmethod
     def _parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
@@ -394,7 +387,7 @@ class OnnxExporter:
         except Exception as error:
             raise StageFailure(
                 f"onnxruntime could not run the exported model at batch {len(inputs)}: "
-                f"{_first_line(error)}"
+                f"{one_line(error)}"
             ) from error
         if actual.shape != expected.shape:
             raise StageFailure(

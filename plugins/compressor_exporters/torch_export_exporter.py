@@ -17,18 +17,12 @@ import torch
 from torch import nn
 
 from compressor.atomic import atomic_path
-from compressor.errors import StageFailure
+from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
 from compressor_exporters import TorchExportOptions
 
 #: Samples traced; not 1, which torch.export would specialize as a static batch size.
 TRACE_BATCH = 2
-
-
-def _first_line(error: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(error).split())
-    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class TorchExportExporter:
@@ -78,7 +72,7 @@ class TorchExportExporter:
                 cpu_model, (trace,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)
             )
         except Exception as error:
-            raise StageFailure(f"torch.export failed: {_first_line(error)}") from error
+            raise StageFailure(f"torch.export failed: {one_line(error)}") from error
 
         extra = {"compressor.json": json.dumps(_describe(context, list(inputs.shape[1:])))}
         with atomic_path(path) as tmp:
@@ -94,7 +88,7 @@ class TorchExportExporter:
                     expected = cpu_model(parity)
             except Exception as error:
                 raise StageFailure(
-                    f"the saved program could not run at batch {len(parity)}: {_first_line(error)}"
+                    f"the saved program could not run at batch {len(parity)}: {one_line(error)}"
                 ) from error
             max_abs_error = float((actual - expected).abs().max()) if actual.numel() else 0.0
             top1 = float((actual.argmax(-1) == expected.argmax(-1)).float().mean())
