@@ -155,6 +155,10 @@ def test_entry_point_plugin_is_listed_and_usable(tmp_path, tiny_recipe, install_
         @hookimpl
         def compressor_register_losses():
             return [LossPlugin(name="cosine", factory=build, description="1 - cos")]
+
+        @hookimpl
+        def compressor_after_stage(stage, context, seconds):
+            context.metrics[stage.name]["seen_by_cosine_plugin"] = seconds >= 0
         ''',
         dist="compressor-cosine",
         version="1.2.3",
@@ -166,6 +170,7 @@ def test_entry_point_plugin_is_listed_and_usable(tmp_path, tiny_recipe, install_
     assert listed["fake_cosine_plugin"]["distribution"] == "compressor-cosine"
     assert listed["fake_cosine_plugin"]["version"] == "1.2.3"
     assert listed["fake_cosine_plugin"]["registers"] == {"loss": ["cosine"]}
+    assert "compressor_after_stage" in listed["fake_cosine_plugin"]["hooks"]
 
     tiny_recipe["stages"] = tiny_recipe["stages"][:2]
     tiny_recipe["stages"][1]["losses"] = [{"name": "cosine"}, {"name": "ce", "weight": 0.1}]
@@ -174,3 +179,4 @@ def test_entry_point_plugin_is_listed_and_usable(tmp_path, tiny_recipe, install_
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["stages"]["distill"]["test_accuracy"] > 0.5
+    assert metrics["stages"]["teacher"]["seen_by_cosine_plugin"] is True
