@@ -33,6 +33,8 @@ _DYNAMIC_OPS = {"Attention", "Conv", "EmbedLayerNormalization", "Gather", "LSTM"
 #: Ops that carry the arithmetic; a static quantization touching only Relu or Reshape is no
 #: INT8 model in any useful sense.
 _STATIC_COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Attention", "LSTM", "Gather"}
+#: What each mode can turn into INT8; Gemm for dynamic through :func:`gemm_to_matmul`.
+_QUANTIZABLE = {"dynamic": _DYNAMIC_OPS | {"Gemm"}, "static": _STATIC_COMPUTE_OPS}
 #: Op types that mark a quantized graph, for the check after quantizing.
 _QUANTIZED_OPS = {
     "QuantizeLinear",
@@ -57,8 +59,7 @@ def quantizable_ops(proto: onnx.ModelProto, mode: str) -> list[str]:
 
     Gemm counts for dynamic mode too: :func:`gemm_to_matmul` rewrites it first.
     """
-    wanted = _DYNAMIC_OPS | {"Gemm"} if mode == "dynamic" else _STATIC_COMPUTE_OPS
-    return sorted({node.op_type for node in proto.graph.node if node.op_type in wanted})
+    return sorted({node.op_type for node in proto.graph.node if node.op_type in _QUANTIZABLE[mode]})
 
 
 def gemm_to_matmul(proto: onnx.ModelProto) -> int:
@@ -180,7 +181,7 @@ def quantize_file(
     found = quantizable_ops(proto, mode)
     if not found:
         ops = ", ".join(sorted({n.op_type for n in proto.graph.node}))
-        wanted = ", ".join(sorted(_DYNAMIC_OPS if mode == "dynamic" else _STATIC_COMPUTE_OPS))
+        wanted = ", ".join(sorted(_QUANTIZABLE[mode]))
         raise StageFailure(
             f"cannot quantize {source.name}: it has no op that {mode} quantization turns into "
             f"INT8 (it has {ops}; quantizable: {wanted})"
