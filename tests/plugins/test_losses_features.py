@@ -7,25 +7,14 @@ import pytest
 import torch
 
 from compressor.features import adapt, build_adapter
+from tests.plugins.loss_checks import assert_matches, build_loss, value_and_grad
 
-
-def _build(registry, name: str, **options):
-    record = registry.get("loss", name)
-    return record.build(record.options.model_validate(options))
-
-
-def _value_and_grad(fn, student, teacher):
-    leaf = student.detach().clone().requires_grad_(True)
-    value = fn(leaf, teacher, None)
-    value.backward()
-    return value.item(), leaf.grad
+_build = build_loss
+_value_and_grad = value_and_grad
 
 
 def _assert_matches(loss, reference, student, teacher) -> None:
-    value, grad = _value_and_grad(loss, student, teacher)
-    ref_value, ref_grad = _value_and_grad(reference, student, teacher)
-    assert value == pytest.approx(ref_value, rel=1e-9, abs=1e-12)
-    assert torch.allclose(grad, ref_grad, rtol=1e-8, atol=1e-12), (grad - ref_grad).abs().max()
+    assert_matches(loss, reference, student, teacher, rtol=1e-8, atol=1e-12)
 
 
 # --- fitnet (Romero et al. 2015) -----------------------------------------------------------------
