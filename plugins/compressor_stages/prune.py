@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from torch import nn
 from compressor.context import StageContext
 from compressor.data import iterate_batches
 from compressor.errors import UsageError
+from compressor.features import find_module
 from compressor.pruning import PruneSettings, measure, prune_model
 from compressor.training import WeightedLoss, evaluate
 from compressor_stages.model_output import build_losses, publish_model, train_in_stage
@@ -31,17 +31,7 @@ def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
 
 def resolve_modules(model: nn.Module, paths: list[str], field: str) -> list[nn.Module]:
     """Look up module paths; an unknown path is an error listing the closest names."""
-    modules = dict(model.named_modules())
-    found = []
-    for path in paths:
-        if path not in modules:
-            names = [n for n in modules if n]
-            close = difflib.get_close_matches(path, names, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-            listed = ", ".join(names[:30]) + (" ..." if len(names) > 30 else "")
-            raise UsageError(f"{field}: no module {path!r} in the model; {hint}module paths: {listed}")
-        found.append(modules[path])
-    return found
+    return [find_module(model, path, f"{field}[{i}]") for i, path in enumerate(paths)]
 
 
 def gradient_probe(
