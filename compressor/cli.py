@@ -80,6 +80,26 @@ def _parser() -> argparse.ArgumentParser:
         help="run folder (default: runs/<recipe>-<timestamp>); must be new or empty",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted or failed run (RUN_DIR or RUN_DIR.failed) from its last "
+        "completed epoch; give the same recipe",
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every stage even if an identical one is in the stage cache (and refresh it)",
+    )
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the stage cache (default: $COMPRESSOR_CACHE_DIR or ~/.cache/compressor/stages)",
+    )
 
     validate = sub.add_parser(
         "validate",
@@ -176,13 +196,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from compressor.errors import RecipeError
 
+    from compressor.stage_cache import StageCache, default_cache_dir
+
     registry = _registry(args)
     plan = recipe.load(args.recipe, registry, args.overrides)
     progress = Progress(enabled=not args.quiet)
+    cache = StageCache(args.cache_dir or default_cache_dir(), read=not args.no_cache)
     try:
-        result = pipeline.run(plan, registry, args.out, progress=progress)
+        result = pipeline.run(
+            plan, registry, args.out, progress=progress, resume=args.resume, cache=cache
+        )
     except RecipeError as error:  # from the preflight checks, which run before any training
         raise error.with_source(str(args.recipe)) from None
+    except (CompressorError, KeyboardInterrupt) as error:
+        kept = getattr(error, "kept_run_dir", None)
+        if kept is not None and not args.debug:
+            what = str(error) if isinstance(error, CompressorError) else "interrupted"
+            print(
+                f"error: {what}; the run is kept in {kept} (continue it with: compressor run "
+                f"{args.recipe} --resume {kept})",
+                file=sys.stderr,
+            )
+            return error.exit_code if isinstance(error, CompressorError) else 130
+        raise
     console = Console()
     _print_summary(console, result.metrics)
     console.print(f"run folder: [bold]{result.run_dir}[/] (report.md, metrics.json, models)")

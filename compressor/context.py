@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 from compressor.artifacts import Artifact
 from compressor.errors import StageFailure
 
+#: The run folder's sub-folder for per-epoch training checkpoints (removed when the run completes).
+CHECKPOINT_DIR = "checkpoints"
+
 if TYPE_CHECKING:
+    from compressor.training_checkpoint import EpochCheckpoint
     from compressor.data import DataBundle
     from compressor.progress import Progress
     from compressor.recipe import Recipe
@@ -89,6 +93,7 @@ class StageContext:
         self.run = run
         self.info = info
         self.metrics: dict[str, Any] = run.metrics.setdefault(info.name, {})
+        self._checkpoints = 0
 
     @property
     def options(self) -> Any:
@@ -123,6 +128,19 @@ class StageContext:
     def seed(self, offset: int = 0) -> int:
         """A seed for this stage, derived from the recipe seed and the stage position."""
         return self.run.seed * 1000 + self.info.index * 10 + offset
+
+    def checkpoint(self) -> EpochCheckpoint:
+        """A per-epoch checkpoint for the next training loop of this stage.
+
+        Each call gives the next file (``checkpoints/<stage>-0.pt``, ``-1.pt``, ...): a stage
+        that trains several times (iterative pruning) gets one per loop, and a resumed run,
+        making the same calls in the same order, finds each loop's own file.
+        """
+        from compressor.training_checkpoint import EpochCheckpoint
+
+        path = self.run_dir / CHECKPOINT_DIR / f"{self.info.name}-{self._checkpoints}.pt"
+        self._checkpoints += 1
+        return EpochCheckpoint(path)
 
     def input(self, slot: str) -> Any:
         """The artifact in input ``slot`` (a list for ``many`` slots, ``None`` when unset)."""

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compressor import __version__
+from compressor import __version__, interrupt
 from compressor.atomic import write_json, write_text
-from compressor.context import RunContext, StageContext
+from compressor.context import CHECKPOINT_DIR, RunContext, StageContext
 from compressor.errors import CompressorError, PluginError, UsageError
 from compressor.progress import Progress
 from compressor.recipe import Plan
 from compressor.registry import Registry
+from compressor.stage_cache import StageCache, cache_key
+from compressor.stage_results import COMPLETED_FILE
 
 
 @dataclass
@@ -157,12 +159,56 @@ def _call_lifecycle(registry: Registry, hook_name: str, **kwargs: Any) -> None:
         ) from error
 
 
+def _cache_material(plan: Plan, registry: Registry, info: Any, context: RunContext) -> dict[str, Any] | None:
+    """What a stage's result depends on, or ``None`` when an input's content is unknown."""
+    import torch
+
+    from compressor.stage_results import artifact_digest
+
+    inputs: dict[str, Any] = {}
+    for slot, names in info.inputs.items():
+        digests = [artifact_digest(context.artifacts[n]) for n in (names if isinstance(names, list) else [names])]
+        if any(d is None for d in digests):
+            return None
+        inputs[slot] = digests if isinstance(names, list) else digests[0]
+    resolved = plan.resolved()
+    stage = {k: v for k, v in resolved["stages"][info.index].items() if k != "name"}
+    return {
+        "stage": stage,
+        "index": info.index,  # stage seeds derive from it
+        "inputs": inputs,
+        "recipe": {k: v for k, v in resolved.items() if k not in ("name", "description", "stages")},
+        "device": context.device,
+        "versions": {"compressor": __version__, "torch": torch.__version__},
+        "plugins": sorted(info_.label for info_ in registry.pm.infos.values() if not info_.blocked),
+    }
+
+
+def _restore_stage(
+    stage_ctx: StageContext, artifacts: list[dict[str, Any]], metrics: dict[str, Any]
+) -> None:
+    """Publish a stage's artifacts from their descriptions and put back its metrics."""
+    from compressor.stage_results import restore_artifact
+
+    run = stage_ctx.run
+    for description in artifacts:
+        artifact = restore_artifact(description, run.run_dir, run.registry, run.device)
+        stage_ctx.publish(artifact)
+    stage_ctx.log(**metrics)
+
+
+def _published_by(context: RunContext, stage: str) -> list[Any]:
+    return [a for a in context.artifacts.values() if a.producer == stage]
+
+
 def run(
     plan: Plan,
     registry: Registry,
     out_dir: Path | None = None,
     *,
     progress: Progress | None = None,
+    resume: Path | None = None,
+    cache: StageCache | None = None,
 ) -> RunResult:
     """Run every stage of ``plan`` in order and write the run folder.
 
@@ -171,25 +217,44 @@ def run(
         registry: The registry the plan was resolved against.
         out_dir: The run folder (default ``runs/<recipe>-<timestamp>``); must not hold files.
         progress: Where progress bars go (default: standard error).
+        resume: An interrupted run folder to continue (``out_dir`` must then be ``None``).
+        cache: Where cacheable stages look up and store their results (default: no cache).
 
     Returns:
         The run folder and its metrics.
 
     Raises:
-        CompressorError: A stage failed; the partial run is kept as ``<out_dir>.failed``.
+        CompressorError: A stage failed; the partial run is kept as ``<out_dir>.failed`` (the
+            error's ``kept_run_dir`` attribute says where), ready for ``--resume``.
+        KeyboardInterrupt: A second Ctrl-C; the partial run is kept the same way.
     """
     import yaml
 
     from compressor.report import write_report
-
     from compressor.preflight import load_data, run_preflight
+    from compressor.resume import reopen_run
+    from compressor.stage_results import (
+        json_safe,
+        describe_artifact,
+        snapshot,
+        write_completed,
+        written_since,
+    )
 
     progress = progress or Progress()
+    cache = cache or StageCache(None)
     device = resolve_device(plan.recipe.device)
     data = load_data(plan, registry)
     run_preflight(plan, registry, data)
-    out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
-    staging = _prepare(out_dir)
+    completed: list[dict[str, Any]] = []
+    if resume is not None:
+        if out_dir is not None:
+            raise UsageError("--resume continues a run in its own folder; do not give --out with it")
+        reopened = reopen_run(Path(resume), plan.resolved())
+        out_dir, staging, completed = reopened.out_dir, reopened.staging, reopened.completed
+    else:
+        out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
+        staging = _prepare(out_dir)
     started = time.perf_counter()
     context = RunContext(
         recipe=plan.recipe,
@@ -201,43 +266,95 @@ def run(
         _data=data,
     )
     write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+    done: list[dict[str, Any]] = []
+    current = ""
     try:
-        for info in plan.stages:
-            seed_everything(plan.recipe.seed + info.index)
-            stage_ctx = StageContext(context, info)
-            _call_lifecycle(registry, "compressor_before_stage", stage=info, context=context)
-            stage_started = time.perf_counter()
-            try:
-                stage = registry.get("stage", info.type).build(info.options)
-                stage.run(stage_ctx)
-            except BaseException as error:
-                stage_ctx.log(seconds=round(time.perf_counter() - stage_started, 3), error=str(error))
-                try:
-                    _call_lifecycle(
-                        registry, "compressor_on_stage_error", stage=info, context=context, error=error
-                    )
-                except Exception as hook_error:  # must not hide the stage's own error
-                    progress.print(f"[yellow]warning:[/] {hook_error}")
-                raise
-            seconds = time.perf_counter() - stage_started
-            stage_ctx.log(seconds=round(seconds, 3))
-            _call_lifecycle(
-                registry, "compressor_after_stage", stage=info, context=context, seconds=seconds
-            )
-            progress.print(f"[green]✓[/] {info.name} ({info.type}) in {seconds:.1f}s")
+        with interrupt.graceful_interrupts():
+            for info in plan.stages:
+                current = info.name
+                interrupt.check(f"the start of stage {info.name!r}")
+                seed_everything(plan.recipe.seed + info.index)
+                stage_ctx = StageContext(context, info)
+                if len(done) < len(completed) and completed[len(done)]["name"] == info.name:
+                    record = completed[len(done)]
+                    _restore_stage(stage_ctx, record["artifacts"], {**record["metrics"], "resumed": True})
+                    done.append(record)
+                    progress.print(f"[green]✓[/] {info.name} ({info.type}) completed before the interruption")
+                    continue
+                record_type = registry.get("stage", info.type)
+                material = (
+                    _cache_material(plan, registry, info, context)
+                    if cache.enabled and record_type.cacheable
+                    else None
+                )
+                key = cache_key(material) if material is not None else None
+                hit = cache.load(key) if key is not None else None
+                _call_lifecycle(registry, "compressor_before_stage", stage=info, context=context)
+                stage_started = time.perf_counter()
+                if hit is not None:
+                    hit.copy_files(staging)
+                    _restore_stage(stage_ctx, hit.artifacts, hit.metrics)
+                    stage_ctx.log(cached=True, cache_key=hit.key[:16], original_seconds=hit.metrics.get("seconds"))
+                    files = hit.files
+                else:
+                    before = snapshot(staging, skip=(CHECKPOINT_DIR,))
+                    try:
+                        stage = record_type.build(info.options)
+                        stage.run(stage_ctx)
+                    except BaseException as error:
+                        stage_ctx.log(seconds=round(time.perf_counter() - stage_started, 3), error=str(error))
+                        try:
+                            _call_lifecycle(
+                                registry, "compressor_on_stage_error", stage=info, context=context, error=error
+                            )
+                        except Exception as hook_error:  # must not hide the stage's own error
+                            progress.print(f"[yellow]warning:[/] {hook_error}")
+                        raise
+                    files = written_since(staging, before, skip=(CHECKPOINT_DIR,))
+                seconds = time.perf_counter() - stage_started
+                stage_ctx.log(seconds=round(seconds, 3))
+                descriptions = [describe_artifact(a, staging) for a in _published_by(context, info.name)]
+                metrics = json_safe(stage_ctx.metrics)
+                if key is not None and hit is None and all(d is not None for d in descriptions):
+                    if not cache.store(
+                        key, run_dir=staging, files=files, artifacts=descriptions,
+                        metrics=metrics, material=material or {},
+                    ):
+                        progress.print(f"[yellow]warning:[/] could not write the stage cache in {cache.root}")
+                # The stage's own epoch checkpoints are spent: its results are saved.
+                for spent in (staging / CHECKPOINT_DIR).glob(f"{info.name}-*.pt"):
+                    spent.unlink()
+                if all(d is not None for d in descriptions):
+                    done.append({"name": info.name, "type": info.type, "metrics": metrics, "artifacts": descriptions})
+                    write_completed(staging, done)
+                _call_lifecycle(
+                    registry, "compressor_after_stage", stage=info, context=context, seconds=seconds
+                )
+                how = "from cache" if hit is not None else f"in {seconds:.1f}s"
+                progress.print(f"[green]✓[/] {info.name} ({info.type}) {how}")
     except BaseException as error:
-        metrics = _metrics(plan, context, started, "failed")
+        stopped = isinstance(error, KeyboardInterrupt | interrupt.Interrupted)
+        if isinstance(error, interrupt.Interrupted) and current:
+            error.args = (f"{error} of stage {current!r}",)
+        metrics = _metrics(plan, context, started, "interrupted" if stopped else "failed")
         write_json(staging / "metrics.json", metrics)
         write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
         failed = out_dir.with_name(f"{out_dir.name}.failed")
         if failed.exists():
             shutil.rmtree(failed)
         os.replace(staging, failed)
+        try:
+            error.kept_run_dir = failed  # type: ignore[attr-defined]  # the CLI names it
+        except AttributeError:
+            pass
         raise
 
     metrics = _metrics(plan, context, started, "completed")
     write_json(staging / "metrics.json", metrics)
     write_report(staging, metrics)
+    # A completed run needs neither: its models are saved, and it cannot be resumed.
+    shutil.rmtree(staging / CHECKPOINT_DIR, ignore_errors=True)
+    (staging / COMPLETED_FILE).unlink(missing_ok=True)
     if out_dir.exists():
         out_dir.rmdir()  # empty, checked in _prepare
     os.replace(staging, out_dir)

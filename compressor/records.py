@@ -194,6 +194,11 @@ class StagePlugin(PluginRecord):
     ``preflight(stage_info, checker)`` (optional, a callable or import path) runs before any
     stage trains, with untrained models and the data (:class:`compressor.preflight.Preflight`),
     to catch what needs real objects, such as a module path that does not exist.
+
+    ``cacheable`` says that the stage's result depends only on its configuration, its inputs,
+    the recipe's seed and data, and the plugins' versions, so the pipeline may reuse it from
+    the stage cache (:mod:`compressor.stage_cache`). Leave it ``False`` for stages that measure
+    the machine (a benchmark) or read files the recipe does not pin down.
     """
 
     kind: ClassVar[str] = "stage"
@@ -202,6 +207,7 @@ class StagePlugin(PluginRecord):
     default_outputs: Callable[..., dict[str, Any]] | None = None
     check: Callable[..., list[tuple[str, str]]] | None = None
     preflight: Factory | None = None
+    cacheable: bool = False
 
 
 RECORD_TYPES: dict[str, type[PluginRecord]] = {

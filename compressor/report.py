@@ -276,7 +276,12 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
             facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
         if "error" in m:
             facts.append(f"**failed:** {m['error']}")
-        rows.append([f"`{name}`", m.get("type", ""), f"{m.get('seconds', 0):.1f} s", "; ".join(facts)])
+        time_cell = f"{m.get('seconds', 0):.1f} s"
+        if m.get("cached"):
+            time_cell += f" (from cache; {m.get('original_seconds') or 0:.1f} s when run)"
+        elif m.get("resumed"):
+            time_cell += " (completed before the run was resumed)"
+        rows.append([f"`{name}`", m.get("type", ""), time_cell, "; ".join(facts)])
     return ["## Stages", "", *_table(["stage", "type", "time", "result"], rows), ""]
 
 

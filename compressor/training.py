@@ -22,11 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from compressor import interrupt
 from compressor.augment import Augmenter
 from compressor.data import DataBundle, Split, iterate_batches, num_batches
 from compressor.errors import StageFailure
 from compressor.features import LOGITS, FeatureTap, adapt, build_adapter
 from compressor.schemas import OptimizerConfig
+from compressor.training_checkpoint import EpochCheckpoint
 
 #: Teacher outputs larger than this are recomputed every step instead of cached.
 CACHE_LIMIT_BYTES = 1 << 30
@@ -192,6 +194,7 @@ def fit(
     augment: Any = None,
     teacher_cache: dict[Any, Any] | None = None,
     teacher_backend: str = "torch",
+    checkpoint: EpochCheckpoint | None = None,
 ) -> FitResult:
     """Train ``model`` in place.
 
@@ -213,9 +216,13 @@ def fit(
             teacher and data reuses the outputs this one computed.
         teacher_backend: When the teachers run every step: ``torch``, ``onnxruntime`` or
             ``auto`` (the faster, timed on a real batch).
+        checkpoint: Where to save the state after every epoch; when it already holds one (an
+            interrupted run being resumed), training continues after its epoch.
 
     Raises:
-        StageFailure: The loss became NaN or infinite (names the epoch and step).
+        StageFailure: The loss became NaN or infinite (names the epoch and step; the
+            checkpoint of the last completed epoch stays).
+        compressor.interrupt.Interrupted: Ctrl-C was pressed (checked after every step).
     """
     model.to(device)
     needs_teacher = any(term.needs_teacher for term in losses)
@@ -260,9 +267,17 @@ def fit(
         backends = tutor.speed_up(data.train.x[:batch_size].to(device), teacher_backend)
 
     history: list[dict[str, float]] = []
-    seen = 0
+    seen, earlier_seconds, first_epoch = 0, 0.0, 1
+    if checkpoint is not None:
+        resumed = checkpoint.restore(
+            model=model, adapters=adapters, optimizer=opt, scheduler=scheduler, generator=generator
+        )
+        if resumed is not None:
+            history, seen, earlier_seconds = resumed.history, resumed.seen, resumed.elapsed
+            first_epoch = resumed.epoch + 1
+            bar.advance(resumed.epoch * steps_per_epoch, epoch=f"{resumed.epoch}/{epochs} (resumed)")
     started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         for adapter in adapters.values():
             adapter.train()
@@ -290,7 +305,15 @@ def fit(
                     student_value = adapt(adapters[i], student_value, teacher_value)
                 loss = loss + term.weight * term.module(student_value, teacher_value, targets)
             if not torch.isfinite(loss):
-                raise StageFailure(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
+                kept = (
+                    f"; the checkpoint of epoch {epoch - 1} is kept (checkpoints/{checkpoint.path.name})"
+                    if checkpoint is not None and epoch > 1
+                    else ""
+                )
+                raise StageFailure(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step}{kept}; "
+                    "try a lower learning rate"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -299,6 +322,7 @@ def fit(
             total += loss.item() * len(y)
             count += len(y)
             bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
+            interrupt.check(f"epoch {epoch}, step {step}")
         seen += count
         val_accuracy = evaluate(model, data.val, eval_batch_size, device)
         history.append(
@@ -310,7 +334,19 @@ def fit(
             }
         )
         bar.advance(0, epoch=f"{epoch}/{epochs}", loss=total / max(count, 1), val_acc=val_accuracy)
-    elapsed = time.perf_counter() - started
+        if checkpoint is not None:
+            checkpoint.save(
+                epoch=epoch,
+                model=model,
+                adapters=adapters,
+                optimizer=opt,
+                scheduler=scheduler,
+                generator=generator,
+                history=history,
+                seen=seen,
+                elapsed=earlier_seconds + time.perf_counter() - started,
+            )
+    elapsed = earlier_seconds + time.perf_counter() - started
     model.eval()
     return FitResult(
         history=history,

@@ -58,6 +58,14 @@ TINY_RECIPE: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def isolated_stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty stage cache: no test reads another's (or the user's) results."""
+    folder = tmp_path_factory.mktemp("stage-cache")
+    monkeypatch.setenv("COMPRESSOR_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def registry() -> Registry:
     """Every installed plugin, loaded through the `compressor` entry points."""

@@ -52,6 +52,7 @@ def compressor_register_stages() -> list[StagePlugin]:
     return [
         StagePlugin(
             name="train",
+            cacheable=True,
             factory="compressor_stages.train:TrainStage",
             options=TrainOptions,
             outputs=model_out,
@@ -67,6 +68,7 @@ def compressor_register_stages() -> list[StagePlugin]:
         ),
         StagePlugin(
             name="distill",
+            cacheable=True,
             factory="compressor_stages.distill:DistillStage",
             options=DistillOptions,
             inputs={"teacher": Role("the teacher model(s); several teachers are averaged", many=True)},
@@ -76,6 +78,7 @@ def compressor_register_stages() -> list[StagePlugin]:
         ),
         StagePlugin(
             name="prune",
+            cacheable=True,
             factory="compressor_stages.prune:PruneStage",
             options=PruneOptions,
             inputs={
@@ -90,6 +93,7 @@ def compressor_register_stages() -> list[StagePlugin]:
         ),
         StagePlugin(
             name="sensitivity",
+            cacheable=True,
             factory="compressor_stages.sensitivity:SensitivityStage",
             options=SensitivityOptions,
             inputs={"model": Role("the trained model to probe")},
@@ -97,6 +101,7 @@ def compressor_register_stages() -> list[StagePlugin]:
         ),
         StagePlugin(
             name="export",
+            cacheable=True,
             factory="compressor_stages.export:ExportStage",
             options=ExportOptions,
             inputs={"models": Role("models to export", many=True)},
@@ -106,6 +111,7 @@ def compressor_register_stages() -> list[StagePlugin]:
         ),
         StagePlugin(
             name="quantize",
+            cacheable=True,
             factory="compressor_stages.quantize:QuantizeStage",
             options=QuantizeOptions,
             inputs={"models": Role("ONNX files to quantize", many=True)},

@@ -83,6 +83,7 @@ def train_in_stage(
             augment=ctx.run.recipe.data.augment,
             teacher_cache=ctx.run.teacher_cache,
             teacher_backend=teacher_backend,
+            checkpoint=ctx.checkpoint(),
         )
 
 
