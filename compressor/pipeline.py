@@ -308,7 +308,7 @@ def run(
                                 registry, "compressor_on_stage_error", stage=info, context=context, error=error
                             )
                         except Exception as hook_error:  # must not hide the stage's own error
-                            progress.print(f"[yellow]warning:[/] {hook_error}")
+                            progress.warn(str(hook_error))
                         raise
                     files = written_since(staging, before, skip=(CHECKPOINT_DIR,))
                 seconds = time.perf_counter() - stage_started
@@ -320,7 +320,7 @@ def run(
                         key, run_dir=staging, files=files, artifacts=descriptions,
                         metrics=metrics, material=material or {},
                     ):
-                        progress.print(f"[yellow]warning:[/] could not write the stage cache in {cache.root}")
+                        progress.warn(f"could not write the stage cache in {cache.root}")
                 # The stage's own epoch checkpoints are spent: its results are saved.
                 for spent in (staging / CHECKPOINT_DIR).glob(f"{info.name}-*.pt"):
                     spent.unlink()

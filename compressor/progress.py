@@ -77,3 +77,7 @@ class Progress:
         """Print a line on the progress console (unless disabled)."""
         if self.enabled:
             self.console.print(*objects, **kwargs)
+
+    def warn(self, message: str) -> None:
+        """Print a warning, even when progress output is disabled (``--quiet`` hides progress, not problems)."""
+        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
