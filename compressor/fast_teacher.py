@@ -13,7 +13,6 @@ import copy
 import io
 import time
 import warnings
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -59,13 +58,39 @@ class OnnxTeacher(nn.Module):
         return torch.from_numpy(out).to(x.device)
 
 
-def _time(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeat: int = 5) -> float:
+class ChannelsLastTeacher(nn.Module):
+    """A frozen PyTorch teacher run in the channels-last memory format.
+
+    oneDNN's convolutions and PyTorch's pooling are vectorized over channels in this layout; on
+    the CPU a small convolutional teacher runs about twice as fast as in the default layout.
+
+    Args:
+        model: The teacher (a copy is converted; the original is untouched).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+
+def _time(candidates: dict[str, nn.Module], x: torch.Tensor, rounds: int = 3, repeat: int = 3) -> dict[str, float]:
+    """Best time per call of each candidate, measured in interleaved rounds (fair under load)."""
+    best = {name: float("inf") for name in candidates}
     with torch.inference_mode():
-        forward(x)
-        started = time.perf_counter()
-        for _ in range(repeat):
+        for forward in candidates.values():
             forward(x)
-    return (time.perf_counter() - started) / repeat
+        for _ in range(rounds):
+            for name, forward in candidates.items():
+                started = time.perf_counter()
+                for _ in range(repeat):
+                    forward(x)
+                best[name] = min(best[name], (time.perf_counter() - started) / repeat)
+    return best
 
 
 def fastest_teacher(model: nn.Module, example: torch.Tensor, backend: str) -> tuple[nn.Module, str]:
@@ -74,16 +99,23 @@ def fastest_teacher(model: nn.Module, example: torch.Tensor, backend: str) -> tu
     Args:
         model: The PyTorch teacher (eval mode).
         example: A real training batch at the training batch size.
-        backend: ``torch``, ``onnxruntime`` or ``auto`` (time both, keep the faster).
+        backend: ``torch``, ``channels_last``, ``onnxruntime`` or ``auto`` (time the three on
+            ``example`` and keep the fastest).
     """
     if backend == "torch" or example.device.type != "cpu":
         return model, "torch"
+    if backend == "channels_last":
+        return ChannelsLastTeacher(model), "channels_last"
+    candidates: dict[str, nn.Module] = {"torch": model}
+    if example.dim() == 4:
+        candidates["channels_last"] = ChannelsLastTeacher(model)
     try:
-        onnx_teacher = OnnxTeacher(model, example)
+        candidates["onnxruntime"] = OnnxTeacher(model, example)
     except Exception:
         if backend == "onnxruntime":
             raise
-        return model, "torch"
-    if backend == "onnxruntime" or _time(onnx_teacher, example) < _time(model, example):
-        return onnx_teacher, "onnxruntime"
-    return model, "torch"
+    if backend == "onnxruntime":
+        return candidates["onnxruntime"], "onnxruntime"
+    timings = _time(candidates, example)
+    name = min(timings, key=timings.__getitem__)
+    return candidates[name], name

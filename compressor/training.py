@@ -258,7 +258,10 @@ def fit(
         if teacher_cache is not None and key in teacher_cache:
             cached = teacher_cache[key]
         else:
-            cached = tutor.cache(data.train.x.to(device), eval_batch_size)
+            # On the CPU, chunks of the training batch size: a small teacher's activations for
+            # 512-row chunks spill out of the caches, and the pass took twice as long per row.
+            chunk = batch_size if str(device) == "cpu" else eval_batch_size
+            cached = tutor.cache(data.train.x.to(device), chunk)
             if teacher_cache is not None and cached is not None:
                 teacher_cache[key] = cached
 

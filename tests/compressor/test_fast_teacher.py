@@ -1,0 +1,51 @@
+"""The faster teacher forward: every backend gives PyTorch's logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compressor.fast_teacher import ChannelsLastTeacher, OnnxTeacher, fastest_teacher
+
+
+@pytest.fixture(scope="module")
+def cnn(registry):
+    record = registry.get("model", "seed_cnn")
+    torch.manual_seed(0)
+    model = record.build(record.options(channels=[8, 16], hidden=32), input_shape=(1, 8, 8), num_classes=10)
+    return model.eval()
+
+
+@pytest.mark.parametrize("backend", ["channels_last", "onnxruntime", "auto"])
+def test_every_backend_agrees_with_pytorch(cnn, backend) -> None:
+    x = torch.randn(16, 1, 8, 8)
+    fast, name = fastest_teacher(cnn, x, backend)
+    assert name in ("torch", "channels_last", "onnxruntime")
+    if backend != "auto":
+        assert name == backend
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), cnn(x), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(fast(torch.randn(3, 1, 8, 8)).shape, torch.Size([3, 10]))  # any batch
+
+
+def test_torch_backend_is_the_model_itself(cnn) -> None:
+    assert fastest_teacher(cnn, torch.randn(4, 1, 8, 8), "torch") == (cnn, "torch")
+
+
+def test_channels_last_leaves_the_original_and_flat_inputs_alone(cnn, registry) -> None:
+    wrapped = ChannelsLastTeacher(cnn)
+    assert next(cnn.parameters()).is_contiguous()  # the original keeps its layout
+    record = registry.get("model", "seed_mlp")
+    mlp = record.build(record.options(hidden=[8]), input_shape=(1, 8, 8), num_classes=10).eval()
+    flat = torch.randn(4, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ChannelsLastTeacher(mlp)(flat.view(4, 1, 8, 8)), mlp(flat.view(4, 1, 8, 8)))
+        assert wrapped(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_onnx_teacher_refuses_to_disagree(cnn, monkeypatch) -> None:
+    monkeypatch.setattr("compressor.fast_teacher.ATOL", -1.0)  # nothing can agree that closely
+    with pytest.raises(ValueError, match="disagrees with PyTorch"):
+        OnnxTeacher(cnn, torch.randn(4, 1, 8, 8))
+    fast, name = fastest_teacher(cnn, torch.randn(4, 1, 8, 8), "auto")  # falls back, no error
+    assert name in ("torch", "channels_last")
