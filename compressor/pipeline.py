@@ -4,6 +4,10 @@ The run folder is built under a hidden staging name (``.NAME.partial``) and rena
 final name only when every stage succeeded, so a folder under its final name is always a
 complete run. A failed run is renamed to ``NAME.failed`` with ``error.txt`` beside what the
 finished stages wrote; every file in it was itself written atomically.
+
+Under torchrun (:mod:`compressor.distributed`) every rank runs the stages marked ``all_ranks``
+(training) and rank 0 alone runs the others while the rest wait. Only rank 0 writes the run
+folder; the other ranks' stages write into a temporary folder that is deleted at the end.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import datetime as _dt
 import os
 import random
 import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compressor import __version__
+from compressor import __version__, distributed
 from compressor.atomic import write_json, write_text
 from compressor.context import RunContext, StageContext
 from compressor.errors import CompressorError, PluginError, UsageError
@@ -110,6 +115,8 @@ def _metrics(plan: Plan, context: RunContext, started: float, status: str) -> di
         "seconds": round(time.perf_counter() - started, 3),
         "seed": plan.recipe.seed,
         "device": context.device,
+        # How many processes trained (the global batch is the same; the schedule may differ).
+        "world_size": distributed.current().world_size,
         "versions": {
             "compressor": __version__,
             "torch": torch.__version__,
@@ -166,6 +173,39 @@ def run(
 ) -> RunResult:
     """Run every stage of ``plan`` in order and write the run folder.
 
+    Under torchrun, joins the process group first and leaves it at the end (see
+    :mod:`compressor.distributed`); ranks other than 0 return an empty ``metrics``.
+
+    Args:
+        plan: A recipe resolved by :func:`compressor.recipe.load`.
+        registry: The registry the plan was resolved against.
+        out_dir: The run folder (default ``runs/<recipe>-<timestamp>``); must not hold files.
+        progress: Where progress bars go (default: standard error).
+
+    Raises:
+        CompressorError: A stage failed; the partial run is kept as ``<out_dir>.failed``.
+    """
+    dist = distributed.init_from_env(resolve_device(plan.recipe.device))
+    try:
+        if dist.enabled:
+            distributed.check_plan(
+                plan.stages, {r.name: r.all_ranks for r in registry.records("stage")}
+            )
+        return _run(plan, registry, out_dir, progress=progress, dist=dist)
+    finally:
+        distributed.shutdown()
+
+
+def _run(
+    plan: Plan,
+    registry: Registry,
+    out_dir: Path | None,
+    *,
+    progress: Progress | None,
+    dist: distributed.DistributedInfo,
+) -> RunResult:
+    """Run every stage of ``plan`` in order and write the run folder (this rank's part).
+
     Args:
         plan: A recipe resolved by :func:`compressor.recipe.load`.
         registry: The registry the plan was resolved against.
@@ -185,11 +225,17 @@ def run(
     from compressor.preflight import load_data, run_preflight
 
     progress = progress or Progress()
-    device = resolve_device(plan.recipe.device)
+    if not dist.is_main:
+        progress = Progress(enabled=False)  # one set of bars: rank 0's
+    device = dist.device
     data = load_data(plan, registry)
     run_preflight(plan, registry, data)
     out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
-    staging = _prepare(out_dir)
+    if dist.is_main:
+        staging = _prepare(out_dir)
+    else:
+        # Stage code writes as usual; nothing another rank writes is kept.
+        staging = Path(tempfile.mkdtemp(prefix=f"compressor-rank{dist.rank}-"))
     started = time.perf_counter()
     context = RunContext(
         recipe=plan.recipe,
@@ -202,7 +248,14 @@ def run(
     )
     write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
     try:
+        behind = False
         for info in plan.stages:
+            solo = dist.enabled and not registry.get("stage", info.type).all_ranks
+            if behind and not solo:
+                distributed.barrier()  # the other ranks waited here while rank 0 ran alone
+            behind = solo
+            if solo and not dist.is_main:
+                continue
             seed_everything(plan.recipe.seed + info.index)
             stage_ctx = StageContext(context, info)
             _call_lifecycle(registry, "compressor_before_stage", stage=info, context=context)
@@ -226,6 +279,9 @@ def run(
             )
             progress.print(f"[green]✓[/] {info.name} ({info.type}) in {seconds:.1f}s")
     except BaseException as error:
+        if not dist.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         metrics = _metrics(plan, context, started, "failed")
         write_json(staging / "metrics.json", metrics)
         write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
@@ -235,6 +291,9 @@ def run(
         os.replace(staging, failed)
         raise
 
+    if not dist.is_main:
+        shutil.rmtree(staging, ignore_errors=True)
+        return RunResult(run_dir=out_dir, metrics={})
     metrics = _metrics(plan, context, started, "completed")
     write_json(staging / "metrics.json", metrics)
     write_report(staging, metrics)

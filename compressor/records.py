@@ -194,6 +194,10 @@ class StagePlugin(PluginRecord):
     ``preflight(stage_info, checker)`` (optional, a callable or import path) runs before any
     stage trains, with untrained models and the data (:class:`compressor.preflight.Preflight`),
     to catch what needs real objects, such as a module path that does not exist.
+
+    ``all_ranks``: in a multi-process run (torchrun), whether the stage runs on every rank
+    (stages that train, or make models that training stages read) or on rank 0 alone while the
+    others wait (export, benchmark, and any stage that does not say otherwise).
     """
 
     kind: ClassVar[str] = "stage"
@@ -202,6 +206,7 @@ class StagePlugin(PluginRecord):
     default_outputs: Callable[..., dict[str, Any]] | None = None
     check: Callable[..., list[tuple[str, str]]] | None = None
     preflight: Factory | None = None
+    all_ranks: bool = False
 
 
 RECORD_TYPES: dict[str, type[PluginRecord]] = {

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from compressor import distributed
 from compressor.augment import Augmenter
 from compressor.data import DataBundle, Split, iterate_batches, num_batches
 from compressor.errors import StageFailure
@@ -192,6 +193,7 @@ def fit(
     augment: Any = None,
     teacher_cache: dict[Any, Any] | None = None,
     teacher_backend: str = "torch",
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` in place.
 
@@ -213,6 +215,13 @@ def fit(
             teacher and data reuses the outputs this one computed.
         teacher_backend: When the teachers run every step: ``torch``, ``onnxruntime`` or
             ``auto`` (the faster, timed on a real batch).
+        precision: ``fp32``, or ``bf16`` to run the forward passes and losses under bfloat16
+            autocast.
+
+    Under torchrun (:mod:`compressor.distributed`) the student trains in
+    ``DistributedDataParallel`` on this rank's shard of every epoch, ``batch_size`` being the
+    global batch; the teachers stay unwrapped and the epoch loss and validation accuracy are
+    reduced over ranks.
 
     Raises:
         StageFailure: The loss became NaN or infinite (names the epoch and step).
@@ -222,7 +231,9 @@ def fit(
     if needs_teacher and not teachers:
         raise StageFailure("a loss term needs a teacher, but the stage has none")
     tutor = Teachers(teachers, losses, device)
-    generator = torch.Generator().manual_seed(seed)
+    dist = distributed.current()
+    # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
+    generator = torch.Generator().manual_seed(seed + 7919 * dist.rank)
     augmenter = Augmenter(augment, data.mean, data.std, generator)
     student_paths = [term.student_at for term in losses]
 
@@ -241,8 +252,20 @@ def fit(
             if built is not None:
                 adapters[i] = built.to(device)
     params = list(model.parameters()) + [p for a in adapters.values() for p in a.parameters()]
+    adapter_params = [p for a in adapters.values() for p in a.parameters()]
+    for adapter in adapters.values():
+        distributed.broadcast_module(adapter)
+    # Feature taps stay on the unwrapped model: its hooks fire when the wrapper calls it.
+    trained = distributed.wrap(
+        model, device, static_graph=not any(term.student_at == LOGITS for term in losses)
+    )
+    autocast = distributed.autocast(device, precision)
 
-    steps_per_epoch = num_batches(len(data.train), batch_size)
+    steps_per_epoch = (
+        distributed.steps_per_epoch(len(data.train), batch_size)
+        if dist.enabled
+        else num_batches(len(data.train), batch_size)
+    )
     opt, scheduler = build_optimizer(params, optimizer, epochs * steps_per_epoch)
 
     cached: dict[tuple[int, str], torch.Tensor] | None = None
@@ -251,7 +274,8 @@ def fit(
         if teacher_cache is not None and key in teacher_cache:
             cached = teacher_cache[key]
         else:
-            cached = tutor.cache(data.train.x.to(device), eval_batch_size)
+            with autocast:
+                cached = tutor.cache(data.train.x.to(device), eval_batch_size)
             if teacher_cache is not None and cached is not None:
                 teacher_cache[key] = cached
 
@@ -268,39 +292,49 @@ def fit(
             adapter.train()
         epoch_start = time.perf_counter()
         total, count = 0.0, 0
-        for step, (idx, x, y) in enumerate(
-            iterate_batches(data.train, batch_size, shuffle=True, generator=generator), start=1
-        ):
+        batches = (
+            distributed.shard_batches(data.train, batch_size, seed=seed, epoch=epoch)
+            if dist.enabled
+            else iterate_batches(data.train, batch_size, shuffle=True, generator=generator)
+        )
+        for step, (idx, x, y) in enumerate(batches, start=1):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             x, targets = augmenter(x, y, data.num_classes)
             teacher_out: dict[tuple[int, str], torch.Tensor] = {}
-            if needs_teacher:
-                if cached is not None:
-                    rows = idx.to(device)
-                    teacher_out = {k: v[rows] for k, v in cached.items()}
-                else:
-                    teacher_out = tutor.outputs(x)
-            with FeatureTap(model, student_paths) as tap:
-                student_out = tap.collect(model(x))
-            loss = torch.zeros((), device=device)
-            for i, term in enumerate(losses):
-                teacher_value = tutor.for_term(term, teacher_out) if term.needs_teacher else None
-                student_value = student_out[term.student_at]
-                if i in adapters:
-                    student_value = adapt(adapters[i], student_value, teacher_value)
-                loss = loss + term.weight * term.module(student_value, teacher_value, targets)
+            with autocast:
+                if needs_teacher:
+                    if cached is not None:
+                        rows = idx.to(device)
+                        teacher_out = {k: v[rows] for k, v in cached.items()}
+                    else:
+                        teacher_out = tutor.outputs(x)
+                with FeatureTap(model, student_paths) as tap:
+                    student_out = tap.collect(trained(x))
+                loss = torch.zeros((), device=device)
+                for i, term in enumerate(losses):
+                    teacher_value = tutor.for_term(term, teacher_out) if term.needs_teacher else None
+                    student_value = student_out[term.student_at]
+                    if i in adapters:
+                        student_value = adapt(adapters[i], student_value, teacher_value)
+                    loss = loss + term.weight * term.module(student_value, teacher_value, targets)
             if not torch.isfinite(loss):
                 raise StageFailure(f"the loss became {loss.item()} at epoch {epoch}, step {step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(adapter_params)
             opt.step()
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(y)
             count += len(y)
             bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
+        if dist.enabled:
+            total, count = distributed.reduce_totals(total, count)
+            count = int(count)
+            val_accuracy = distributed.evaluate_sharded(model, data.val, eval_batch_size, device)
+        else:
+            val_accuracy = evaluate(model, data.val, eval_batch_size, device)
         seen += count
-        val_accuracy = evaluate(model, data.val, eval_batch_size, device)
         history.append(
             {
                 "epoch": epoch,
@@ -311,6 +345,8 @@ def fit(
         )
         bar.advance(0, epoch=f"{epoch}/{epochs}", loss=total / max(count, 1), val_acc=val_accuracy)
     elapsed = time.perf_counter() - started
+    for module in (model, *adapters.values()):
+        distributed.broadcast_module(module)
     model.eval()
     return FitResult(
         history=history,
