@@ -90,6 +90,34 @@ def _prepare(out_dir: Path) -> Path:
     return staging
 
 
+def _prepare_rank(out_dir: Path, dist: distributed.DistributedInfo) -> Path:
+    """Rank 0 prepares the run folder; the other ranks a temporary folder, for stage code to
+    write into as usual (nothing of theirs is kept).
+
+    Raises:
+        UsageError: Rank 0 cannot use ``out_dir`` (on every rank: the others stop too).
+    """
+    if not dist.enabled:
+        return _prepare(out_dir)
+    error: UsageError | None = None
+    staging = out_dir
+    if dist.is_main:
+        try:
+            staging = _prepare(out_dir)
+        except UsageError as exc:
+            error = exc
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f"compressor-rank{dist.rank}-"))
+    # Agree before any training: otherwise the other ranks would wait for rank 0 in their first
+    # collective until torchrun kills them, leaving their temporary folders behind.
+    if distributed.reduce_totals(0.0 if error is None else 1.0)[0]:
+        if error is not None:
+            raise error
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError("rank 0 cannot create the run folder")  # rank 0 says why
+    return staging
+
+
 def _artifact_summary(context: RunContext) -> dict[str, Any]:
     summary = {}
     for name, artifact in context.artifacts.items():
@@ -231,11 +259,7 @@ def _run(
     data = load_data(plan, registry)
     run_preflight(plan, registry, data)
     out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
-    if dist.is_main:
-        staging = _prepare(out_dir)
-    else:
-        # Stage code writes as usual; nothing another rank writes is kept.
-        staging = Path(tempfile.mkdtemp(prefix=f"compressor-rank{dist.rank}-"))
+    staging = _prepare_rank(out_dir, dist)
     started = time.perf_counter()
     context = RunContext(
         recipe=plan.recipe,
