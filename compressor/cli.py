@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from compressor import __version__
-from compressor.errors import CompressorError
+from compressor.errors import CompressorError, UsageError
 
 EPILOG = """\
 examples:
@@ -99,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="the stage cache (default: $COMPRESSOR_CACHE_DIR or ~/.cache/compressor/stages)",
+    )
+    run.add_argument(
+        "--nproc",
+        default=None,
+        metavar="N",
+        help="train with N processes on this machine (DistributedDataParallel): launches "
+        "torchrun --standalone --nproc_per_node=N; 1 runs in this process (docs/distributed.md)",
     )
 
     validate = sub.add_parser(
@@ -187,17 +195,52 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nproc(value: str | None) -> int:
+    from compressor.errors import UsageError
+
+    if value is None:
+        return 1
+    try:
+        nproc = int(value)
+    except ValueError:
+        nproc = 0
+    if nproc < 1:
+        raise UsageError(f"--nproc {value!r}: must be a whole number of processes, 1 or more")
+    return nproc
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    """``argv`` less its ``--nproc N`` / ``--nproc=N``: what each torchrun process runs."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``compressor run``."""
     from rich.console import Console
 
-    from compressor import pipeline, recipe
+    from compressor import distributed, pipeline, recipe
     from compressor.progress import Progress
 
-    from compressor.errors import RecipeError
+    from compressor.errors import RecipeError, UsageError
 
     from compressor.stage_cache import StageCache, default_cache_dir
 
+    nproc = _nproc(args.nproc)
+    if nproc > 1:
+        if "WORLD_SIZE" in os.environ:
+            raise UsageError("--nproc: already running under torchrun; drop --nproc")
+        # Check the recipe here, once, before starting N processes that would each reject it.
+        recipe.load(args.recipe, _registry(args), args.overrides)
+        return distributed.launch(nproc, _without_nproc(args.argv))
     registry = _registry(args)
     plan = recipe.load(args.recipe, registry, args.overrides)
     progress = Progress(enabled=not args.quiet)
@@ -219,6 +262,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return error.exit_code if isinstance(error, CompressorError) else 130
         raise
+    if distributed.env_rank() != 0:
+        return 0  # rank 0 prints the summary
     console = Console()
     _print_summary(console, result.metrics)
     console.print(f"run folder: [bold]{result.run_dir}[/] (report.md, metrics.json, models)")
@@ -408,10 +453,25 @@ COMMANDS = {
 }
 
 
+def _rank_of_this_process() -> int:
+    """torchrun's ``RANK`` (0 outside torchrun), read without importing torch."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _rank_prefix(rank: int) -> str:
+    """``[rank N] `` for messages of ranks other than 0, so the user knows whose error it is."""
+    return f"[rank {rank}] " if rank else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``compressor`` console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # What `run --nproc N` hands each torchrun process, global options included.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 2
@@ -420,7 +480,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CompressorError as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        rank = _rank_of_this_process()
+        # Every torchrun process checks the same input: rank 0 alone reports bad input.
+        if rank == 0 or not isinstance(error, UsageError):
+            print(f"error: {_rank_prefix(rank)}{error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -430,7 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         first = str(error).splitlines()[0] if str(error) else ""
         print(
-            f"error: {type(error).__name__}: {first} (run again with --debug for the traceback)",
+            f"error: {_rank_prefix(_rank_of_this_process())}{type(error).__name__}: {first} "
+            "(run again with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -4,6 +4,10 @@ The run folder is built under a hidden staging name (``.NAME.partial``) and rena
 final name only when every stage succeeded, so a folder under its final name is always a
 complete run. A failed run is renamed to ``NAME.failed`` with ``error.txt`` beside what the
 finished stages wrote; every file in it was itself written atomically.
+
+Under torchrun (:mod:`compressor.distributed`) every rank runs the stages marked ``all_ranks``
+(training) and rank 0 alone runs the others while the rest wait. Only rank 0 writes the run
+folder; the other ranks' stages write into a temporary folder that is deleted at the end.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import datetime as _dt
 import os
 import random
 import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compressor import __version__, interrupt
+from compressor import __version__, distributed, interrupt
 from compressor.atomic import write_json, write_text
 from compressor.context import CHECKPOINT_DIR, RunContext, StageContext
 from compressor.errors import CompressorError, PluginError, UsageError
@@ -87,6 +92,34 @@ def _prepare(out_dir: Path) -> Path:
     return staging
 
 
+def _prepare_rank(out_dir: Path, dist: distributed.DistributedInfo) -> Path:
+    """Rank 0 prepares the run folder; the other ranks a temporary folder, for stage code to
+    write into as usual (nothing of theirs is kept).
+
+    Raises:
+        UsageError: Rank 0 cannot use ``out_dir`` (on every rank: the others stop too).
+    """
+    if not dist.enabled:
+        return _prepare(out_dir)
+    error: UsageError | None = None
+    staging = out_dir
+    if dist.is_main:
+        try:
+            staging = _prepare(out_dir)
+        except UsageError as exc:
+            error = exc
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f"compressor-rank{dist.rank}-"))
+    # Agree before any training: otherwise the other ranks would wait for rank 0 in their first
+    # collective until torchrun kills them, leaving their temporary folders behind.
+    if distributed.reduce_totals(0.0 if error is None else 1.0)[0]:
+        if error is not None:
+            raise error
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError("rank 0 cannot create the run folder")  # rank 0 says why
+    return staging
+
+
 def _artifact_summary(context: RunContext) -> dict[str, Any]:
     summary = {}
     for name, artifact in context.artifacts.items():
@@ -112,6 +145,8 @@ def _metrics(plan: Plan, context: RunContext, started: float, status: str) -> di
         "seconds": round(time.perf_counter() - started, 3),
         "seed": plan.recipe.seed,
         "device": context.device,
+        # How many processes trained (the global batch is the same; the schedule may differ).
+        "world_size": distributed.current().world_size,
         "versions": {
             "compressor": __version__,
             "torch": torch.__version__,
@@ -212,6 +247,9 @@ def run(
 ) -> RunResult:
     """Run every stage of ``plan`` in order and write the run folder.
 
+    Under torchrun, joins the process group first and leaves it at the end (see
+    :mod:`compressor.distributed`); ranks other than 0 return an empty ``metrics``.
+
     Args:
         plan: A recipe resolved by :func:`compressor.recipe.load`.
         registry: The registry the plan was resolved against.
@@ -228,22 +266,54 @@ def run(
             error's ``kept_run_dir`` attribute says where), ready for ``--resume``.
         KeyboardInterrupt: A second Ctrl-C; the partial run is kept the same way.
     """
+    dist = distributed.init_from_env(resolve_device(plan.recipe.device))
+    try:
+        if dist.enabled:
+            distributed.check_plan(
+                plan.stages, {r.name: r.all_ranks for r in registry.records("stage")}
+            )
+            if resume is not None:
+                # Every rank would need rank 0's folder, checkpoints and generator states.
+                raise UsageError(
+                    "--resume: not supported with several processes yet; resume in one process, "
+                    "or start the run again"
+                )
+            # Results depend on the number of processes; the cache is for single-process runs.
+            cache = None
+        return _run(plan, registry, out_dir, progress=progress, dist=dist, resume=resume, cache=cache)
+    finally:
+        distributed.shutdown()
+
+
+def _run(
+    plan: Plan,
+    registry: Registry,
+    out_dir: Path | None,
+    *,
+    progress: Progress | None,
+    dist: distributed.DistributedInfo,
+    resume: Path | None,
+    cache: StageCache | None,
+) -> RunResult:
+    """This rank's part of :func:`run` (same arguments)."""
     import yaml
 
-    from compressor.report import write_report
     from compressor.preflight import load_data, run_preflight
+    from compressor.report import write_report
     from compressor.resume import reopen_run
     from compressor.stage_results import (
-        json_safe,
         describe_artifact,
+        json_safe,
         snapshot,
         write_completed,
         written_since,
     )
 
     progress = progress or Progress()
+    if not dist.is_main:
+        progress = Progress(enabled=False)  # one set of bars: rank 0's
     cache = cache or StageCache(None)
-    device = resolve_device(plan.recipe.device)
+    device = dist.device
     data = load_data(plan, registry)
     run_preflight(plan, registry, data)
     completed: list[dict[str, Any]] = []
@@ -254,7 +324,7 @@ def run(
         out_dir, staging, completed = reopened.out_dir, reopened.staging, reopened.completed
     else:
         out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
-        staging = _prepare(out_dir)
+        staging = _prepare_rank(out_dir, dist)
     started = time.perf_counter()
     context = RunContext(
         recipe=plan.recipe,
@@ -270,7 +340,14 @@ def run(
     current = ""
     try:
         with interrupt.graceful_interrupts():
+            behind = False
             for info in plan.stages:
+                solo = dist.enabled and not registry.get("stage", info.type).all_ranks
+                if behind and not solo:
+                    distributed.barrier()  # the other ranks waited here while rank 0 ran alone
+                behind = solo
+                if solo and not dist.is_main:
+                    continue
                 current = info.name
                 interrupt.check(f"the start of stage {info.name!r}")
                 seed_everything(plan.recipe.seed + info.index)
@@ -333,6 +410,9 @@ def run(
                 how = "from cache" if hit is not None else f"in {seconds:.1f}s"
                 progress.print(f"[green]✓[/] {info.name} ({info.type}) {how}")
     except BaseException as error:
+        if not dist.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         stopped = isinstance(error, KeyboardInterrupt | interrupt.Interrupted)
         if isinstance(error, interrupt.Interrupted) and current:
             error.args = (f"{error} of stage {current!r}",)
@@ -349,6 +429,9 @@ def run(
             pass
         raise
 
+    if not dist.is_main:
+        shutil.rmtree(staging, ignore_errors=True)
+        return RunResult(run_dir=out_dir, metrics={})
     metrics = _metrics(plan, context, started, "completed")
     write_json(staging / "metrics.json", metrics)
     write_report(staging, metrics)

@@ -99,6 +99,11 @@ class Recipe(StrictModel):
     device: str = Field(
         default="auto", pattern=DEVICE_PATTERN, description="auto (CUDA when present), cpu, cuda, cuda:N"
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="fp32, or bf16: training forward passes and losses under bfloat16 autocast "
+        "(for GPUs with bf16; correct but slow on CPU)",
+    )
     data: DataConfig
     stages: list[StageConfig] = Field(min_length=1)
 
@@ -121,6 +126,7 @@ class Plan:
             "description": self.recipe.description,
             "seed": self.recipe.seed,
             "device": self.recipe.device,
+            "precision": self.recipe.precision,
             "data": data,
             "stages": [
                 {

@@ -199,6 +199,10 @@ class StagePlugin(PluginRecord):
     the recipe's seed and data, and the plugins' versions, so the pipeline may reuse it from
     the stage cache (:mod:`compressor.stage_cache`). Leave it ``False`` for stages that measure
     the machine (a benchmark) or read files the recipe does not pin down.
+
+    ``all_ranks``: in a multi-process run (torchrun), whether the stage runs on every rank
+    (stages that train, or make models that training stages read) or on rank 0 alone while the
+    others wait (export, benchmark, and any stage that does not say otherwise).
     """
 
     kind: ClassVar[str] = "stage"
@@ -208,6 +212,7 @@ class StagePlugin(PluginRecord):
     check: Callable[..., list[tuple[str, str]]] | None = None
     preflight: Factory | None = None
     cacheable: bool = False
+    all_ranks: bool = False
 
 
 RECORD_TYPES: dict[str, type[PluginRecord]] = {

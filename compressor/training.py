@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from compressor import interrupt
+from compressor import distributed, interrupt
 from compressor.augment import Augmenter
 from compressor.data import DataBundle, Split, iterate_batches, num_batches
 from compressor.errors import StageFailure
@@ -195,6 +195,7 @@ def fit(
     teacher_cache: dict[Any, Any] | None = None,
     teacher_backend: str = "torch",
     checkpoint: EpochCheckpoint | None = None,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` in place.
 
@@ -214,10 +215,17 @@ def fit(
         augment: The recipe's ``data.augment`` (``None``: no augmentation).
         teacher_cache: A dict shared across calls (the run's), so a later stage with the same
             teacher and data reuses the outputs this one computed.
-        teacher_backend: When the teachers run every step: ``torch``, ``onnxruntime`` or
-            ``auto`` (the faster, timed on a real batch).
+        teacher_backend: When the teachers run every step: ``torch``, ``channels_last``,
+            ``onnxruntime`` or ``auto`` (the fastest, timed on a real batch).
         checkpoint: Where to save the state after every epoch; when it already holds one (an
             interrupted run being resumed), training continues after its epoch.
+        precision: ``fp32``, or ``bf16`` to run the forward passes and losses under bfloat16
+            autocast.
+
+    Under torchrun (:mod:`compressor.distributed`) the student trains in
+    ``DistributedDataParallel`` on this rank's shard of every epoch, ``batch_size`` being the
+    global batch; the teachers stay unwrapped and the epoch loss and validation accuracy are
+    reduced over ranks.
 
     Raises:
         StageFailure: The loss became NaN or infinite (names the epoch and step; the
@@ -229,7 +237,9 @@ def fit(
     if needs_teacher and not teachers:
         raise StageFailure("a loss term needs a teacher, but the stage has none")
     tutor = Teachers(teachers, losses, device)
-    generator = torch.Generator().manual_seed(seed)
+    dist = distributed.current()
+    # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
+    generator = torch.Generator().manual_seed(seed + 7919 * dist.rank)
     augmenter = Augmenter(augment, data.mean, data.std, generator)
     student_paths = [term.student_at for term in losses]
 
@@ -248,8 +258,20 @@ def fit(
             if built is not None:
                 adapters[i] = built.to(device)
     params = list(model.parameters()) + [p for a in adapters.values() for p in a.parameters()]
+    adapter_params = [p for a in adapters.values() for p in a.parameters()]
+    for adapter in adapters.values():
+        distributed.broadcast_module(adapter)
+    # Feature taps stay on the unwrapped model: its hooks fire when the wrapper calls it.
+    trained = distributed.wrap(
+        model, device, static_graph=not any(term.student_at == LOGITS for term in losses)
+    )
+    autocast = distributed.autocast(device, precision)
 
-    steps_per_epoch = num_batches(len(data.train), batch_size)
+    steps_per_epoch = (
+        distributed.steps_per_epoch(len(data.train), batch_size)
+        if dist.enabled
+        else num_batches(len(data.train), batch_size)
+    )
     opt, scheduler = build_optimizer(params, optimizer, epochs * steps_per_epoch)
 
     cached: dict[tuple[int, str], torch.Tensor] | None = None
@@ -261,7 +283,8 @@ def fit(
             # On the CPU, chunks of the training batch size: a small teacher's activations for
             # 512-row chunks spill out of the caches, and the pass took twice as long per row.
             chunk = batch_size if str(device) == "cpu" else eval_batch_size
-            cached = tutor.cache(data.train.x.to(device), chunk)
+            with autocast:
+                cached = tutor.cache(data.train.x.to(device), chunk)
             if teacher_cache is not None and cached is not None:
                 teacher_cache[key] = cached
 
@@ -286,27 +309,31 @@ def fit(
             adapter.train()
         epoch_start = time.perf_counter()
         total, count = 0.0, 0
-        for step, (idx, x, y) in enumerate(
-            iterate_batches(data.train, batch_size, shuffle=True, generator=generator), start=1
-        ):
+        batches = (
+            distributed.shard_batches(data.train, batch_size, seed=seed, epoch=epoch)
+            if dist.enabled
+            else iterate_batches(data.train, batch_size, shuffle=True, generator=generator)
+        )
+        for step, (idx, x, y) in enumerate(batches, start=1):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             x, targets = augmenter(x, y, data.num_classes)
             teacher_out: dict[tuple[int, str], torch.Tensor] = {}
-            if needs_teacher:
-                if cached is not None:
-                    rows = idx.to(device)
-                    teacher_out = {k: v[rows] for k, v in cached.items()}
-                else:
-                    teacher_out = tutor.outputs(x)
-            with FeatureTap(model, student_paths) as tap:
-                student_out = tap.collect(model(x))
-            loss = torch.zeros((), device=device)
-            for i, term in enumerate(losses):
-                teacher_value = tutor.for_term(term, teacher_out) if term.needs_teacher else None
-                student_value = student_out[term.student_at]
-                if i in adapters:
-                    student_value = adapt(adapters[i], student_value, teacher_value)
-                loss = loss + term.weight * term.module(student_value, teacher_value, targets)
+            with autocast:
+                if needs_teacher:
+                    if cached is not None:
+                        rows = idx.to(device)
+                        teacher_out = {k: v[rows] for k, v in cached.items()}
+                    else:
+                        teacher_out = tutor.outputs(x)
+                with FeatureTap(model, student_paths) as tap:
+                    student_out = tap.collect(trained(x))
+                loss = torch.zeros((), device=device)
+                for i, term in enumerate(losses):
+                    teacher_value = tutor.for_term(term, teacher_out) if term.needs_teacher else None
+                    student_value = student_out[term.student_at]
+                    if i in adapters:
+                        student_value = adapt(adapters[i], student_value, teacher_value)
+                    loss = loss + term.weight * term.module(student_value, teacher_value, targets)
             if not torch.isfinite(loss):
                 kept = (
                     f"; the checkpoint of epoch {epoch - 1} is kept (checkpoints/{checkpoint.path.name})"
@@ -319,15 +346,22 @@ def fit(
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(adapter_params)
             opt.step()
             if scheduler is not None:
                 scheduler.step()
             total += loss.item() * len(y)
             count += len(y)
             bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
-            interrupt.check(f"epoch {epoch}, step {step}")
+            if not dist.enabled:  # ranks must stop at the same step; torchrun handles Ctrl-C there
+                interrupt.check(f"epoch {epoch}, step {step}")
+        if dist.enabled:
+            total, count = distributed.reduce_totals(total, count)
+            count = int(count)
+            val_accuracy = distributed.evaluate_sharded(model, data.val, eval_batch_size, device)
+        else:
+            val_accuracy = evaluate(model, data.val, eval_batch_size, device)
         seen += count
-        val_accuracy = evaluate(model, data.val, eval_batch_size, device)
         history.append(
             {
                 "epoch": epoch,
@@ -337,7 +371,7 @@ def fit(
             }
         )
         bar.advance(0, epoch=f"{epoch}/{epochs}", loss=total / max(count, 1), val_acc=val_accuracy)
-        if checkpoint is not None:
+        if checkpoint is not None and dist.is_main:
             checkpoint.save(
                 epoch=epoch,
                 model=model,
@@ -350,6 +384,8 @@ def fit(
                 elapsed=earlier_seconds + time.perf_counter() - started,
             )
     elapsed = earlier_seconds + time.perf_counter() - started
+    for module in (model, *adapters.values()):
+        distributed.broadcast_module(module)
     model.eval()
     return FitResult(
         history=history,

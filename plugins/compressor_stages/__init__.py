@@ -58,6 +58,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             outputs=model_out,
             check=_losses_without_teacher,
             description="Train a model on the labels (e.g. the teacher).",
+            all_ranks=True,
         ),
         StagePlugin(
             name="load",
@@ -65,6 +66,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             options=LoadOptions,
             outputs={"model": Role("the loaded model")},
             description="Load a model checkpoint from an earlier run (e.g. a trained teacher).",
+            all_ranks=True,
         ),
         StagePlugin(
             name="distill",
@@ -75,6 +77,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             outputs={"model": Role("the distilled student")},
             preflight="compressor_stages.wiring:distill_preflight",
             description="Train a student on a teacher's soft targets and the labels.",
+            all_ranks=True,
         ),
         StagePlugin(
             name="prune",
@@ -90,6 +93,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             outputs={"model": Role("the pruned, fine-tuned model")},
             preflight="compressor_stages.wiring:prune_preflight",
             description="Remove channels/units structurally, then heal by distillation.",
+            all_ranks=True,
         ),
         StagePlugin(
             name="sensitivity",

@@ -9,7 +9,7 @@ from torch import nn
 from compressor.artifacts import ModelArtifact
 from compressor.checkpoint import save_model
 from compressor.context import StageContext
-from compressor.data import num_batches
+from compressor.distributed import steps_per_epoch
 from compressor.errors import UsageError, format_choices
 from compressor.training import FitResult, WeightedLoss, evaluate, fit
 
@@ -65,7 +65,7 @@ def train_in_stage(
     label: str | None = None,
 ) -> FitResult:
     """Train ``model`` with the recipe's data, batch sizes and augmentation, under a progress bar."""
-    steps = epochs * num_batches(len(ctx.data.train), ctx.batch_size)
+    steps = epochs * steps_per_epoch(len(ctx.data.train), ctx.batch_size)
     with ctx.progress(steps, label) as bar:
         return fit(
             model,
@@ -84,6 +84,7 @@ def train_in_stage(
             teacher_cache=ctx.run.teacher_cache,
             teacher_backend=teacher_backend,
             checkpoint=ctx.checkpoint(),
+            precision=ctx.run.recipe.precision,
         )
 
 

@@ -1,0 +1,349 @@
+"""Data-parallel training across processes (``torchrun``) and mixed precision.
+
+``torchrun --nproc_per_node=N -m compressor run RECIPE`` (or ``compressor run --nproc N``)
+starts N copies of the run. Each reads torchrun's environment (``WORLD_SIZE``, ``RANK``,
+``LOCAL_RANK``) through :func:`init_from_env`; with more than one process they join a process
+group (gloo on CPU, NCCL on CUDA) and the training stages wrap the student in
+``DistributedDataParallel``. Without torchrun nothing here changes anything: every helper
+falls back to the single-process behaviour.
+
+The recipe's ``data.batch_size`` is the global batch: each of N ranks takes
+``ceil(batch_size / N)`` samples per step, so the averaged gradients match what one process
+computes on the whole batch.
+
+torch is imported inside the functions: ``compressor plugins`` lists plugins without it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compressor.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from compressor.data import Split
+
+#: ``precision:`` choices of a recipe.
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class DistributedInfo:
+    """Where this process stands in a (possibly one-process) run.
+
+    Attributes:
+        rank: Global rank, 0..world_size-1.
+        world_size: Number of processes.
+        local_rank: Rank on this node (picks the GPU).
+        device: The torch device this process trains on.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run folder and draws progress (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is more than one process (a process group exists)."""
+        return self.world_size > 1
+
+
+# The process group is process-wide state in torch too; keeping ours beside it spares every
+# function between the pipeline and the training loop an extra argument.
+_current = DistributedInfo()
+
+
+def current() -> DistributedInfo:
+    """The running process's :class:`DistributedInfo` (one process until :func:`init_from_env`)."""
+    return _current
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={value!r} must be an integer") from None
+
+
+def env_rank() -> int:
+    """``RANK`` from torchrun's environment (0 when not launched by torchrun)."""
+    return _env_int("RANK", 0)
+
+
+def init_from_env(device: str) -> DistributedInfo:
+    """Join the process group torchrun describes in the environment, if any.
+
+    Args:
+        device: The resolved recipe device (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+
+    Returns:
+        This process's place; with ``WORLD_SIZE`` unset or 1, rank 0 of 1 on ``device``.
+
+    Raises:
+        UsageError: A multi-process run on a device other than CPU or CUDA, or more processes
+            on a node than it has GPUs.
+    """
+    global _current
+    world_size = _env_int("WORLD_SIZE", 1)
+    if world_size <= 1:
+        _current = DistributedInfo(device=device)
+        return _current
+    rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    import torch
+    import torch.distributed as dist
+
+    if device.startswith("cuda"):
+        if local_rank >= torch.cuda.device_count():
+            raise UsageError(
+                f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA "
+                "device(s); start at most one process per GPU (--nproc_per_node)"
+            )
+        # One GPU per process, picked by the local rank: a recipe's cuda:N means nothing here.
+        torch.cuda.set_device(local_rank)
+        device, backend = f"cuda:{local_rank}", "nccl"
+    elif device == "cpu":
+        backend = "gloo"
+    else:
+        raise UsageError(f"device: {device!r} cannot run with several processes; valid choices: cpu, cuda")
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    _current = DistributedInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+    return _current
+
+
+def shutdown() -> None:
+    """Leave the process group (if one was joined) and go back to one process."""
+    global _current
+    if _current.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    _current = DistributedInfo(device=_current.device)
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (nothing to wait for in one process)."""
+    if _current.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks, in place, and return it (unchanged in one process)."""
+    if _current.enabled:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def reduce_totals(*values: float) -> list[float]:
+    """Sum plain numbers (loss sums, sample counts) over ranks."""
+    if not _current.enabled:
+        return list(values)
+    import torch
+
+    # float64 on the training device: NCCL reduces CUDA tensors only, and counts stay exact.
+    return all_reduce_sum(torch.tensor(values, dtype=torch.float64, device=_current.device)).tolist()
+
+
+def average_gradients(params: Iterable[nn.Parameter]) -> None:
+    """Average the gradients of ``params`` over ranks (what DDP does for the model it wraps).
+
+    Used for the distillation adapters, which live outside the model: one flat all-reduce after
+    ``backward`` instead of one DDP wrapper per adapter.
+    """
+    if not _current.enabled:
+        return
+    import torch
+
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = all_reduce_sum(torch.cat([g.reshape(-1) for g in grads]))
+    flat /= _current.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Give every rank rank 0's parameters and buffers.
+
+    DDP keeps parameters equal, but each rank's last forward pass updates its own BatchNorm
+    statistics; after training, every rank must hold the very model rank 0 saves, so that later
+    stages (pruning, a teacher cache) compute the same thing everywhere.
+    """
+    if not _current.enabled:
+        return
+    import torch.distributed as dist
+
+    for tensor in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def wrap(model: nn.Module, device: str, *, static_graph: bool = False) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` (unchanged in one process).
+
+    Args:
+        model: The student, already on ``device``.
+        device: Its device; CUDA models get ``device_ids``.
+        static_graph: Set when no loss term reads the logits. Layers after the last tapped
+            feature are then in the graph but get no gradient; ``find_unused_parameters`` would
+            wait for them forever (it walks the graph from the output), while a static graph
+            learns in the first step which parameters get gradients.
+    """
+    if not _current.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [_current.local_rank] if device.startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids, static_graph=static_graph)
+
+
+def local_batch_size(batch_size: int) -> int:
+    """This rank's share of the global batch: ``ceil(batch_size / world_size)``."""
+    return math.ceil(batch_size / _current.world_size)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps per epoch over ``n`` samples at global batch ``batch_size`` (same on every rank)."""
+    per_rank = math.ceil(n / _current.world_size)
+    return math.ceil(per_rank / local_batch_size(batch_size)) if n else 0
+
+
+def shard_indices(n: int, *, rank: int, world_size: int, seed: int, epoch: int, shuffle: bool = True) -> list[int]:
+    """This rank's share of one epoch's shuffled ``range(n)``, by PyTorch's ``DistributedSampler``.
+
+    Every rank draws the same permutation (seeded by ``seed`` and ``epoch``) and takes every
+    ``world_size``-th index from ``rank`` on. When ``n`` is not a multiple of ``world_size``
+    the sampler repeats a few indices so that all ranks take the same number of steps.
+    """
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(
+        range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+    )
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def shard_batches(
+    split: Split, batch_size: int, *, seed: int, epoch: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(indices, x, y)`` batches of this rank's shard of ``split`` for one epoch.
+
+    Like :func:`compressor.data.iterate_batches`; ``batch_size`` is the global batch and the
+    indices still index the whole split (the teacher cache looks rows up by them).
+    """
+    import torch
+
+    order = torch.tensor(
+        shard_indices(len(split), rank=_current.rank, world_size=_current.world_size, seed=seed, epoch=epoch),
+        dtype=torch.long,
+    )
+    step = local_batch_size(batch_size)
+    for start in range(0, len(order), step):
+        idx = order[start : start + step]
+        yield idx, split.x[idx], split.y[idx]
+
+
+def evaluate_sharded(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
+    """Top-1 accuracy on ``split``, each rank scoring every ``world_size``-th sample."""
+    import torch
+
+    from compressor.training import predict_logits
+
+    if len(split) == 0:
+        return float("nan")
+    rows = torch.arange(_current.rank, len(split), _current.world_size)
+    logits = predict_logits(model, split.x[rows], batch_size, device)
+    correct = (logits.argmax(dim=1).cpu() == split.y[rows]).sum().item() if len(rows) else 0
+    correct, total = reduce_totals(float(correct), float(len(rows)))
+    return correct / total
+
+
+def autocast(device: str, precision: str) -> AbstractContextManager[Any]:
+    """``torch.autocast`` to bfloat16 for ``precision: bf16``; a no-op context for ``fp32``."""
+    if precision != "bf16":
+        # Not even a disabled autocast: fp32 runs stay exactly what they were.
+        return nullcontext()
+    import torch
+
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
+
+
+def check_plan(stages: Sequence[Any], all_ranks: dict[str, bool]) -> None:
+    """Refuse a recipe where a stage run on every rank reads what a rank-0-only stage made.
+
+    Args:
+        stages: The plan's :class:`compressor.context.StageInfo` list.
+        all_ranks: Stage type -> whether it runs on every rank.
+
+    Raises:
+        UsageError: Such a stage exists (the other ranks would not have its input).
+    """
+    producer: dict[str, Any] = {}
+    for info in stages:
+        if all_ranks.get(info.type, False):
+            for names in info.inputs.values():
+                for name in names if isinstance(names, list) else [names]:
+                    source = producer.get(name)
+                    if source is not None and not all_ranks.get(source.type, False):
+                        raise UsageError(
+                            f"stages.{info.name}: reads {name!r} from stage {source.name!r} "
+                            f"({source.type}), which runs on rank 0 only; with several processes "
+                            "a stage that runs on every rank can read only models of stages that "
+                            "do too (train, distill, prune, load)"
+                        )
+        for names in info.outputs.values():
+            for name in names if isinstance(names, list) else [names]:
+                producer[name] = info
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``compressor ARGV`` in ``nproc`` processes under torchrun; return the exit code.
+
+    torchrun runs in this process (``torch.distributed.run.run``) rather than as a child, so
+    that a failed rank's own exit code (2 for bad input, 1 for a failed stage) comes back and
+    the failure is reported in one line, after the rank's own error message.
+
+    Args:
+        nproc: Processes on this machine (at least 2).
+        argv: The command line after ``compressor`` (``run RECIPE ...``), without ``--nproc``.
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args = parse_args(
+        ["--standalone", f"--nproc_per_node={nproc}", "--module", "compressor", *argv]
+    )
+    try:
+        run(args)
+    except ChildFailedError as error:
+        rank, failure = error.get_first_failure()
+        code = failure.exitcode if failure.exitcode > 0 else 1
+        print(f"error: rank {rank} of {nproc} failed with exit code {failure.exitcode} (its message is above)", file=sys.stderr)
+        return code
+    return 0
