@@ -238,6 +238,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if nproc > 1:
         if "WORLD_SIZE" in os.environ:
             raise UsageError("--nproc: already running under torchrun; drop --nproc")
+        if args.resume is not None:
+            raise UsageError("--resume: not supported with several processes yet; resume without --nproc")
         # Check the recipe here, once, before starting N processes that would each reject it.
         recipe.load(args.recipe, _registry(args), args.overrides)
         return distributed.launch(nproc, _without_nproc(args.argv))

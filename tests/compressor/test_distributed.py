@@ -148,6 +148,14 @@ def test_nproc_under_torchrun_is_refused(capsys, tmp_path, monkeypatch) -> None:
     assert "already running under torchrun" in capsys.readouterr().err
 
 
+def test_resume_with_nproc_is_refused_before_launching(capsys, tmp_path) -> None:
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(SMALL, sort_keys=False))
+    assert main(["run", str(recipe_file), "--nproc", "2", "--resume", str(tmp_path / "x.failed")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume: not supported with several processes" in err
+
+
 def test_nproc_is_dropped_from_what_each_process_runs() -> None:
     assert _without_nproc(["--debug", "run", "r.yaml", "--nproc", "2", "--quiet"]) == [
         "--debug", "run", "r.yaml", "--quiet"
