@@ -29,6 +29,7 @@ class DistillStage:
             teacher_names=[artifact.name for artifact in teachers],
             cache_teacher=opts.cache_teacher,
             teacher_backend=opts.teacher_backend,
+            augment=opts.augment,
         )
         ctx.log(teachers=[artifact.name for artifact in teachers])
         publish_model(ctx, student, spec_of(opts.model), result)

@@ -63,8 +63,12 @@ def train_in_stage(
     cache_teacher: bool = True,
     teacher_backend: str = "auto",
     label: str | None = None,
+    augment: Any = None,
 ) -> FitResult:
-    """Train ``model`` with the recipe's data, batch sizes and augmentation, under a progress bar."""
+    """Train ``model`` with the recipe's data, batch sizes and augmentation, under a progress bar.
+
+    ``augment`` (the stage's own ``augment`` option) replaces ``data.augment`` when given.
+    """
     steps = epochs * steps_per_epoch(len(ctx.data.train), ctx.batch_size)
     with ctx.progress(steps, label) as bar:
         return fit(
@@ -80,7 +84,7 @@ def train_in_stage(
             bar=bar,
             teachers=teachers or [],
             cache_teacher=cache_teacher,
-            augment=ctx.run.recipe.data.augment,
+            augment=augment if augment is not None else ctx.run.recipe.data.augment,
             teacher_cache=ctx.run.teacher_cache,
             teacher_backend=teacher_backend,
             checkpoint=ctx.checkpoint(),

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from compressor.recipe import AugmentConfig
 from compressor.schemas import (
     ExporterRef,
     LossTerm,
@@ -34,6 +35,11 @@ class TrainOptions(StrictModel):
         min_length=1,
         description="Weighted loss terms; in a train stage they may not need a teacher.",
     )
+    augment: AugmentConfig | None = Field(
+        default=None,
+        description="This stage's augmentation, instead of data.augment (e.g. a student trained "
+        "with heavier mixup than its teacher was).",
+    )
 
 
 class LoadOptions(StrictModel):
@@ -57,6 +63,11 @@ class DistillOptions(StrictModel):
         default="auto",
         description="Where the teacher runs when it must run every step (augmentation): auto "
         "times PyTorch, PyTorch channels-last and onnxruntime on a real batch and keeps the fastest.",
+    )
+    augment: AugmentConfig | None = Field(
+        default=None,
+        description="This stage's augmentation, instead of data.augment (e.g. a student trained "
+        "with heavier mixup than its teacher was).",
     )
 
 
