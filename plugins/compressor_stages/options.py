@@ -62,7 +62,7 @@ class DistillOptions(StrictModel):
     teacher_backend: Literal["auto", "torch", "channels_last", "onnxruntime"] = Field(
         default="auto",
         description="Where the teacher runs when it must run every step (augmentation): auto "
-        "times PyTorch, PyTorch channels-last and onnxruntime on a real batch and keeps the fastest.",
+        "is channels_last for image batches on the CPU (same choice every run), else torch.",
     )
     augment: AugmentConfig | None = Field(
         default=None,
