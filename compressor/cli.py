@@ -384,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CompressorError as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        # One line, always: a message may quote recipe text with line breaks in it.
+        print(f"error: {' '.join(str(error).splitlines())}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
