@@ -21,7 +21,7 @@ from typing import Any
 from compressor import __version__
 from compressor.atomic import write_json, write_text
 from compressor.context import RunContext, StageContext
-from compressor.errors import CompressorError, PluginError, UsageError
+from compressor.errors import CompressorError, PluginError, UsageError, WriteFailure
 from compressor.progress import Progress
 from compressor.recipe import Plan
 from compressor.registry import Registry
@@ -200,8 +200,9 @@ def run(
         progress=progress,
         _data=data,
     )
-    write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
     try:
+        # Inside the try: when even this first write fails, the folder is still marked failed.
+        write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
         for info in plan.stages:
             seed_everything(plan.recipe.seed + info.index)
             stage_ctx = StageContext(context, info)
@@ -227,8 +228,11 @@ def run(
             progress.print(f"[green]✓[/] {info.name} ({info.type}) in {seconds:.1f}s")
     except BaseException as error:
         metrics = _metrics(plan, context, started, "failed")
-        write_json(staging / "metrics.json", metrics)
-        write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
+        try:
+            write_json(staging / "metrics.json", metrics)
+            write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
+        except WriteFailure:
+            pass  # the disk may be what failed; the stage's own error is the one to report
         failed = out_dir.with_name(f"{out_dir.name}.failed")
         if failed.exists():
             shutil.rmtree(failed)
