@@ -66,8 +66,21 @@ def test_load_stage_reports_a_bad_checkpoint_in_one_line(
         payload.marker = tmp_path / "code-ran"
         torch.save({"format": "compressor.model", "spec": payload}, path)
     tiny_recipe["stages"] = [{"name": "teacher", "type": "load", "path": str(path)}]
-    code = main(["run", str(write_recipe(tiny_recipe)), "--quiet", "--out", str(tmp_path / "run")])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith(f"error: {path}: not a loadable checkpoint") and err.count("\n") == 1
-    assert "Traceback" not in err and not (tmp_path / "code-ran").exists()
+    recipe_file = write_recipe(tiny_recipe)
+    # validate checks the file too, and run refuses it before creating the run folder.
+    for command in (["validate"], ["run", "--quiet", "--out", str(tmp_path / "run")]):
+        code = main([command[0], str(recipe_file), *command[1:]])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith(f"error: {recipe_file}: stages.teacher.path: {path}: not a loadable checkpoint")
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "code-ran").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("run", ".run"))]
+
+
+def test_validate_checks_the_load_path(registry, tmp_path, tiny_recipe, write_recipe, capsys) -> None:
+    from compressor.cli import main
+
+    tiny_recipe["stages"] = [{"name": "teacher", "type": "load", "path": str(tmp_path / "absent.pt")}]
+    assert main(["validate", str(write_recipe(tiny_recipe))]) == 2
+    assert f"stages.teacher.path: {tmp_path / 'absent.pt'}: no such checkpoint" in capsys.readouterr().err
