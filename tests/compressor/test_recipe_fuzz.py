@@ -226,3 +226,38 @@ def test_known_hostile_files(capsys, recipe_file, content, expected) -> None:
     _check_rejected(capsys, recipe_file)
     main(["validate", str(recipe_file)])
     assert expected in capsys.readouterr().err
+
+
+def _set(path: tuple[Any, ...], value: Any):
+    def mutate(recipe: dict[str, Any]) -> None:
+        node = recipe
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (_set(("stages", 0, "model", "options"), [1]), "stages.teacher.model.options: invalid value [1]"),
+        (_set(("seed",), 10**30), "seed: invalid value 1000000000000000000000000000000: integers must fit in 64 bits"),
+        (_set(("seed",), 2**40), "seed: invalid value 1099511627776: input should be less than or equal to 4294967295"),
+        (_set(("data", "split_seed"), -1), "data.split_seed: invalid value -1"),
+        (_set(("stages", 0, "optimizer", "lr"), math.inf), "stages[0].optimizer.lr: invalid value inf: numbers must be finite"),
+        (_set(("stages", 0, "model", "options", "channels"), [10**20]), "stages[0].model.options.channels[0]: invalid value"),
+        (_set(("stages", 0, "epochs\nsecond line"), 1), "stages.teacher['epochs\\nsecond line']: unknown key"),
+        (_set(("data", ""), 1), "data['']: unknown key"),
+    ],
+    ids=["model-options-list", "huge-seed", "seed-range", "negative-split-seed", "inf", "huge-channels",
+         "key-with-newline", "empty-key"],
+)
+def test_fuzzer_findings(capsys, recipe_file, mutate, expected) -> None:
+    """Each of these crashed, passed validation, or printed two lines before being fixed."""
+    mutated = copy.deepcopy(TINY_RECIPE)
+    mutate(mutated)
+    _write(recipe_file, mutated)
+    _check_rejected(capsys, recipe_file)
+    main(["validate", str(recipe_file)])
+    assert expected in capsys.readouterr().err
