@@ -1,11 +1,14 @@
 """Atomic file writes: a crashed run never leaves a half-written artifact.
 
 Everything goes to a temporary file in the destination's folder and is renamed over the
-destination only once complete (``os.replace`` is atomic on POSIX and Windows).
+destination only once complete (``os.replace`` is atomic on POSIX and Windows). A write that
+fails for lack of space or permission leaves no temporary file and raises
+:class:`~compressor.errors.WriteFailure`, naming the file and the reason.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from compressor.errors import WriteFailure, one_line
 
 
 @contextmanager
@@ -24,9 +29,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         ...     torch.onnx.export(model, args, tmp)
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_failure(target, exc) from exc
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -35,9 +43,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise _write_failure(target, exc) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: errno values that mean "this file cannot be written here" rather than a bug in the writer.
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
+
+
+def _write_failure(target: Path, exc: OSError) -> WriteFailure:
+    """One line naming the file and the system's reason; a full disk is not a bug."""
+    return WriteFailure(f"cannot write {target}: {exc.strerror or one_line(exc)}")
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

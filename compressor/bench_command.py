@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from compressor.errors import UsageError
+from compressor.errors import UsageError, one_line
 
 
 def parse_counts(text: str | None, flag: str) -> list[int] | None:
@@ -107,20 +107,27 @@ def run_bench(
         data, mean, std = _synthetic_split(spec), (0.5,), (0.25,)
     batches = batch_sizes or ([spec.fixed_batch] if spec.fixed_batch else [1, 64])
     counts: list[int | None] = list(threads) if threads else [None]
-    results, limits = benchmark_files(
-        {model.name: model},
-        data,
-        mean=mean,
-        std=std,
-        batch_sizes=batches,
-        threads=counts,
-        providers=available_providers(device),
-        warmup=warmup,
-        repeat=repeat,
-        min_seconds=min_seconds,
-        rounds=rounds,
-        limits=True,
-    )
+    try:
+        results, limits = benchmark_files(
+            {model.name: model},
+            data,
+            mean=mean,
+            std=std,
+            batch_sizes=batches,
+            threads=counts,
+            providers=available_providers(device),
+            warmup=warmup,
+            repeat=repeat,
+            min_seconds=min_seconds,
+            rounds=rounds,
+            limits=True,
+        )
+    except Exception as error:
+        # A file that parses as ONNX can still be unrunnable (an unknown operator, a broken
+        # graph): onnxruntime's own errors mean the input is wrong, not compressor.
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        raise UsageError(f"{model}: onnxruntime cannot run this model ({one_line(error, 200)})") from None
     measured = results[model.name]
     if dataset is None:
         measured["accuracy"] = None  # random inputs: timing only

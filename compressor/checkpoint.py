@@ -8,6 +8,8 @@ with ``torch.load(weights_only=True)``: only tensors and plain values, never a p
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +17,7 @@ import torch
 from torch import nn
 
 from compressor.atomic import atomic_path
-from compressor.errors import UsageError
+from compressor.errors import CompressorError, UsageError, one_line
 
 if TYPE_CHECKING:
     from compressor.registry import Registry
@@ -110,20 +112,34 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
     from compressor.schemas import ModelRef
 
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle details of files it then refuses; the error says enough.
+            warnings.simplefilter("ignore")
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such checkpoint") from None
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False, i.e. running the file's code: never here.
+        raise UsageError(
+            f"{path}: not a loadable checkpoint (not written by torch.save, or it holds Python "
+            "objects other than tensors and plain values, which compressor never unpickles)"
+        ) from None
     except Exception as exc:
-        raise UsageError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"{path}: not a loadable checkpoint ({one_line(exc, 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UsageError(f"{path}: not a compressor model checkpoint")
-    extra = payload.get("extra", {})
-    ref = ModelRef.model_validate(payload["spec"])
-    record = registry.get("model", ref.name)
-    ref._parsed = record.options.model_validate(ref.options)
-    model = record.build(
-        ref.parsed, input_shape=tuple(extra["input_shape"]), num_classes=int(extra["num_classes"])
-    )
-    _resize(model, payload["structure"], payload["state_dict"])
-    model.load_state_dict(payload["state_dict"])
+    try:
+        extra = payload.get("extra", {})
+        ref = ModelRef.model_validate(payload["spec"])
+        record = registry.get("model", ref.name)
+        ref._parsed = record.options.model_validate(ref.options)
+        model = record.build(
+            ref.parsed, input_shape=tuple(extra["input_shape"]), num_classes=int(extra["num_classes"])
+        )
+        _resize(model, payload["structure"], payload["state_dict"])
+        model.load_state_dict(payload["state_dict"])
+    except CompressorError:
+        raise
+    except Exception as exc:  # a missing key, a wrong type, weights that do not fit the model
+        raise UsageError(f"{path}: damaged compressor checkpoint ({one_line(exc, 200)})") from None
     return model.eval(), {**extra, "spec": payload["spec"]}

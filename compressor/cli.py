@@ -485,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rank = _rank_of_this_process()
         # Every torchrun process checks the same input: rank 0 alone reports bad input.
         if rank == 0 or not isinstance(error, UsageError):
-            print(f"error: {_rank_prefix(rank)}{error}", file=sys.stderr)
+            # One line, always: a message may quote recipe text with line breaks in it.
+            print(f"error: {_rank_prefix(rank)}{' '.join(str(error).splitlines())}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -119,3 +119,12 @@ class PluginError(UsageError):
 
 class StageFailure(CompressorError):
     """A stage ran on valid input and failed (a parity check, a NaN loss, ...). Exit code 1."""
+
+
+class WriteFailure(StageFailure):
+    """A file could not be written: a full disk, a quota, a folder made read-only mid-run.
+
+    The input was valid and the environment failed, hence exit code 1. The message names the
+    file and the system's reason, e.g. ``cannot write runs/x/teacher.pt: No space left on
+    device``.
+    """

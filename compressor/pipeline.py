@@ -26,7 +26,7 @@ from typing import Any
 from compressor import __version__, distributed, interrupt
 from compressor.atomic import write_json, write_text
 from compressor.context import CHECKPOINT_DIR, RunContext, StageContext
-from compressor.errors import CompressorError, PluginError, UsageError
+from compressor.errors import CompressorError, PluginError, UsageError, WriteFailure
 from compressor.progress import Progress
 from compressor.recipe import Plan
 from compressor.registry import Registry
@@ -335,10 +335,11 @@ def _run(
         progress=progress,
         _data=data,
     )
-    write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
     done: list[dict[str, Any]] = []
     current = ""
     try:
+        # Inside the try: when even this first write fails, the folder is still marked failed.
+        write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
         with interrupt.graceful_interrupts():
             behind = False
             for info in plan.stages:
@@ -417,8 +418,11 @@ def _run(
         if isinstance(error, interrupt.Interrupted) and current:
             error.args = (f"{error} of stage {current!r}",)
         metrics = _metrics(plan, context, started, "interrupted" if stopped else "failed")
-        write_json(staging / "metrics.json", metrics)
-        write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
+        try:
+            write_json(staging / "metrics.json", metrics)
+            write_text(staging / "error.txt", "".join(traceback.format_exception(error)))
+        except WriteFailure:
+            pass  # the disk may be what failed; the stage's own error is the one to report
         failed = out_dir.with_name(f"{out_dir.name}.failed")
         if failed.exists():
             shutil.rmtree(failed)

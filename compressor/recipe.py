@@ -14,6 +14,7 @@ valid choices.
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -33,6 +34,9 @@ from compressor.schemas import PluginRef, StrictModel
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 STAGE_KEYS = ("name", "type", "inputs", "outputs")
+#: NumPy's seed range; stage seeds are derived from it and must stay within torch's int64.
+MAX_SEED = 2**32 - 1
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class AugmentConfig(StrictModel):
@@ -60,7 +64,10 @@ class DataConfig(StrictModel):
     batch_size: int = Field(default=64, ge=1, description="Training batch size.")
     eval_batch_size: int = Field(default=512, ge=1, description="Inference batch size.")
     split_seed: int = Field(
-        default=0, description="Seeds the train/val/test split; fixed so runs compare fairly."
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Seeds the train/val/test split; fixed so runs compare fairly.",
     )
     augment: AugmentConfig | None = Field(
         default=None, description="Batch augmentation for training stages (none by default)."
@@ -95,7 +102,9 @@ class Recipe(StrictModel):
     version: Literal[1] = Field(description="The recipe format version.")
     name: str = Field(pattern=NAME_PATTERN, description="Names the run folder.")
     description: str = ""
-    seed: int = Field(default=0, description="Seeds every random number generator.")
+    seed: int = Field(
+        default=0, ge=0, le=MAX_SEED, description="Seeds every random number generator."
+    )
     device: str = Field(
         default="auto", pattern=DEVICE_PATTERN, description="auto (CUDA when present), cpu, cuda, cuda:N"
     )
@@ -210,13 +219,23 @@ def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if current is not None else []
 
 
+def field_path(prefix: str, key: Any) -> str:
+    """``prefix.key``, or ``prefix['key']`` for a key that is not a plain name.
+
+    Keys come from the recipe: one with a line break, a space or nothing at all must not
+    break the one-line error message or read as a different field.
+    """
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"{prefix}[{key}]"
+    if isinstance(key, str) and key.isprintable() and key and " " not in key:
+        return f"{prefix}.{key}" if prefix else key
+    return f"{prefix}[{key!r}]"
+
+
 def _format_loc(prefix: str, loc: tuple[Any, ...]) -> str:
     text = prefix
     for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
+        text = field_path(text, part)
     return text
 
 
@@ -301,12 +320,50 @@ def _slots(
     return slots
 
 
+def check_values(value: Any, field: str = "", _open: set[int] | None = None, _done: set[int] | None = None) -> None:
+    """Reject what no option can mean: recursive YAML aliases, non-finite floats, integers
+    beyond 64 bits.
+
+    Plugin schemas rarely bound their fields, and pydantic accepts ``.inf`` and huge integers
+    for unbounded ones; torch would later fail on them mid-run with an overflow or a NaN loss.
+    Checking the raw mapping once covers every plugin, third-party ones included.
+
+    Raises:
+        RecipeError: The first such value, naming its field.
+    """
+    open_ids = set() if _open is None else _open
+    done = set() if _done is None else _done
+    if isinstance(value, dict | list):
+        # YAML aliases share nodes: `a: &x [*x]` is a cycle, and nested aliases a huge tree.
+        # Each container is checked once, and one that contains itself is an error.
+        if id(value) in open_ids:
+            raise RecipeError(field, "refers to itself (a recursive YAML alias)")
+        if id(value) in done:
+            return
+        open_ids.add(id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            check_values(item, field_path(field, key), open_ids, done)
+        open_ids.discard(id(value))
+        done.add(id(value))
+        return
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        raise RecipeError(
+            field, f"invalid value {describe_value(value)}: integers must fit in 64 bits", value=value
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(field, f"invalid value {value}: numbers must be finite", value=value)
+
+
 def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -> Plan:
     """Validate a raw recipe mapping and resolve it against the registry.
 
     Raises:
         RecipeError: The first problem found, as one line naming the field.
     """
+    check_values(raw)
     recipe: Recipe = _validate(Recipe, raw, "")
     data = recipe.data
     dataset = _lookup(registry, "dataset", data.dataset, "data.dataset")

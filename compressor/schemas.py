@@ -61,7 +61,10 @@ class ModelRef(PluginRef):
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             return data
         name: str = data["name"]
-        options = dict(data.get("options") or {})
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            return data  # not a mapping: let validation say so, naming the field
+        options = dict(options)
         if name.startswith("torchvision."):
             options.setdefault("arch", name.removeprefix("torchvision."))
             return {**data, "name": "torchvision", "options": options}

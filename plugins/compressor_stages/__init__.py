@@ -65,6 +65,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             factory="compressor_stages.load:LoadStage",
             options=LoadOptions,
             outputs={"model": Role("the loaded model")},
+            preflight="compressor_stages.load:load_preflight",
             description="Load a model checkpoint from an earlier run (e.g. a trained teacher).",
             all_ranks=True,
         ),

@@ -80,6 +80,10 @@ class FinetuneOptions(StrictModel):
     )
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=5e-4))
     losses: list[LossTerm] = Field(default_factory=_default_distill_losses, min_length=1)
+    teacher_backend: Literal["auto", "torch", "channels_last", "onnxruntime"] = Field(
+        default="auto",
+        description="As for distill: where the teacher runs when it must run every step.",
+    )
 
 
 class PruneOptions(StrictModel):

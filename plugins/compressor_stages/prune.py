@@ -100,6 +100,7 @@ class PruneStage:
                 train_in_stage(
                     ctx, model, losses=opts.finetune.losses, epochs=epochs,
                     optimizer=opts.finetune.optimizer, teachers=[teacher],
+                    teacher_backend=opts.finetune.teacher_backend,
                     label=f"{ctx.info.name} (step {step}/{opts.iterative_steps})",
                 )
 
@@ -132,6 +133,7 @@ class PruneStage:
             fit_result = train_in_stage(
                 ctx, model, losses=opts.finetune.losses, epochs=opts.finetune.epochs,
                 optimizer=opts.finetune.optimizer, teachers=[teacher],
+                teacher_backend=opts.finetune.teacher_backend,
                 label=f"{ctx.info.name} (fine-tune)",
             )
         macs, params = measure(model, example)

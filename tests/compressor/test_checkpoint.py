@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,3 +84,59 @@ def test_save_is_atomic_when_serialization_fails(tmp_path, monkeypatch) -> None:
         save_model(torch.nn.Linear(2, 2), {"name": "x"}, target, input_shape=[2], num_classes=2)
     assert target.read_bytes() == b"previous good checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that a checkpoint's code ran."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _saved(registry, tmp_path) -> bytes:
+    model = _build(registry, "seed_mlp", hidden=[8])
+    path = save_model(model, {"name": "seed_mlp", "options": {"hidden": [8]}}, tmp_path / "good.pt",
+                      input_shape=[1, 8, 8], num_classes=10)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["random-bytes", "empty", "folder"])
+def test_unreadable_checkpoints_are_one_line_errors(registry, tmp_path, how) -> None:
+    path = tmp_path / "bad.pt"
+    if how == "random-bytes":
+        path.write_bytes(random.Random(0).randbytes(len(_saved(registry, tmp_path))))
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        path.mkdir()
+    with pytest.raises(UsageError, match="not a loadable checkpoint") as excinfo:
+        load_model(path, registry)
+    assert str(excinfo.value).startswith(f"{path}: ") and "\n" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("container", ["torch.save", "plain pickle"])
+def test_a_pickled_object_is_refused_and_its_code_never_runs(registry, tmp_path, container) -> None:
+    marker = tmp_path / "code-ran"
+    payload = _Payload()
+    payload.marker = marker
+    path = tmp_path / "evil.pt"
+    if container == "torch.save":
+        torch.save({"format": "compressor.model", "spec": payload}, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    pickle.loads(pickle.dumps(payload))  # the payload works: unpickling it does create the marker
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(UsageError, match="never unpickles") as excinfo:
+        load_model(path, registry)
+    assert not marker.exists()
+    assert "\n" not in str(excinfo.value) and "weights_only=False" not in str(excinfo.value)
+
+
+def test_a_damaged_checkpoint_payload_is_a_one_line_error(registry, tmp_path) -> None:
+    torch.save({"format": "compressor.model", "spec": {"name": "seed_mlp"}, "extra": {}}, tmp_path / "d.pt")
+    with pytest.raises(UsageError, match="damaged compressor checkpoint"):
+        load_model(tmp_path / "d.pt", registry)
+

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -22,6 +24,21 @@ def _export(path, side: int):
         input_names=["input"], output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
+    return path
+
+
+def _damaged(path, damage):
+    """A real ONNX file, then damaged: ``damage`` maps its bytes to the new content."""
+    _export(path, 8)
+    path.write_bytes(damage(path.read_bytes()))
+    return path
+
+
+def _unknown_operator(path):
+    """A file that parses as ONNX but that onnxruntime cannot load."""
+    proto = onnx.load(str(_export(path, 8)))
+    proto.graph.node[0].op_type = "NoSuchOperator"
+    onnx.save(proto, str(path))
     return path
 
 
@@ -53,16 +70,22 @@ def test_bench_without_a_dataset_times_random_inputs(digits_model, capsys) -> No
         (lambda d: d / "missing.onnx", [], "missing.onnx: no such ONNX file"),
         (lambda d: (d / "broken.onnx").write_bytes(b"\x08garbage" * 20) and d / "broken.onnx", [],
          "broken.onnx: not a readable ONNX model"),
+        (lambda d: _damaged(d / "random.onnx", lambda data: bytes(random.Random(0).randbytes(len(data)))),
+         [], "random.onnx: not a readable ONNX model"),
+        (lambda d: _damaged(d / "cut.onnx", lambda data: data[: len(data) // 2]), ["--dataset", "digits"],
+         "cut.onnx: not a readable ONNX model"),
+        (lambda d: _unknown_operator(d / "bogus.onnx"), ["--dataset", "digits"],
+         "bogus.onnx: onnxruntime cannot run this model"),
         (lambda d: _export(d / "mnist_shaped.onnx", 28), ["--dataset", "digits"],
          "mnist_shaped.onnx takes inputs of shape [batch, 1, 28, 28] but dataset 'digits' has "
          "samples of shape [1, 8, 8]"),
         (lambda d: d / "any.onnx", ["--batch", "1,x"], "--batch '1,x': expected positive integers"),
         (lambda d: _export(d / "m.onnx", 8), ["--dataset", "digitz"], "unknown dataset 'digitz'; did you mean 'digits'?"),
     ],
-    ids=["missing", "broken", "shape", "batch", "dataset"],
+    ids=["missing", "broken", "random-bytes", "truncated", "unknown-operator", "shape", "batch", "dataset"],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make, args, message) -> None:
     path = make(tmp_path)
     assert cli.main(["bench", str(path), *args, *FAST]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
