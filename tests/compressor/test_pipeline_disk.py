@@ -75,9 +75,13 @@ def test_full_disk_mid_run_names_the_file_and_leaves_no_partial_file(
 
     assert code == 1
     line = _one_line(err)
-    assert line.startswith("error: cannot write ") and line.endswith("teacher.pt: No space left on device")
+    # The first torch.save of the stage is its epoch-1 checkpoint.
+    assert line.startswith("error: cannot write ")
+    assert "checkpoints/teacher-0.pt: No space left on device" in line
+    assert line.endswith(f"--resume {tmp_path / 'run.failed'})")
     assert full and full[0].name.endswith(".tmp")  # it was written through a temporary file
     assert not out.exists() and not (tmp_path / ".run.partial").exists()
     failed = tmp_path / "run.failed"
-    left = sorted(p.name for p in failed.iterdir())
-    assert left == ["recipe.yaml"], left  # no teacher.pt, no .tmp, no half-written metrics.json
+    left = sorted(str(p.relative_to(failed)) for p in failed.rglob("*"))
+    # No teacher.pt, no checkpoint, no .tmp, no half-written metrics.json.
+    assert left == ["checkpoints", "recipe.yaml"], left
