@@ -80,4 +80,4 @@ class Progress:
 
     def warn(self, message: str) -> None:
         """Print a warning, even when progress output is disabled (``--quiet`` hides progress, not problems)."""
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)

@@ -162,7 +162,9 @@ def test_error_hook_that_raises_does_not_hide_the_stage_error(
     code, _, err = _run(
         capsys, "run", _write(tmp_path, recipe), "--out", str(tmp_path / "run"), "--quiet"
     )
-    assert code == 1 and err.strip().splitlines()[-1] == "error: the stage itself failed"
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith("error: the stage itself failed; the run is kept in ")
+    assert "warning:" in err and "the error hook failed too" in err  # shown even with --quiet
 
 
 @pytest.mark.parametrize("via_env", [False, True])
