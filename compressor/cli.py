@@ -196,8 +196,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _nproc(value: str | None) -> int:
-    from compressor.errors import UsageError
-
     if value is None:
         return 1
     try:
@@ -230,8 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from compressor import distributed, pipeline, recipe
     from compressor.progress import Progress
 
-    from compressor.errors import RecipeError, UsageError
-
+    from compressor.errors import RecipeError
     from compressor.stage_cache import StageCache, default_cache_dir
 
     nproc = _nproc(args.nproc)

@@ -194,8 +194,13 @@ def _call_lifecycle(registry: Registry, hook_name: str, **kwargs: Any) -> None:
         ) from error
 
 
-def _cache_material(plan: Plan, registry: Registry, info: Any, context: RunContext) -> dict[str, Any] | None:
-    """What a stage's result depends on, or ``None`` when an input's content is unknown."""
+def _cache_material(
+    resolved: dict[str, Any], registry: Registry, info: Any, context: RunContext
+) -> dict[str, Any] | None:
+    """What a stage's result depends on, or ``None`` when an input's content is unknown.
+
+    ``resolved`` is :meth:`Plan.resolved` of the run's recipe.
+    """
     import torch
 
     from compressor.stage_results import artifact_digest
@@ -206,7 +211,6 @@ def _cache_material(plan: Plan, registry: Registry, info: Any, context: RunConte
         if any(d is None for d in digests):
             return None
         inputs[slot] = digests if isinstance(names, list) else digests[0]
-    resolved = plan.resolved()
     stage = {k: v for k, v in resolved["stages"][info.index].items() if k != "name"}
     return {
         "stage": stage,
@@ -316,11 +320,12 @@ def _run(
     device = dist.device
     data = load_data(plan, registry)
     run_preflight(plan, registry, data)
+    resolved = plan.resolved()
     completed: list[dict[str, Any]] = []
     if resume is not None:
         if out_dir is not None:
             raise UsageError("--resume continues a run in its own folder; do not give --out with it")
-        reopened = reopen_run(Path(resume), plan.resolved())
+        reopened = reopen_run(Path(resume), resolved)
         out_dir, staging, completed = reopened.out_dir, reopened.staging, reopened.completed
     else:
         out_dir = Path(out_dir) if out_dir is not None else default_run_dir(plan.recipe.name)
@@ -339,7 +344,7 @@ def _run(
     current = ""
     try:
         # Inside the try: when even this first write fails, the folder is still marked failed.
-        write_text(staging / "recipe.yaml", yaml.safe_dump(plan.resolved(), sort_keys=False))
+        write_text(staging / "recipe.yaml", yaml.safe_dump(resolved, sort_keys=False))
         with interrupt.graceful_interrupts():
             behind = False
             for info in plan.stages:
@@ -361,7 +366,7 @@ def _run(
                     continue
                 record_type = registry.get("stage", info.type)
                 material = (
-                    _cache_material(plan, registry, info, context)
+                    _cache_material(resolved, registry, info, context)
                     if cache.enabled and record_type.cacheable
                     else None
                 )

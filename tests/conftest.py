@@ -58,6 +58,17 @@ TINY_RECIPE: dict[str, Any] = {
 }
 
 
+def teacher_student_recipe(name: str, *, exported: list[str], epochs: int = 2, seed: int = 0) -> dict[str, Any]:
+    """TINY_RECIPE's teacher and distill stages (the student published as ``student``), each
+    trained ``epochs`` epochs, then an ``export`` stage for the ``exported`` models."""
+    recipe = copy.deepcopy(TINY_RECIPE)
+    teacher, distill = recipe["stages"][:2]
+    teacher["epochs"] = distill["epochs"] = epochs
+    distill["outputs"] = {"model": "student"}
+    export = {"name": "export", "type": "export", "inputs": {"models": list(exported)}}
+    return {**recipe, "name": name, "seed": seed, "stages": [teacher, distill, export]}
+
+
 @pytest.fixture(autouse=True)
 def isolated_stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own empty stage cache: no test reads another's (or the user's) results."""

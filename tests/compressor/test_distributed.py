@@ -18,37 +18,13 @@ from compressor.cli import _without_nproc, main
 from compressor.context import StageInfo
 from compressor.errors import UsageError
 from compressor.progress import Progress
+from tests.conftest import teacher_student_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Train a teacher, distill a student, export both: the training stages run on both ranks,
 # export on rank 0 alone. Tiny models and three epochs keep the two-process run to seconds.
-SMALL: dict[str, Any] = {
-    "version": 1,
-    "name": "ddp",
-    "seed": 0,
-    "device": "cpu",
-    "data": {"dataset": "digits", "batch_size": 64},
-    "stages": [
-        {
-            "name": "teacher",
-            "type": "train",
-            "model": {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
-            "epochs": 3,
-            "optimizer": {"lr": 0.01},
-        },
-        {
-            "name": "distill",
-            "type": "distill",
-            "inputs": {"teacher": "teacher"},
-            "outputs": {"model": "student"},
-            "model": {"name": "seed_mlp", "options": {"hidden": [32]}},
-            "epochs": 3,
-            "optimizer": {"lr": 0.01},
-        },
-        {"name": "export", "type": "export", "inputs": {"models": ["teacher", "student"]}},
-    ],
-}
+SMALL: dict[str, Any] = teacher_student_recipe("ddp", exported=["teacher", "student"], epochs=3)
 
 # Two processes see the samples in another order and compute BatchNorm statistics on half
 # batches, so accuracies differ a little. Measured on this recipe, test accuracy in % for

@@ -13,34 +13,11 @@ from compressor import hookimpl, interrupt, pipeline, recipe
 from compressor.errors import StageFailure, UsageError
 from compressor.interrupt import Interrupted
 from compressor.registry import Registry
+from tests.conftest import teacher_student_recipe
 
-RECIPE: dict[str, Any] = {
-    "version": 1,
-    "name": "resumable",
-    "seed": 3,
-    "device": "cpu",
-    "data": {"dataset": "digits", "batch_size": 64},
-    "stages": [
-        {
-            "name": "teacher",
-            "type": "train",
-            "model": {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
-            "epochs": 2,
-            "optimizer": {"lr": 0.01},
-        },
-        {
-            "name": "distill",
-            "type": "distill",
-            "inputs": {"teacher": "teacher"},
-            "outputs": {"model": "student"},
-            "model": {"name": "seed_mlp", "options": {"hidden": [32]}},
-            "epochs": 4,
-            # Augmentation exercises the saved generator state; cosine the saved schedule.
-            "optimizer": {"lr": 0.01, "schedule": "cosine"},
-        },
-        {"name": "export", "type": "export", "inputs": {"models": ["student"]}},
-    ],
-}
+RECIPE: dict[str, Any] = teacher_student_recipe("resumable", exported=["student"], seed=3)
+# Four distill epochs to stop in the middle of; a cosine schedule whose state must be saved.
+RECIPE["stages"][1].update(epochs=4, optimizer={"lr": 0.01, "schedule": "cosine"})
 
 
 def _plan(registry: Registry, write_recipe, raw: dict[str, Any]) -> recipe.Plan:

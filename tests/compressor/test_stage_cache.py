@@ -11,33 +11,9 @@ import pytest
 
 from compressor.cli import main
 from compressor.stage_cache import StageCache, cache_key, default_cache_dir
+from tests.conftest import teacher_student_recipe
 
-RECIPE: dict[str, Any] = {
-    "version": 1,
-    "name": "cached",
-    "seed": 0,
-    "device": "cpu",
-    "data": {"dataset": "digits", "batch_size": 64},
-    "stages": [
-        {
-            "name": "teacher",
-            "type": "train",
-            "model": {"name": "seed_cnn", "options": {"channels": [8, 16], "hidden": 32}},
-            "epochs": 2,
-            "optimizer": {"lr": 0.01},
-        },
-        {
-            "name": "distill",
-            "type": "distill",
-            "inputs": {"teacher": "teacher"},
-            "outputs": {"model": "student"},
-            "model": {"name": "seed_mlp", "options": {"hidden": [32]}},
-            "epochs": 2,
-            "optimizer": {"lr": 0.01},
-        },
-        {"name": "export", "type": "export", "inputs": {"models": ["student"]}},
-    ],
-}
+RECIPE: dict[str, Any] = teacher_student_recipe("cached", exported=["student"])
 
 
 def _run(recipe_path: Path, out: Path, *extra: str) -> dict[str, Any]:
