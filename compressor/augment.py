@@ -60,7 +60,10 @@ class Augmenter:
         cols = (torch.arange(w, device=x.device)[None, :] + offsets[1][:, None])  # (n, w)
         batch = torch.arange(n, device=x.device)[:, None, None]
         out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
-        return out.permute(0, 3, 1, 2).contiguous()
+        # The default layout, whatever the channel count: with one channel a plain .contiguous()
+        # would keep channels-last strides, and PyTorch would pick other (faster) convolution
+        # kernels for whichever model reads the batch. Speed is the teacher backend's business.
+        return out.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment a batch.

@@ -16,6 +16,9 @@ from compressor.schemas import (
     StrictModel,
 )
 
+#: Where a teacher that must run every step runs (see compressor.fast_teacher.fastest_teacher).
+TeacherBackend = Literal["auto", "torch", "torchscript", "channels_last", "onnxruntime"]
+
 
 def _default_distill_losses() -> list[LossTerm]:
     return [
@@ -59,10 +62,11 @@ class DistillOptions(StrictModel):
         default=True,
         description="Compute the teacher's outputs once when the inputs are deterministic.",
     )
-    teacher_backend: Literal["auto", "torch", "channels_last", "onnxruntime"] = Field(
+    teacher_backend: TeacherBackend = Field(
         default="auto",
         description="Where the teacher runs when it must run every step (augmentation): auto "
-        "is channels_last for image batches on the CPU (same choice every run), else torch.",
+        "is torchscript for image batches on the CPU (channels_last when the teacher cannot "
+        "be traced; same choice every run), else torch.",
     )
     augment: AugmentConfig | None = Field(
         default=None,
@@ -80,7 +84,7 @@ class FinetuneOptions(StrictModel):
     )
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=5e-4))
     losses: list[LossTerm] = Field(default_factory=_default_distill_losses, min_length=1)
-    teacher_backend: Literal["auto", "torch", "channels_last", "onnxruntime"] = Field(
+    teacher_backend: TeacherBackend = Field(
         default="auto",
         description="As for distill: where the teacher runs when it must run every step.",
     )
