@@ -72,6 +72,13 @@ class OnnxOptions(StrictModel):
             "0..1 scale)."
         ),
     )
+    fold_preprocessing: bool = Field(
+        default=True,
+        description=(
+            "With embed_preprocessing: fold the normalization into the first layer when that is "
+            "a Linear on the flattened input (exact up to float rounding; two fewer nodes per call)."
+        ),
+    )
     slim: bool = Field(
         default=False,
         description="Simplify the graph with onnxslim (constant folding, fusions), then re-check parity.",

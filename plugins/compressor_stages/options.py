@@ -260,6 +260,18 @@ class QuantizeOptions(StrictModel):
     preprocess: bool = Field(
         default=True, description="Run onnxruntime's quant_pre_process first (recommended)."
     )
+    integer_input: bool = Field(
+        default=True,
+        description="A model taking raw uint8 pixels whose first layer is a Linear feeds the "
+        "integers straight into that layer (INT8 weights per output unit, input not quantized).",
+    )
+    keep_fp32_below: int = Field(
+        default=4096,
+        ge=0,
+        description="Layers with fewer weights than this stay FP32 (a small head saves a few KiB "
+        "as INT8 but adds a quantize/dequantize pair per call), unless every layer is that small; "
+        "0 quantizes every layer.",
+    )
     split: Literal["test", "val"] = Field(
         default="test", description="Split the FP32 and INT8 accuracies are measured on."
     )

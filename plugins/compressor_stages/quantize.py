@@ -6,6 +6,12 @@ pairs (QDQ) with activation ranges calibrated on batches of the recipe's *traini
 the test split the report's accuracy comes from. Both run ``quant_pre_process`` first (shape
 inference and graph optimization, which quantization needs for good results).
 
+Two choices serve batch-1 latency, where a small model's time goes to per-node overhead rather
+than arithmetic: a model taking raw ``uint8`` pixels whose first layer is a Linear feeds the
+integers straight into that layer (``integer_input``, see :mod:`compressor.onnx_rewrite`), and
+layers with fewer weights than ``keep_fp32_below`` stay FP32 (a 10-class head saves a few KiB as
+INT8 but pays a Quantize/Dequantize pair on every call).
+
 The INT8 file is written through :func:`compressor.atomic.atomic_path`; its accuracy is measured
 in onnxruntime next to the FP32 file's before the stage publishes it.
 """
@@ -26,6 +32,7 @@ from compressor.atomic import atomic_path
 from compressor.context import StageContext
 from compressor.errors import StageFailure, UsageError
 from compressor.onnx_model import input_spec, load_model, to_model_inputs
+from compressor.onnx_rewrite import integer_input_first_layer
 
 #: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
 #: before anything is written, so a model without one fails with a clear message.
@@ -46,7 +53,10 @@ _QUANTIZED_OPS = {
     "DynamicQuantizeMatMul",
     "QAttention",
     "DynamicQuantizeLSTM",
+    "MatMulIntegerToFloat",
 }
+#: Ops whose second input is the weight :func:`small_weight_nodes` measures.
+_WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
 def quantized_name(name: str) -> str:
@@ -115,6 +125,23 @@ def gemm_to_matmul(proto: onnx.ModelProto) -> int:
     return rewritten
 
 
+def small_weight_nodes(proto: onnx.ModelProto, below: int) -> list[str]:
+    """Names of weighted nodes whose constant weight has fewer than ``below`` elements.
+
+    Unnamed nodes are named first (onnxruntime's quantizer excludes nodes by name).
+    """
+    sizes = {t.name: int(np.prod(t.dims)) for t in proto.graph.initializer}
+    small = []
+    for index, node in enumerate(proto.graph.node):
+        if node.op_type not in _WEIGHTED_OPS or len(node.input) < 2:
+            continue
+        if node.input[1] in sizes and sizes[node.input[1]] < below:
+            if not node.name:
+                node.name = f"{node.op_type}_{index}"
+            small.append(node.name)
+    return small
+
+
 class SplitReader:
     """A ``CalibrationDataReader`` over fixed batches (onnxruntime calls ``get_next`` until None)."""
 
@@ -156,6 +183,8 @@ def quantize_file(
     per_channel: bool,
     preprocess: bool,
     calibration: list[np.ndarray] | None = None,
+    integer_input: bool = False,
+    keep_fp32_below: int = 0,
 ) -> dict[str, Any]:
     """Write an INT8 copy of ``source`` to ``target`` atomically.
 
@@ -166,10 +195,14 @@ def quantize_file(
         per_channel: One scale per output channel of each weight rather than per tensor.
         preprocess: Run ``quant_pre_process`` (shape inference, graph optimization) first.
         calibration: With ``static``: input batches, already as the model takes them.
+        integer_input: Feed raw ``uint8`` input straight into an INT8 first Linear when the
+            graph allows it (:func:`compressor.onnx_rewrite.integer_input_first_layer`).
+        keep_fp32_below: Weighted nodes with fewer weights than this stay FP32.
 
     Returns:
         ``mode``, ``per_channel``, ``quantized_ops`` (op type -> count in the INT8 graph),
-        ``file_bytes``.
+        ``integer_input`` (whether the first layer takes the raw integers), ``kept_fp32`` (node
+        names left FP32 for their size), ``file_bytes``.
 
     Raises:
         StageFailure: The model has no op the mode can quantize, or quantization failed.
@@ -198,17 +231,25 @@ def quantize_file(
                     f"quant_pre_process failed on {source.name}: {type(error).__name__}: "
                     f"{' '.join(str(error).split())[:200]}; set preprocess: false to skip it"
                 ) from error
+        proto = onnx.load(str(model_in))
+        integer = integer_input and integer_input_first_layer(proto)
         if mode == "dynamic":
-            proto = onnx.load(str(model_in))
-            if gemm_to_matmul(proto):
-                model_in = Path(scratch) / "matmul.onnx"
-                onnx.save_model(proto, str(model_in))
-            del proto
+            gemm_to_matmul(proto)
+        kept = small_weight_nodes(proto, keep_fp32_below)
+        rest = [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in kept]
+        if not rest and not integer:  # a model of small layers only: INT8 is what was asked for
+            kept, rest = [], [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode]]
+        model_in = Path(scratch) / "rewritten.onnx"
+        onnx.save_model(proto, str(model_in))
+        del proto
         with atomic_path(target) as tmp:
             try:
-                if mode == "dynamic":
+                if not rest:  # the integer first layer is the only INT8 layer
+                    tmp.write_bytes(model_in.read_bytes())
+                elif mode == "dynamic":
                     quantize_dynamic(
-                        model_in, tmp, per_channel=per_channel, weight_type=QuantType.QInt8
+                        model_in, tmp, per_channel=per_channel, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=kept,
                     )
                 else:
                     name = input_spec(load_model(model_in)).name
@@ -220,6 +261,7 @@ def quantize_file(
                         per_channel=per_channel,
                         activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8,
+                        nodes_to_exclude=kept,
                     )
             except Exception as error:
                 raise StageFailure(
@@ -236,7 +278,14 @@ def quantize_file(
                     f"{mode} quantization left {source.name} without any INT8 op; nothing to ship"
                 )
             file_bytes = tmp.stat().st_size
-    return {"mode": mode, "per_channel": per_channel, "quantized_ops": ops, "file_bytes": file_bytes}
+    return {
+        "mode": mode,
+        "per_channel": per_channel,
+        "quantized_ops": ops,
+        "integer_input": bool(integer),
+        "kept_fp32": kept,
+        "file_bytes": file_bytes,
+    }
 
 
 class QuantizeStage:
@@ -292,6 +341,8 @@ class QuantizeStage:
                     per_channel=opts.per_channel,
                     preprocess=opts.preprocess,
                     calibration=calibration,
+                    integer_input=opts.integer_input,
+                    keep_fp32_below=opts.keep_fp32_below,
                 )
                 split = data.split(opts.split)
                 fp32 = onnx_accuracy(make_session(artifact.path), split, ctx.eval_batch_size, convert)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pydantic
 import pytest
@@ -55,6 +56,9 @@ def test_embedded_preprocessing_takes_raw_pixels(tmp_path, model, inputs, raw_in
     options = OnnxOptions(embed_preprocessing=True, raw_input=raw_input, dynamo="off")
     facts = OnnxExporter(options).export(model, inputs, tmp_path / "m.onnx", context=CONTEXT)
     assert facts["input"]["embedded_preprocessing"] and facts["max_abs_error"] <= 1e-4
+    # The normalization went into the first Linear: no elementwise pass over the input is left.
+    assert facts["folded_preprocessing"]
+    assert not {"Mul", "Add", "Sub", "Div"} & {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
 
     session = _session(tmp_path / "m.onnx")
     expected_type = "tensor(uint8)" if raw_input == "uint8" else "tensor(float)"
@@ -112,3 +116,10 @@ def test_raw_input_alone_is_rejected() -> None:
         OnnxOptions(raw_input="uint8")
     # The resolved recipe spells the default out; it must validate again.
     assert OnnxOptions.model_validate(OnnxOptions().model_dump()).raw_input == "float"
+
+
+def test_folding_can_be_turned_off(tmp_path, model, inputs) -> None:
+    options = OnnxOptions(embed_preprocessing=True, fold_preprocessing=False, dynamo="off")
+    facts = OnnxExporter(options).export(model, inputs, tmp_path / "m.onnx", context=CONTEXT)
+    assert "folded_preprocessing" not in facts
+    assert "Mul" in {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}

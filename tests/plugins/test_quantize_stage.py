@@ -113,12 +113,38 @@ def test_stage_writes_int8_and_logs_accuracy(tmp_path, files, mode) -> None:
 
 
 def test_static_calibration_feeds_raw_pixels_to_an_embedded_model(tmp_path, files) -> None:
-    options = QuantizeOptions(mode="static", calibration_batches=2, per_channel=True)
+    options = QuantizeOptions(
+        mode="static", calibration_batches=2, per_channel=True, integer_input=False, keep_fp32_below=0
+    )
     ctx = _context(tmp_path, files, options, ["raw.onnx"])
     QuantizeStage(options).run(ctx)
     logged = ctx.run.metrics["quantize"]["files"]["raw.int8.onnx"]
     # Calibrated on normalized floats instead, the uint8 input would not even run.
     assert logged["int8_accuracy"] >= logged["fp32_accuracy"] - 0.1
+    assert not logged["integer_input"] and logged["kept_fp32"] == []
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_raw_uint8_input_goes_straight_into_the_int8_first_layer(tmp_path, files, mode) -> None:
+    options = QuantizeOptions(mode=mode, calibration_batches=2, per_channel=True)
+    ctx = _context(tmp_path, files, options, ["raw.onnx"])
+    QuantizeStage(options).run(ctx)
+    logged = ctx.run.metrics["quantize"]["files"]["raw.int8.onnx"]
+    assert logged["integer_input"] and logged["quantized_ops"] == {"MatMulIntegerToFloat": 1}
+    assert len(logged["kept_fp32"]) == 1  # the 128x3 head: 384 weights, below 4096
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "raw.int8.onnx")).graph.node]
+    assert "Cast" not in ops and "QuantizeLinear" not in ops and "DynamicQuantizeLinear" not in ops
+    assert logged["int8_accuracy"] >= logged["fp32_accuracy"] - 0.05 and logged["size_ratio"] > 2.5
+
+
+def test_small_layers_stay_fp32_unless_all_are_small(tmp_path, files) -> None:
+    source = files["student.onnx"].path
+    kept = quantize_file(source, tmp_path / "a.onnx", mode="static", per_channel=False, preprocess=True,
+                         calibration=[np.zeros((4, 1, 8, 8), np.float32)], keep_fp32_below=4096)
+    assert len(kept["kept_fp32"]) == 1 and kept["quantized_ops"]["QuantizeLinear"] >= 2
+    every = quantize_file(source, tmp_path / "b.onnx", mode="dynamic", per_channel=False, preprocess=True,
+                          keep_fp32_below=10**6)
+    assert every["kept_fp32"] == [] and every["quantized_ops"].get("MatMulInteger") == 2
 
 
 def test_a_model_without_quantizable_ops_is_a_clear_error(tmp_path, files) -> None:
@@ -148,6 +174,7 @@ def test_a_pytorch_model_is_a_usage_error(tmp_path, files) -> None:
 
 
 def test_options_reject_nonsense() -> None:
-    for bad in ({"mode": "int4"}, {"calibration_batches": 0}, {"max_accuracy_drop": -1}, {"x": 1}):
+    for bad in ({"mode": "int4"}, {"calibration_batches": 0}, {"max_accuracy_drop": -1}, {"x": 1},
+                {"keep_fp32_below": -1}):
         with pytest.raises(pydantic.ValidationError):
             QuantizeOptions.model_validate(bad)
