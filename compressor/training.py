@@ -219,8 +219,9 @@ def fit(
         augment: The recipe's ``data.augment`` (``None``: no augmentation).
         teacher_cache: A dict shared across calls (the run's), so a later stage with the same
             teacher and data reuses the outputs this one computed.
-        teacher_backend: When the teachers run every step: ``torch``, ``channels_last``,
-            ``onnxruntime`` or ``auto`` (the fastest, timed on a real batch).
+        teacher_backend: Where logits-only teachers run (every step, or the one caching pass):
+            ``torch``, ``torchscript``, ``channels_last``, ``onnxruntime`` or ``auto`` (a fixed
+            rule, see :func:`compressor.fast_teacher.fastest_teacher`).
         checkpoint: Where to save the state after every epoch; when it already holds one (an
             interrupted run being resumed), training continues after its epoch.
         precision: ``fp32``, or ``bf16`` to run the forward passes and losses under bfloat16
