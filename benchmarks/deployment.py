@@ -197,14 +197,16 @@ def report(metrics: dict[str, Any], small: dict[str, Any], bound_ms: float) -> l
     )
     worst: dict[Any, float] = {}
     for name, m in first["models"].items():
-        again = {(g["threads"], g["batch"]): g["p50"] for g in second["models"][name]["grid"]}
+        again = {(g["threads"], g["batch"]): g for g in second["models"][name]["grid"]}
         for g in m["grid"]:
-            b = again[(g["threads"], g["batch"])]
+            other = again[(g["threads"], g["batch"])]
+            b = other["p50"]
             change = abs(b - g["p50"]) / min(b, g["p50"])
             worst[g["threads"]] = max(worst.get(g["threads"], 0.0), change)
             lines.append(
                 f"     {name} threads {g['threads']} batch {g['batch']:>2}: p50 "
-                f"{1000 * g['p50']:.2f} us then {1000 * b:.2f} us ({100 * change:.1f}% apart)"
+                f"{1000 * g['p50']:.2f} us then {1000 * b:.2f} us ({100 * change:.1f}% apart; "
+                f"rounds within {100 * g['round_spread']:.0f}% and {100 * other['round_spread']:.0f}%)"
             )
     per_threads = ", ".join(f"{100 * v:.1f}% at {t} thread(s)" for t, v in worst.items())
     largest = max(worst.values())

@@ -150,7 +150,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from compressor.report import format_bytes, format_count
+    from compressor.report import UNSTABLE_SPREAD, format_bytes, format_count
 
     accuracy = result.get("accuracy")
     where = f" on {result['dataset']} ({result['split']})" if result.get("dataset") else ""
@@ -166,9 +166,13 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         f"file {format_bytes(result.get('file_bytes'))}"
     )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("provider", "threads", "batch", "p50 ms", "p90 ms", "p99 ms", "per s"):
+    columns = ("provider", "threads", "batch", "p50 ms", "p90 ms", "p99 ms", "per s", "rounds apart")
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
+    unstable = False
     for g in result["grid"]:
+        spread = g.get("round_spread", 0.0)
+        unstable = unstable or spread > UNSTABLE_SPREAD
         table.add_row(
             g["provider"],
             "default" if g["threads"] is None else str(g["threads"]),
@@ -177,8 +181,14 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
             f"{g['p90']:.4f}",
             f"{g['p99']:.4f}",
             f"{g['throughput_per_s']:,.0f}",
+            f"{100 * spread:.0f}%" + (" ⚠" if spread > UNSTABLE_SPREAD else ""),
         )
     console.print(table)
+    if unstable:
+        console.print(
+            f"⚠ rounds more than {100 * UNSTABLE_SPREAD:.0f}% apart: the machine's load changed "
+            "while timing; these figures will not repeat"
+        )
     for label, v in result["limits"].items():
         console.print(
             f"limits, {label} thread(s): per-call floor {1000 * v['floor_ms']:.1f} µs, "

@@ -110,12 +110,14 @@ class Cell:
         inputs: The input batch.
         key: What the caller needs to find the cell's figures again.
         times: Seconds per timed call, filled by :func:`time_cells`.
+        round_medians: The median call of each round, in seconds.
     """
 
     session: RunsOnnx
     inputs: np.ndarray
     key: Any = None
     times: list[float] = field(default_factory=list)
+    round_medians: list[float] = field(default_factory=list)
 
 
 def time_cells(
@@ -136,7 +138,10 @@ def time_cells(
     depend on which second it happened to be measured in.
 
     Returns:
-        One :func:`summarize` dict per cell, in order.
+        One :func:`summarize` dict per cell, in order, with ``round_spread``: how far apart the
+        slowest and the fastest round's medians are (0.25 = 25%; 0 with one round). Above
+        :data:`compressor.report.UNSTABLE_SPREAD` the conditions changed while the cell was
+        timed, and the report says so.
     """
     rounds = max(1, rounds)
     # As timeit does: a garbage collection pass inside a timed call is noise, not the model.
@@ -147,7 +152,14 @@ def time_cells(
     finally:
         if collecting:
             gc.enable()
-    return [summarize(cell.times) for cell in cells]
+    return [{**summarize(cell.times), "round_spread": round_spread(cell.round_medians)} for cell in cells]
+
+
+def round_spread(medians: list[float]) -> float:
+    """``max / min - 1`` of per-round medians (0 for fewer than two rounds)."""
+    if len(medians) < 2 or min(medians) <= 0:
+        return 0.0
+    return max(medians) / min(medians) - 1.0
 
 
 def _run_rounds(
@@ -175,6 +187,7 @@ def _run_rounds(
                 cell.session.run(outputs, feed)
                 cell.times.append(clock() - t0)
                 done += 1
+            cell.round_medians.append(float(np.median(cell.times[-done:])))
         if on_round is not None:
             on_round(index)
 

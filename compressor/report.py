@@ -12,6 +12,10 @@ from typing import Any
 from compressor.atomic import write_text
 
 
+#: Round medians of one cell further apart than this (max / min - 1) mark it unstable.
+UNSTABLE_SPREAD = 0.10
+
+
 def format_count(value: float | None, unit: str = "") -> str:
     if value is None:
         return "—"
@@ -108,11 +112,20 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _spread(value: float | None) -> str:
+    if value is None:
+        return "—"
+    flag = " ⚠" if value > UNSTABLE_SPREAD else ""
+    return f"{100 * value:.0f}%{flag}"
+
+
 def grid_section(models: dict[str, Any]) -> list[str]:
-    """Every timed cell: model, provider, threads, batch, percentiles, throughput, eager."""
+    """Every timed cell: model, provider, threads, batch, percentiles, throughput, eager, and
+    how far apart the medians of its interleaved rounds were."""
     header = ["model", "provider", "threads", "batch", "p50", "p90", "p95", "p99", "throughput",
-              "PyTorch eager p50"]
+              "PyTorch eager p50", "rounds apart"]
     rows = []
+    unstable = False
     for name, m in models.items():
         eager = {
             (e["threads"], e["batch"]): e["p50"]
@@ -129,11 +142,22 @@ def grid_section(models: dict[str, Any]) -> list[str]:
                     *(_ms(g.get(p)) for p in ("p50", "p90", "p95", "p99")),
                     f"{g['throughput_per_s']:,.0f} /s",
                     _ms(eager.get((g["threads"], g["batch"]))) if g["provider"] == "cpu" else "—",
+                    _spread(g.get("round_spread")),
                 ]
             )
+            unstable = unstable or (g.get("round_spread") or 0.0) > UNSTABLE_SPREAD
     if not rows:
         return []
-    return ["### Every measurement", "", *_table(header, rows), ""]
+    lines = ["### Every measurement", "", *_table(header, rows), ""]
+    if unstable:
+        lines += [
+            f"⚠ The rounds of these cells disagree by more than {100 * UNSTABLE_SPREAD:.0f}% on "
+            "the median: something else ran, or the host scheduled the cores differently, while "
+            "they were timed. Their figures will not repeat; rerun on a quiet machine (or with "
+            "fewer threads) before comparing them.",
+            "",
+        ]
+    return lines
 
 
 def benchmark_section(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,36 @@ def test_interleaved_rounds_share_repeat_and_time() -> None:
     # ceil(10 / 3) = 4 calls per round and cell: at least `repeat` in all.
     assert [s["runs"] for s in stats] == [12, 12] and a.calls == b.calls == 2 + 12
     assert order == [0, 1, 2]
+
+
+def test_round_spread_tells_when_conditions_changed() -> None:
+    class Sleeper:
+        """Each call sleeps as long as the current round says: a machine that got slower."""
+
+        def __init__(self) -> None:
+            self.delay = 0.0
+
+        def get_inputs(self):
+            return [type("I", (), {"name": "input"})()]
+
+        def get_outputs(self):
+            return [type("O", (), {"name": "logits"})()]
+
+        def run(self, outputs, feed):
+            time.sleep(self.delay)
+
+    steady, slowing = Sleeper(), Sleeper()
+    steady.delay = slowing.delay = 0.002
+
+    def next_round(index: int) -> None:
+        slowing.delay = 0.002 * (2 + index)  # rounds after the first take 2x, 3x ... as long
+
+    stats = onnx_bench.time_cells(
+        [onnx_bench.Cell(steady, np.zeros(1)), onnx_bench.Cell(slowing, np.zeros(1))],
+        warmup=1, repeat=9, min_seconds=0.0, rounds=3, on_round=next_round,
+    )
+    assert stats[0]["round_spread"] < 0.10 < 1.5 < stats[1]["round_spread"]
+    assert onnx_bench.round_spread([1.0]) == 0.0 and onnx_bench.round_spread([2.0, 1.0, 1.5]) == 1.0
 
 
 def test_files_measured_together_with_the_machine_limits(model_and_file, split) -> None:

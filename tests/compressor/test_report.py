@@ -120,3 +120,13 @@ def test_older_metrics_still_render(missing) -> None:
     for m in bench["models"].values():
         m.pop(missing, None)
     assert "## Benchmark" in render(metrics)
+
+
+def test_cells_whose_rounds_disagree_are_flagged() -> None:
+    metrics = copy.deepcopy(METRICS)
+    grid = metrics["stages"]["benchmark"]["models"]["student.onnx"]["grid"]
+    grid[0]["round_spread"], grid[1]["round_spread"] = 0.03, 0.42
+    text = render(metrics)
+    assert "| 3% |" in text and "| 42% ⚠ |" in text
+    assert "disagree by more than 10% on the median" in text
+    assert "disagree by more than" not in render(METRICS)  # older metrics: no column value, no flag
