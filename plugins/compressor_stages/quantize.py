@@ -202,7 +202,8 @@ def quantize_file(
     Returns:
         ``mode``, ``per_channel``, ``quantized_ops`` (op type -> count in the INT8 graph),
         ``integer_input`` (whether the first layer takes the raw integers), ``kept_fp32`` (node
-        names left FP32 for their size), ``file_bytes``.
+        names left FP32 for their size), ``calibrated`` (whether activation ranges were
+        calibrated), ``file_bytes``.
 
     Raises:
         StageFailure: The model has no op the mode can quantize, or quantization failed.
@@ -284,6 +285,7 @@ def quantize_file(
         "quantized_ops": ops,
         "integer_input": bool(integer),
         "kept_fp32": kept,
+        "calibrated": mode == "static" and bool(rest),
         "file_bytes": file_bytes,
     }
 
@@ -344,6 +346,8 @@ class QuantizeStage:
                     integer_input=opts.integer_input,
                     keep_fp32_below=opts.keep_fp32_below,
                 )
+                # Calibration only runs when a layer besides an integer-input one is left.
+                calibrated = sum(len(b) for b in calibration or []) if facts.pop("calibrated") else 0
                 split = data.split(opts.split)
                 fp32 = onnx_accuracy(make_session(artifact.path), split, ctx.eval_batch_size, convert)
                 int8 = onnx_accuracy(make_session(target), split, ctx.eval_batch_size, convert)
@@ -351,7 +355,7 @@ class QuantizeStage:
                 figures = {
                     "source": artifact.name,
                     **facts,
-                    "calibration_samples": sum(len(b) for b in calibration or []),
+                    "calibration_samples": calibrated,
                     "split": opts.split,
                     "fp32_accuracy": fp32,
                     "int8_accuracy": int8,

@@ -132,6 +132,7 @@ def test_raw_uint8_input_goes_straight_into_the_int8_first_layer(tmp_path, files
     logged = ctx.run.metrics["quantize"]["files"]["raw.int8.onnx"]
     assert logged["integer_input"] and logged["quantized_ops"] == {"MatMulIntegerToFloat": 1}
     assert len(logged["kept_fp32"]) == 1  # the 128x3 head: 384 weights, below 4096
+    assert logged["calibration_samples"] == 0  # nothing left whose activations need ranges
     ops = [n.op_type for n in onnx.load(str(tmp_path / "raw.int8.onnx")).graph.node]
     assert "Cast" not in ops and "QuantizeLinear" not in ops and "DynamicQuantizeLinear" not in ops
     assert logged["int8_accuracy"] >= logged["fp32_accuracy"] - 0.05 and logged["size_ratio"] > 2.5
