@@ -130,6 +130,12 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
         graph.initializer.remove(tensor)
 
 
+def _drop_value_info(graph: onnx.GraphProto, *names: str) -> None:
+    """Forget recorded types of tensors that are gone or changed type."""
+    for info in [v for v in graph.value_info if v.name in names]:
+        graph.value_info.remove(info)
+
+
 def fold_input_normalization(proto: onnx.ModelProto) -> bool:
     """Fold ``input -> [Cast] -> Mul(s) -> Add(c) -> Reshape -> Gemm`` into the Gemm.
 
@@ -181,6 +187,7 @@ def fold_input_normalization(proto: onnx.ModelProto) -> bool:
     graph.node.remove(mul)
     graph.node.remove(add)
     _drop_unused_initializers(graph)
+    _drop_value_info(graph, mul.output[0], add.output[0])
     return True
 
 
@@ -224,8 +231,7 @@ def integer_input_first_layer(proto: onnx.ModelProto) -> bool:
     }
     flatten.input[0] = graph.input[0].name
     # The flattened tensor is uint8 now: a recorded float type for it would fail the load.
-    for info in [v for v in graph.value_info if v.name in (flatten.output[0], cast.output[0])]:
-        graph.value_info.remove(info)
+    _drop_value_info(graph, flatten.output[0], cast.output[0])
     integer = helper.make_node(
         "MatMulIntegerToFloat",
         [flatten.output[0], names["b"], names["a_scale"], names["b_scale"], names["a_zp"],
