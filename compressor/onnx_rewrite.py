@@ -68,9 +68,10 @@ def _flatten_to_first_gemm(
     Returns:
         ``(flatten, gemm)``, or ``None`` when the graph is not that shape.
     """
-    flatten = next(iter(_consumers(graph, name)), None)
-    if flatten is None or len(_consumers(graph, name)) != 1:
+    consumers = _consumers(graph, name)
+    if len(consumers) != 1:
         return None
+    flatten = consumers[0]
     if flatten.op_type == "Flatten":
         if _attrs(flatten).get("axis", 1) != 1:
             return None
@@ -176,10 +177,11 @@ def fold_input_normalization(proto: onnx.ModelProto) -> bool:
     folded_w = (weight * s[None, :]).astype(np.float32)
     folded_b = (_bias(gemm, constants, weight.shape[0]) + weight @ c).astype(np.float32)
     flatten.input[0] = head
-    gemm.input[1] = _replace_initializer(graph, gemm.input[1], folded_w)
+    weight_name = gemm.input[1]
+    gemm.input[1] = _replace_initializer(graph, weight_name, folded_w)
     del gemm.attribute[:]
     gemm.attribute.extend([helper.make_attribute("transB", 1)])
-    bias_name = _replace_initializer(graph, f"{gemm.input[1]}_bias", folded_b)
+    bias_name = _replace_initializer(graph, f"{weight_name}_bias", folded_b)
     if len(gemm.input) > 2:
         gemm.input[2] = bias_name
     else:

@@ -122,21 +122,27 @@ def test_benchmark_file_reports_everything(model_and_file, split) -> None:
     assert result["throughput_per_s"] > 0 and result["providers"] == ["CPUExecutionProvider"]
 
 
+class FakeSession:
+    """No model: counts ``run`` calls, each taking ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.delay = delay
+
+    def get_inputs(self):
+        return [type("I", (), {"name": "input"})()]
+
+    def get_outputs(self):
+        return [type("O", (), {"name": "logits"})()]
+
+    def run(self, outputs, feed):
+        self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+
+
 def test_interleaved_rounds_share_repeat_and_time() -> None:
-    class Fake:
-        def __init__(self) -> None:
-            self.calls = 0
-
-        def get_inputs(self):
-            return [type("I", (), {"name": "input"})()]
-
-        def get_outputs(self):
-            return [type("O", (), {"name": "logits"})()]
-
-        def run(self, outputs, feed):
-            self.calls += 1
-
-    a, b = Fake(), Fake()
+    a, b = FakeSession(), FakeSession()
     order: list[int] = []
     stats = onnx_bench.time_cells(
         [onnx_bench.Cell(a, np.zeros(1)), onnx_bench.Cell(b, np.zeros(1))],
@@ -148,23 +154,8 @@ def test_interleaved_rounds_share_repeat_and_time() -> None:
 
 
 def test_round_spread_tells_when_conditions_changed() -> None:
-    class Sleeper:
-        """Each call sleeps as long as the current round says: a machine that got slower."""
-
-        def __init__(self) -> None:
-            self.delay = 0.0
-
-        def get_inputs(self):
-            return [type("I", (), {"name": "input"})()]
-
-        def get_outputs(self):
-            return [type("O", (), {"name": "logits"})()]
-
-        def run(self, outputs, feed):
-            time.sleep(self.delay)
-
-    steady, slowing = Sleeper(), Sleeper()
-    steady.delay = slowing.delay = 0.002
+    # One session on a machine that gets slower each round, one on a steady machine.
+    steady, slowing = FakeSession(0.002), FakeSession(0.002)
 
     def next_round(index: int) -> None:
         slowing.delay = 0.002 * (2 + index)  # rounds after the first take 2x, 3x ... as long
