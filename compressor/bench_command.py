@@ -150,7 +150,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from compressor.report import UNSTABLE_SPREAD, format_bytes, format_count
+    from compressor.report import UNSTABLE_SPREAD, format_bytes, format_count, format_spread
 
     accuracy = result.get("accuracy")
     where = f" on {result['dataset']} ({result['split']})" if result.get("dataset") else ""
@@ -181,7 +181,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
             f"{g['p90']:.4f}",
             f"{g['p99']:.4f}",
             f"{g['throughput_per_s']:,.0f}",
-            f"{100 * spread:.0f}%" + (" ⚠" if spread > UNSTABLE_SPREAD else ""),
+            format_spread(spread),
         )
     console.print(table)
     if unstable:

@@ -112,7 +112,8 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _spread(value: float | None) -> str:
+def format_spread(value: float | None) -> str:
+    """A cell's round spread as a percentage, flagged ⚠ above :data:`UNSTABLE_SPREAD`."""
     if value is None:
         return "—"
     flag = " ⚠" if value > UNSTABLE_SPREAD else ""
@@ -142,7 +143,7 @@ def grid_section(models: dict[str, Any]) -> list[str]:
                     *(_ms(g.get(p)) for p in ("p50", "p90", "p95", "p99")),
                     f"{g['throughput_per_s']:,.0f} /s",
                     _ms(eager.get((g["threads"], g["batch"]))) if g["provider"] == "cpu" else "—",
-                    _spread(g.get("round_spread")),
+                    format_spread(g.get("round_spread")),
                 ]
             )
             unstable = unstable or (g.get("round_spread") or 0.0) > UNSTABLE_SPREAD
