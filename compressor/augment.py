@@ -1,4 +1,4 @@
-"""Batch augmentation on tensors: random shifts, flips, mixup and cutmix.
+"""Batch augmentation on tensors: shifts, flips, rotation, zoom, elastic distortion, mixup, cutmix.
 
 Augmentation runs on whole batches on the training device, so it costs little next to a
 forward pass. The distillation loop gives the teacher the very same augmented or mixed batch
@@ -8,6 +8,8 @@ then describe exactly what the student sees.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,12 +17,27 @@ import torch
 import torch.nn.functional as F
 
 
+@functools.lru_cache(maxsize=8)
+def _gaussian_matrix(size: int, sigma: float) -> torch.Tensor:
+    """``(size, size)`` matrix whose product with a signal blurs it by a normalized Gaussian."""
+    positions = torch.arange(size, dtype=torch.float32)
+    radius = int(2 * sigma)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    distance = positions[:, None] - positions[None, :]
+    matrix = torch.zeros(size, size)
+    inside = distance.abs() <= radius
+    matrix[inside] = kernel[(distance[inside] + radius).long()]
+    return matrix
+
+
 class Augmenter:
     """Applies the recipe's ``data.augment`` to training batches.
 
     Args:
-        config: The validated ``AugmentConfig`` (``shift``, ``flip``, ``mixup``, ``cutmix``,
-            ``mix_prob``).
+        config: The validated ``AugmentConfig`` (``shift``, ``flip``, ``rotate``, ``scale``,
+            ``elastic``, ``elastic_sigma``, ``mixup``, ``cutmix``, ``mix_prob``).
         mean: Per-channel mean the data was normalized with; padding uses the normalized value
             of a black pixel, so shifted-in borders look like background.
         std: Per-channel standard deviation.
@@ -42,7 +59,9 @@ class Augmenter:
     def active(self) -> bool:
         """Whether batches change from one epoch to the next (then teacher outputs can't be cached)."""
         c = self.config
-        return c is not None and bool(c.shift or c.flip or c.mixup or c.cutmix)
+        return c is not None and bool(
+            c.shift or c.flip or c.mixup or c.cutmix or c.rotate or c.scale or c.elastic
+        )
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=self.generator)
@@ -65,6 +84,42 @@ class Augmenter:
         # kernels for whichever model reads the batch. Speed is the teacher backend's business.
         return out.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
 
+    def warp(
+        self, x: torch.Tensor, *, rotate: float, scale: float, alpha: float, sigma: float
+    ) -> torch.Tensor:
+        """Rotate, zoom and elastically distort each image (one resampling for all three).
+
+        Each image gets its own angle in ``[-rotate, rotate]`` degrees, zoom in
+        ``[1 - scale, 1 + scale]`` and, when ``alpha`` > 0, a random displacement field smoothed
+        by a Gaussian of ``sigma`` pixels and scaled to ``alpha`` pixels (Simard et al. 2003).
+        Pixels pulled in from outside the image are background.
+        """
+        n, c, h, w = x.shape
+        angle = (self._rand(n) * 2 - 1) * math.radians(rotate)
+        zoom = 1 + (self._rand(n) * 2 - 1) * scale
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack(
+            [torch.stack([cos, -sin, torch.zeros(n)], 1), torch.stack([sin, cos, torch.zeros(n)], 1)], 1
+        )
+        grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)  # (n, h, w, 2) as (x, y)
+        if alpha:
+            field = self._rand(n, 2, h, w) * 2 - 1
+            # A separable Gaussian blur as two small matrix products: far cheaper than a
+            # convolution with a kernel as wide as the image, and zero-padded the same way.
+            field = _gaussian_matrix(h, sigma) @ field @ _gaussian_matrix(w, sigma).T
+            pixels_to_grid = torch.tensor([2.0 / w, 2.0 / h]).view(1, 1, 1, 2)
+            grid = grid + alpha * field.permute(0, 2, 3, 1) * pixels_to_grid
+        background = torch.tensor(self.background, dtype=x.dtype, device=x.device)
+        if len(background) != c:
+            background = background[:1].expand(c)
+        background = background.view(1, c, 1, 1)
+        grid = grid.to(device=x.device, dtype=x.dtype)
+        # Sampling x - background with zero padding pads with the background value.
+        out = F.grid_sample(
+            x - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+        return (out + background).contiguous()
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment a batch.
 
@@ -77,6 +132,8 @@ class Augmenter:
             return x, y
         if x.dim() == 4 and c.shift:
             x = self.shift(x, c.shift)
+        if x.dim() == 4 and (c.rotate or c.scale or c.elastic):
+            x = self.warp(x, rotate=c.rotate, scale=c.scale, alpha=c.elastic, sigma=c.elastic_sigma)
         if x.dim() == 4 and c.flip:
             flip = (self._rand(len(x)) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)

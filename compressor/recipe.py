@@ -49,6 +49,21 @@ class AugmentConfig(StrictModel):
         default=0, ge=0, description="Random translation by up to this many pixels (pad and crop)."
     )
     flip: bool = Field(default=False, description="Random horizontal flips (not for digits).")
+    rotate: float = Field(
+        default=0.0, ge=0.0, le=180.0, description="Random rotation by up to this many degrees."
+    )
+    scale: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Random zoom by a factor in [1 - scale, 1 + scale]."
+    )
+    elastic: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Elastic distortion strength alpha, in pixels (Simard et al. 2003; 34 for "
+        "28x28 digits); 0 is off.",
+    )
+    elastic_sigma: float = Field(
+        default=4.0, gt=0.0, description="Smoothness of the elastic displacement field, in pixels."
+    )
     mixup: float = Field(default=0.0, ge=0.0, description="Mixup Beta(a, a) parameter; 0 is off.")
     cutmix: float = Field(default=0.0, ge=0.0, description="CutMix Beta(a, a) parameter; 0 is off.")
     mix_prob: float = Field(

@@ -16,3 +16,11 @@ def test_every_builtin_is_documented(registry) -> None:
         if "(compressor " in record.source and f"`{record.name}`" not in text
     ]
     assert not missing, f"undocumented built-ins: {missing}"
+
+
+def test_every_augment_field_is_documented() -> None:
+    from compressor.recipe import AugmentConfig
+
+    table = (DOCS / "distillation.md").read_text()
+    missing = [name for name in AugmentConfig.model_fields if f"| `{name}` |" not in table]
+    assert not missing, f"augment fields missing from docs/distillation.md's table: {missing}"

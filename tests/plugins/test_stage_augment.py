@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from compressor import pipeline, recipe
 from tests.conftest import TINY_RECIPE
 
@@ -22,6 +24,21 @@ def test_stage_augment_overrides_the_data_config(tmp_path, registry, write_recip
     assert "mixup: 0.5" in resolved
 
 
+WARPS = [{"rotate": 15.0}, {"scale": 0.1}, {"elastic": 4.0, "elastic_sigma": 2.0}]
+
+
+@pytest.mark.parametrize("augment", WARPS)
+def test_warping_alone_makes_the_teacher_run_every_step(
+    tmp_path, registry, write_recipe, augment
+) -> None:
+    raw = copy.deepcopy(TINY_RECIPE)
+    raw["stages"] = raw["stages"][:2]
+    raw["stages"][1]["augment"] = augment
+    result = pipeline.run(recipe.load(write_recipe(raw), registry), registry, tmp_path / "run")
+    # Warped batches differ every epoch: outputs cached from the clean images would be wrong.
+    assert result.metrics["stages"]["distill"]["teacher_cached"] is False
+
+
 def test_without_stage_augment_the_teacher_is_cached(tmp_path, registry, write_recipe) -> None:
     raw = copy.deepcopy(TINY_RECIPE)
     raw["stages"] = raw["stages"][:2]
@@ -29,12 +46,14 @@ def test_without_stage_augment_the_teacher_is_cached(tmp_path, registry, write_r
     assert result.metrics["stages"]["distill"]["teacher_cached"] is True
 
 
-def test_bad_stage_augment_names_the_field(registry, write_recipe) -> None:
-    import pytest
-
+@pytest.mark.parametrize(
+    ("augment", "field"),
+    [({"shift": -1}, "shift"), ({"scale": 1.5}, "scale"), ({"rotate": 200}, "rotate")],
+)
+def test_bad_stage_augment_names_the_field(registry, write_recipe, augment, field) -> None:
     from compressor.errors import RecipeError
 
     raw = copy.deepcopy(TINY_RECIPE)
-    raw["stages"][1]["augment"] = {"shift": -1}
-    with pytest.raises(RecipeError, match=r"stages\.distill\.augment\.shift"):
+    raw["stages"][1]["augment"] = augment
+    with pytest.raises(RecipeError, match=rf"stages\.distill\.augment\.{field}"):
         recipe.load(write_recipe(raw), registry)
