@@ -98,8 +98,11 @@ class Augmenter:
         angle = (self._rand(n) * 2 - 1) * math.radians(rotate)
         zoom = 1 + (self._rand(n) * 2 - 1) * scale
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        # The grid is in [-1, 1] along each side; the h / w factors make the turn one in pixels,
+        # so a non-square image rotates instead of shearing.
+        zero = torch.zeros(n)
         theta = torch.stack(
-            [torch.stack([cos, -sin, torch.zeros(n)], 1), torch.stack([sin, cos, torch.zeros(n)], 1)], 1
+            [torch.stack([cos, -sin * h / w, zero], 1), torch.stack([sin * w / h, cos, zero], 1)], 1
         )
         grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)  # (n, h, w, 2) as (x, y)
         if alpha:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from compressor.augment import Augmenter
@@ -74,10 +75,11 @@ def test_warp_without_distortion_is_the_identity() -> None:
     assert torch.allclose(out, x, atol=1e-5)
 
 
-def test_rotation_turns_content_about_the_centre_within_the_limit() -> None:
-    x = _dot()
+@pytest.mark.parametrize(("h", "w"), [(28, 28), (20, 36)])
+def test_rotation_turns_content_about_the_centre_within_the_limit(h: int, w: int) -> None:
+    x = _dot(h, w, at=(4, w // 2 + 4))
     out = _augmenter(rotate=30.0)(x, torch.zeros(32, dtype=torch.long), 10)[0]
-    centre = torch.tensor([13.5, 13.5])
+    centre = torch.tensor([(h - 1) / 2, (w - 1) / 2])
     before, after = _centroids(x) - centre, _centroids(out) - centre
     assert torch.allclose(after.norm(dim=1), before.norm(dim=1), atol=0.3)  # a turn, not a move
     angle_after, angle_before = torch.atan2(*after.T), torch.atan2(*before.T)  # (row, col) = (y, x)
