@@ -82,6 +82,20 @@ def test_rkd_on_tiny_batches(registry) -> None:
     assert torch.isfinite(dist) and angle.item() == 0.0  # one pair, no triplet
 
 
+def test_rkd_stays_finite_when_two_samples_coincide(registry) -> None:
+    # Degenerate triplets are weighted out rather than selected out, so their cosines must stay
+    # finite even where a distance is zero: one NaN would poison the whole masked sum.
+    torch.manual_seed(3)
+    student = torch.randn(6, 5, dtype=torch.float64)
+    student[1] = student[0]
+    student.requires_grad_(True)
+    teacher = torch.randn(6, 4, dtype=torch.float64)
+    loss = _build(registry, "rkd")(student, teacher, None)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.item() > 0
+    assert torch.isfinite(student.grad).all()
+
+
 # --- pkt (Passalis & Tefas 2018) -----------------------------------------------------------------
 
 
