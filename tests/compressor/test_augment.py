@@ -1,4 +1,5 @@
-"""Batch augmentation: shifts move content and pad with background; mixing keeps labels honest."""
+"""Batch augmentation: shifts and warps stay within their limits and pad with background;
+mixing keeps labels honest."""
 
 from __future__ import annotations
 
