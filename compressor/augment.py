@@ -59,20 +59,30 @@ class Augmenter:
     def active(self) -> bool:
         """Whether batches change from one epoch to the next (then teacher outputs can't be cached)."""
         c = self.config
-        return c is not None and bool(
-            c.shift or c.flip or c.mixup or c.cutmix or c.rotate or c.scale or c.elastic
-        )
+        return c is not None and bool(c.shift or c.flip or c.mixup or c.cutmix or self._warps)
+
+    @property
+    def _warps(self) -> bool:
+        """Whether batches are rotated, zoomed or elastically distorted (one resampling)."""
+        c = self.config
+        return bool(c.rotate or c.scale or c.elastic)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=self.generator)
 
-    def shift(self, x: torch.Tensor, pixels: int) -> torch.Tensor:
-        """Translate each image by up to ``pixels`` in each direction (pad, then crop)."""
-        n, c, h, w = x.shape
+    def _fill(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalized black pixel, ``(1, C, 1, 1)`` like ``x`` (the first channel's, when the
+        data's channel count differs from the normalization's)."""
+        c = x.shape[1]
         fill = torch.tensor(self.background, dtype=x.dtype, device=x.device)
         if len(fill) != c:
             fill = fill[:1].expand(c)
-        padded = fill.view(1, c, 1, 1).expand(n, c, h + 2 * pixels, w + 2 * pixels).clone()
+        return fill.view(1, c, 1, 1)
+
+    def shift(self, x: torch.Tensor, pixels: int) -> torch.Tensor:
+        """Translate each image by up to ``pixels`` in each direction (pad, then crop)."""
+        n, c, h, w = x.shape
+        padded = self._fill(x).expand(n, c, h + 2 * pixels, w + 2 * pixels).clone()
         padded[:, :, pixels : pixels + h, pixels : pixels + w] = x
         offsets = torch.randint(0, 2 * pixels + 1, (2, n), generator=self.generator).to(x.device)
         rows = (torch.arange(h, device=x.device)[None, :] + offsets[0][:, None])  # (n, h)
@@ -112,10 +122,7 @@ class Augmenter:
             field = _gaussian_matrix(h, sigma) @ field @ _gaussian_matrix(w, sigma).T
             pixels_to_grid = torch.tensor([2.0 / w, 2.0 / h]).view(1, 1, 1, 2)
             grid = grid + alpha * field.permute(0, 2, 3, 1) * pixels_to_grid
-        background = torch.tensor(self.background, dtype=x.dtype, device=x.device)
-        if len(background) != c:
-            background = background[:1].expand(c)
-        background = background.view(1, c, 1, 1)
+        background = self._fill(x)
         grid = grid.to(device=x.device, dtype=x.dtype)
         # Sampling x - background with zero padding pads with the background value.
         out = F.grid_sample(
@@ -135,7 +142,7 @@ class Augmenter:
             return x, y
         if x.dim() == 4 and c.shift:
             x = self.shift(x, c.shift)
-        if x.dim() == 4 and (c.rotate or c.scale or c.elastic):
+        if x.dim() == 4 and self._warps:
             x = self.warp(x, rotate=c.rotate, scale=c.scale, alpha=c.elastic, sigma=c.elastic_sigma)
         if x.dim() == 4 and c.flip:
             flip = (self._rand(len(x)) < 0.5).to(x.device)

@@ -10,6 +10,9 @@ from compressor.augment import Augmenter
 from compressor.recipe import AugmentConfig
 
 
+BACKGROUND = -0.5 / 0.25  # a black pixel, normalized with _augmenter's mean and std
+
+
 def _augmenter(**config) -> Augmenter:
     return Augmenter(AugmentConfig(**config), mean=[0.5], std=[0.25], generator=torch.Generator().manual_seed(0))
 
@@ -21,9 +24,8 @@ def test_shift_moves_content_and_fills_background() -> None:
     assert out.shape == x.shape
     positions = {tuple(torch.nonzero(o[0] == 9.0)[0].tolist()) for o in out}
     assert len(positions) > 5 and all(1 <= r <= 5 and 1 <= c <= 5 for r, c in positions)
-    background = -0.5 / 0.25
     corners = out[:, 0, [0, 0, 7, 7], [0, 7, 0, 7]]
-    assert (corners == background).any() and ((corners == 0) | (corners == background)).all()
+    assert (corners == BACKGROUND).any() and ((corners == 0) | (corners == BACKGROUND)).all()
 
 
 def test_no_augmentation_passes_through() -> None:
@@ -55,15 +57,14 @@ def test_cutmix_label_weight_is_the_pasted_area() -> None:
 
 def _dot(h: int = 28, w: int = 28, at: tuple[int, int] = (6, 14)) -> torch.Tensor:
     """Background images (normalized black) with one bright 2x2 block; one copy per sample."""
-    background = -0.5 / 0.25
-    x = torch.full((32, 1, h, w), background)
+    x = torch.full((32, 1, h, w), BACKGROUND)
     x[:, 0, at[0] : at[0] + 2, at[1] : at[1] + 2] = 2.0
     return x
 
 
 def _centroids(x: torch.Tensor) -> torch.Tensor:
     """Intensity-weighted (row, col) centre of what is above the background, per image."""
-    mass = (x[:, 0] + 0.5 / 0.25).clamp(min=0)
+    mass = (x[:, 0] - BACKGROUND).clamp(min=0)
     rows = torch.arange(x.shape[2], dtype=x.dtype)[None, :, None]
     cols = torch.arange(x.shape[3], dtype=x.dtype)[None, None, :]
     total = mass.sum((1, 2))
@@ -98,8 +99,7 @@ def test_zoom_scales_distances_from_the_centre_within_the_limit() -> None:
 
 
 def test_elastic_distortion_bends_locally_and_keeps_the_background() -> None:
-    background = -0.5 / 0.25
-    blank = torch.full((8, 1, 28, 28), background)
+    blank = torch.full((8, 1, 28, 28), BACKGROUND)
     augmenter = _augmenter(elastic=34.0)
     assert augmenter.active  # batches change every epoch, so teacher outputs are not cached
     assert torch.allclose(augmenter(blank, torch.zeros(8, dtype=torch.long), 10)[0], blank)
