@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic.fields import FieldInfo
 
 from compressor.context import StageInfo
 from compressor.errors import RecipeError, UnknownNameError, UsageError, describe_value
@@ -32,6 +33,8 @@ from compressor.registry import Registry
 from compressor.schemas import PluginRef, StrictModel
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+#: What a recipe error says a name must look like, instead of showing NAME_PATTERN.
+NAME_EXPECTED = {"expected": "letters, digits, '_', '.' and '-', starting with a letter or digit"}
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 STAGE_KEYS = ("name", "type", "inputs", "outputs")
 #: NumPy's seed range; stage seeds are derived from it and must stay within torch's int64.
@@ -100,7 +103,7 @@ class StageConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN, json_schema_extra=NAME_EXPECTED)
     type: str
     inputs: dict[str, str | list[str]] = Field(default_factory=dict)
     outputs: dict[str, str | list[str]] = Field(default_factory=dict)
@@ -115,13 +118,18 @@ class Recipe(StrictModel):
     """A whole recipe (``version: 1``)."""
 
     version: Literal[1] = Field(description="The recipe format version.")
-    name: str = Field(pattern=NAME_PATTERN, description="Names the run folder.")
+    name: str = Field(
+        pattern=NAME_PATTERN, json_schema_extra=NAME_EXPECTED, description="Names the run folder."
+    )
     description: str = ""
     seed: int = Field(
         default=0, ge=0, le=MAX_SEED, description="Seeds every random number generator."
     )
     device: str = Field(
-        default="auto", pattern=DEVICE_PATTERN, description="auto (CUDA when present), cpu, cuda, cuda:N"
+        default="auto",
+        pattern=DEVICE_PATTERN,
+        json_schema_extra={"expected": "auto, cpu, cuda, cuda:N (a GPU index) or mps"},
+        description="auto (CUDA when present), cpu, cuda, cuda:N, mps",
     )
     precision: Literal["fp32", "bf16"] = Field(
         default="fp32",
@@ -220,18 +228,33 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[FieldInfo | None, type[BaseModel] | None]:
+    """The field that ``loc`` names in ``model``, and the model that field holds (if any)."""
     current: type[BaseModel] | None = model
+    field: FieldInfo | None = None
     for part in loc:
-        if current is None:
-            return []
         if isinstance(part, int):
             continue
+        if current is None:
+            return None, None
         field = current.model_fields.get(part)
         if field is None:
-            return []
+            return None, None
         current = _model_in(field.annotation)
+    return field, current
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current = _walk(model, loc)[1]
     return list(current.model_fields) if current is not None else []
+
+
+def _expected(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """A field's ``json_schema_extra={"expected": ...}``: its valid values in words."""
+    field = _walk(model, loc)[0]
+    extra = field.json_schema_extra if field is not None else None
+    expected = extra.get("expected") if isinstance(extra, dict) else None
+    return expected if isinstance(expected, str) else None
 
 
 def field_path(prefix: str, key: Any) -> str:
@@ -269,6 +292,10 @@ def recipe_error(
     if kind == "missing":
         return RecipeError(field, "required field is missing")
     message = err["msg"]
+    expected = _expected(model, loc) if kind == "string_pattern_mismatch" else None
+    if expected:
+        # A regular expression tells a user less than the words its field gives for it.
+        return RecipeError(field, f"invalid value {describe_value(value)}: expected {expected}", value=value)
     if kind == "value_error":
         # Raised by our own validators: the message already says what is wrong.
         return RecipeError(field, message.removeprefix("Value error, "), value=value)
@@ -433,7 +460,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -
                 if not re.match(NAME_PATTERN, artifact):
                     raise RecipeError(
                         f"{field}.outputs.{slot}",
-                        f"invalid artifact name {artifact!r}: use letters, digits, '_', '-', '.'",
+                        f"invalid artifact name {artifact!r}: expected {NAME_EXPECTED['expected']}",
                     )
                 if artifact in producers:
                     raise RecipeError(

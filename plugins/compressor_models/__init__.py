@@ -83,6 +83,7 @@ class ImportOptions(StrictModel):
 
     target: str = Field(
         pattern=TARGET_PATTERN,
+        json_schema_extra={"expected": "package.module:attr, e.g. mypackage.nets:TinyNet"},
         description="The class or function to call, as package.module:attr.",
     )
     kwargs: dict[str, Any] = Field(

@@ -106,6 +106,26 @@ def test_wrong_types_and_ranges(tiny_recipe, registry, mutate, field, value) -> 
     assert message.startswith(f"{field}: invalid value {value}")
 
 
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r.update(device="tpu"), "device: invalid value 'tpu': expected auto, cpu, cuda, cuda:N (a GPU index) or mps"),
+        (lambda r: r.update(name="my recipe"), "name: invalid value 'my recipe': expected letters, digits"),
+        (lambda r: _stage(r, "teacher").update(name="-teacher"), "stages[0].name: invalid value '-teacher': expected letters"),
+        (
+            lambda r: _stage(r, "teacher").update(model={"name": "import", "options": {"target": "nets.TinyNet"}}),
+            "stages.teacher.model.options.target: invalid value 'nets.TinyNet': expected package.module:attr",
+        ),
+    ],
+)
+def test_patterns_are_explained_in_words(tiny_recipe, registry, mutate, expected) -> None:
+    # A field's regular expression is no help to a user; its `expected` text is.
+    mutate(tiny_recipe)
+    message = _error(tiny_recipe, registry)
+    assert message.startswith(expected)
+    assert "pattern" not in message and "^" not in message
+
+
 def test_prune_goals_are_exclusive(tiny_recipe, registry) -> None:
     _stage(tiny_recipe, "prune").update(ratio=0.5, target_macs=0.5)
     message = _error(tiny_recipe, registry)
