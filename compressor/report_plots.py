@@ -59,6 +59,29 @@ def _save(figure: Any, path: Path) -> Path:
     return path
 
 
+def separate_labels(figure: Any, labels: list[Any]) -> None:
+    """Move annotations down, a line at a time, until none overlaps one placed before it.
+
+    A model and its INT8 copy often sit almost on the same point (same accuracy, close
+    latency), and their names would print over each other. Labels are placed in the given
+    order; only the later of two overlapping labels moves.
+
+    Args:
+        figure: The matplotlib figure, laid out as it will be saved.
+        labels: ``Annotation`` objects whose text offset is in points (``textcoords="offset points"``).
+    """
+    renderer = figure.canvas.get_renderer()
+    placed: list[Any] = []
+    for label in labels:
+        for _ in range(2 * len(labels)):  # bounded: a crowd of labels may not fit
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            x, y = label.xyann
+            label.xyann = (x, y - label.get_fontsize() - 2)
+        placed.append(label.get_window_extent(renderer))
+
+
 def _benchmarked(stage: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: m
@@ -76,7 +99,8 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
     points = {n: (m["latency_ms"]["p50"], 100.0 * m["accuracy"]) for n, m in models.items()}
     front = pareto_front(points)
     figure, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, (lat, acc) in points.items():
+    labels = []
+    for name, (lat, acc) in sorted(points.items(), key=lambda item: (-item[1][1], item[1][0])):
         precision = models[name].get("precision", "fp32")
         on_front = name in front
         ax.scatter(
@@ -88,7 +112,7 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
             linewidths=1.2,
             zorder=3,
         )
-        ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        labels.append(ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(6, 4), fontsize=8))
     if len(front) > 1:
         xs = [points[n][0] for n in front]
         ys = [points[n][1] for n in front]
@@ -104,6 +128,8 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
     ax.set_title("accuracy vs latency")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    separate_labels(figure, labels)
     return _save(figure, path)
 
 
