@@ -2,7 +2,7 @@
 
 - ``<stage>_accuracy_vs_latency.png``: every benchmarked file, accuracy against batch-1 p50
   latency, with the Pareto front (no other file is both faster and more accurate) marked;
-- ``<stage>_sizes.png``: file size per artifact;
+- ``<stage>_sizes.png``: file size per artifact (log axis when sizes spread over 20x);
 - ``training_curves.png``: loss and validation accuracy per epoch of every stage that trained.
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 
 from compressor.atomic import atomic_path
 
+#: Above this ratio between the largest and the smallest file, the size plot's axis is logarithmic.
+LOG_SIZE_SPREAD = 20.0
 #: Colours by precision, so INT8 files stand out from FP32 ones in every plot.
 COLORS = {"fp32": "#1f77b4", "int8": "#d62728"}
 
@@ -143,20 +145,29 @@ def plot_sizes(stage: dict[str, Any], path: Path) -> Path | None:
     kib = [models[n]["file_bytes"] / 1024.0 for n in names]
     colors = [COLORS.get(models[n].get("precision", "fp32"), "#7f7f7f") for n in names]
     figure, ax = plt.subplots(figsize=(6.4, 0.5 * len(names) + 1.2))
-    bars = ax.barh(names, kib, color=colors)
+    # A student is often hundreds of times smaller than its teacher: on a linear axis its bar
+    # is a hairline, so a wide spread gets a log axis with bars rising from below the smallest.
+    log = max(kib) > LOG_SIZE_SPREAD * min(kib)
+    base = min(kib) / 3 if log else 0.0
+    bars = ax.barh(names, [k - base for k in kib], left=base, color=colors)
     ax.invert_yaxis()  # the table's order, top to bottom
     for bar, value in zip(bars, kib, strict=True):
         ax.annotate(
             f"{value:,.1f} KiB",
-            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            (value, bar.get_y() + bar.get_height() / 2),
             xytext=(4, 0),
             textcoords="offset points",
             va="center",
             fontsize=8,
         )
-    ax.set_xlabel("file size (KiB)")
     ax.set_title("size per artifact")
-    ax.set_xlim(0, max(kib) * 1.3)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(base, max(kib) * 4)
+        ax.set_xlabel("file size (KiB, log scale)")
+    else:
+        ax.set_xlim(0, max(kib) * 1.3)
+        ax.set_xlabel("file size (KiB)")
     return _save(figure, path)
 
 

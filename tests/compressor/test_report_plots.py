@@ -44,3 +44,38 @@ def test_labels_far_apart_do_not_move() -> None:
     separate_labels(figure, labels)
     assert [label.xyann for label in labels] == [(6, 4), (6, 4)]
     _pyplot().close(figure)
+
+
+def _size_figure(monkeypatch, tmp_path, sizes: dict[str, int]):
+    from compressor import report_plots
+
+    kept = {}
+    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
+    stage = {"models": {name: {"file_bytes": size, "precision": "fp32"} for name, size in sizes.items()}}
+    report_plots.plot_sizes(stage, tmp_path / "sizes.png")
+    return kept["figure"]
+
+
+def _bar_pixels(figure) -> list[float]:
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    return [patch.get_window_extent(renderer).width for patch in figure.axes[0].patches]
+
+
+def test_a_student_hundreds_of_times_smaller_still_has_a_visible_bar(monkeypatch, tmp_path) -> None:
+    # The quickstart's files: 2,197 KiB teacher, 20.7 KiB student, 9.6 KiB INT8 student.
+    sizes = {"teacher.onnx": 2_250_000, "student.onnx": 21_200, "student.int8.onnx": 9_900}
+    figure = _size_figure(monkeypatch, tmp_path, sizes)
+    assert figure.axes[0].get_xscale() == "log"
+    widths = _bar_pixels(figure)
+    assert min(widths) > 20, widths  # on a linear axis the INT8 bar was under 2 pixels
+    assert widths[0] > widths[1] > widths[2]
+    _pyplot().close(figure)
+
+
+def test_sizes_of_one_order_keep_a_linear_axis(monkeypatch, tmp_path) -> None:
+    figure = _size_figure(monkeypatch, tmp_path, {"a.onnx": 40_000, "b.onnx": 10_000})
+    assert figure.axes[0].get_xscale() == "linear"
+    widths = _bar_pixels(figure)
+    assert 3.5 < widths[0] / widths[1] < 4.5  # linear: bar lengths keep the sizes' ratio
+    _pyplot().close(figure)
