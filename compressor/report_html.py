@@ -22,6 +22,8 @@ body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; 
        color: #222; line-height: 1.45; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+td.figure { white-space: nowrap; }
+.table { overflow-x: auto; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
@@ -48,6 +50,16 @@ def image_tag(alt: str, src: str, base: Path) -> str:
         return f"<p><em>(missing plot {html.escape(src)})</em></p>"
     data = base64.b64encode(file.read_bytes()).decode("ascii")
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+#: Cells up to this long are one figure ("21.667 ms", "5.11 M") and must not break across lines;
+#: longer ones are sentences (a stage's result) and wrap.
+FIGURE_CHARS = 24
+
+
+def _td(cell: str) -> str:
+    kind = ' class="figure"' if len(cell) <= FIGURE_CHARS else ""
+    return f"<td{kind}>{inline(cell)}</td>"
 
 
 def markdown_to_html(markdown: str, base: Path, title: str) -> str:
@@ -78,10 +90,11 @@ def markdown_to_html(markdown: str, base: Path, title: str) -> str:
                 rows.append(_cells(lines[i]))
                 i += 1
             header, data = rows[0], [r for r in rows[1:] if not all(set(c) <= {"-", ":"} for c in r)]
-            body.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in header))
+            head = "".join(f"<th>{inline(c)}</th>" for c in header)
+            body.append(f'<div class="table"><table><thead><tr>{head}')
             body.append("</tr></thead><tbody>")
-            body += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in data]
-            body.append("</tbody></table>")
+            body += ["<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in data]
+            body.append("</tbody></table></div>")
         elif line.startswith("- "):
             items = []
             while i < len(lines) and lines[i].startswith("- "):

@@ -103,6 +103,16 @@ def test_html_escapes_and_survives_odd_lines(tmp_path) -> None:
     assert "<li>item <code>x&lt;y</code></li>" in page
 
 
+def test_html_figures_do_not_wrap_but_sentences_do(tmp_path) -> None:
+    result = "test accuracy 98.33% (PyTorch); 9.61 k parameters; 63,946 samples/s"
+    page = markdown_to_html(f"| stage | time | result |\n|---|---|---|\n| `teacher` | 21.667 ms | {result} |\n",
+                            tmp_path, "t")
+    assert '<td class="figure">21.667 ms</td>' in page
+    assert '<td class="figure"><code>teacher</code></td>' in page
+    assert f"<td>{result}</td>" in page
+    assert '<div class="table"><table>' in page and "</table></div>" in page
+
+
 def test_cli_report_rebuilds_a_run_folder(tmp_path, capsys) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
     assert cli.main(["report", str(tmp_path)]) == 0
