@@ -3,7 +3,8 @@
 - ``<stage>_accuracy_vs_latency.png``: every benchmarked file, accuracy against batch-1 p50
   latency, with the Pareto front (no other file is both faster and more accurate) marked;
 - ``<stage>_sizes.png``: file size per artifact (log axis when sizes spread over 20x);
-- ``training_curves.png``: loss and validation accuracy per epoch of every stage that trained.
+- ``training_curves.png``: loss and validation accuracy per epoch of every stage that trained
+  (long runs also get a moving average).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from compressor.atomic import atomic_path
 
 #: Above this ratio between the largest and the smallest file, the size plot's axis is logarithmic.
 LOG_SIZE_SPREAD = 20.0
+#: Training curves longer than this are drawn faint, with a moving average on top.
+SMOOTH_ABOVE_EPOCHS = 60
 #: Colours by precision, so INT8 files stand out from FP32 ones in every plot.
 COLORS = {"fp32": "#1f77b4", "int8": "#d62728"}
 
@@ -171,6 +174,25 @@ def plot_sizes(stage: dict[str, Any], path: Path) -> Path | None:
     return _save(figure, path)
 
 
+def moving_average(values: list[float | None], window: int) -> list[float | None]:
+    """Trailing mean of the last ``window`` values present; ``None`` stays ``None``.
+
+    Example:
+        >>> moving_average([1.0, 3.0, None, 5.0, 7.0], 2)
+        [1.0, 2.0, None, 4.0, 6.0]
+    """
+    present: list[float] = []
+    smoothed: list[float | None] = []
+    for value in values:
+        if value is None:
+            smoothed.append(None)
+            continue
+        present.append(value)
+        recent = present[-window:]
+        smoothed.append(sum(recent) / len(recent))
+    return smoothed
+
+
 def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
     """Loss and validation accuracy per epoch, one line per training stage; ``None`` if none."""
     histories = {n: s["history"] for n, s in stages.items() if s.get("history")}
@@ -184,8 +206,16 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         losses = [h.get("loss") for h in history]
         accs = [None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history]
-        loss_ax.plot(epochs, losses, marker=".", label=name)
-        acc_ax.plot(epochs, accs, marker=".", label=name)
+        for ax, values in ((loss_ax, losses), (acc_ax, accs)):
+            if len(history) <= SMOOTH_ABOVE_EPOCHS:
+                ax.plot(epochs, values, marker=".", label=name)
+                continue
+            # Hundreds of noisy epochs drawn point by point hide the trend: draw them faint
+            # and the trend (a trailing mean over a thirtieth of the run) on top.
+            (raw,) = ax.plot(epochs, values, linewidth=0.6, alpha=0.3)
+            window = max(2, len(history) // 30)
+            ax.plot(epochs, moving_average(values, window), color=raw.get_color(),
+                    label=f"{name} (mean of {window} epochs)")
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("training loss")
     loss_ax.set_yscale("log")

@@ -79,3 +79,38 @@ def test_sizes_of_one_order_keep_a_linear_axis(monkeypatch, tmp_path) -> None:
     widths = _bar_pixels(figure)
     assert 3.5 < widths[0] / widths[1] < 4.5  # linear: bar lengths keep the sizes' ratio
     _pyplot().close(figure)
+
+
+def test_moving_average_skips_missing_values() -> None:
+    from compressor.report_plots import moving_average
+
+    assert moving_average([1.0, 3.0, None, 5.0, 7.0], 2) == [1.0, 2.0, None, 4.0, 6.0]
+    assert moving_average([4.0, 2.0], 10) == [4.0, 3.0]
+
+
+def _curves_figure(monkeypatch, tmp_path, epochs: int):
+    from compressor import report_plots
+
+    kept = {}
+    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
+    # A loss that alternates between two values: its trend is flat at their mean.
+    history = [{"epoch": e + 1, "loss": 0.2 if e % 2 else 0.6, "val_accuracy": 0.9} for e in range(epochs)]
+    report_plots.plot_training_curves({"distill": {"history": history}}, tmp_path / "curves.png")
+    return kept["figure"]
+
+
+def test_long_runs_get_a_trend_line_over_faint_epochs(monkeypatch, tmp_path) -> None:
+    figure = _curves_figure(monkeypatch, tmp_path, 600)
+    loss_ax = figure.axes[0]
+    raw, trend = loss_ax.get_lines()
+    assert raw.get_alpha() < 0.5 and raw.get_marker() in ("None", None, "")
+    assert trend.get_label() == "distill (mean of 20 epochs)"
+    assert all(abs(y - 0.4) < 1e-9 for y in trend.get_ydata()[20:])  # the alternation is gone
+    _pyplot().close(figure)
+
+
+def test_short_runs_keep_every_epoch_as_a_point(monkeypatch, tmp_path) -> None:
+    figure = _curves_figure(monkeypatch, tmp_path, 12)
+    (line,) = figure.axes[0].get_lines()
+    assert line.get_marker() == "." and line.get_label() == "distill"
+    _pyplot().close(figure)
