@@ -109,11 +109,19 @@ def test_wrong_types_and_ranges(tiny_recipe, registry, mutate, field, value) -> 
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda r: r.update(device="tpu"), "device: invalid value 'tpu': expected auto, cpu, cuda, cuda:N (a GPU index) or mps"),
-        (lambda r: r.update(name="my recipe"), "name: invalid value 'my recipe': expected letters, digits"),
-        (lambda r: _stage(r, "teacher").update(name="-teacher"), "stages[0].name: invalid value '-teacher': expected letters"),
         (
-            lambda r: _stage(r, "teacher").update(model={"name": "import", "options": {"target": "nets.TinyNet"}}),
+            lambda r: r.update(device="tpu"),
+            "device: invalid value 'tpu': expected auto, cpu, cuda, cuda:N (a GPU index) or mps",
+        ),
+        (lambda r: r.update(name="my recipe"), "name: invalid value 'my recipe': expected letters, digits"),
+        (
+            lambda r: _stage(r, "teacher").update(name="-teacher"),
+            "stages[0].name: invalid value '-teacher': expected letters",
+        ),
+        (
+            lambda r: _stage(r, "teacher").update(
+                model={"name": "import", "options": {"target": "nets.TinyNet"}}
+            ),
             "stages.teacher.model.options.target: invalid value 'nets.TinyNet': expected package.module:attr",
         ),
     ],

@@ -105,8 +105,8 @@ def test_html_escapes_and_survives_odd_lines(tmp_path) -> None:
 
 def test_html_figures_do_not_wrap_but_sentences_do(tmp_path) -> None:
     result = "test accuracy 98.33% (PyTorch); 9.61 k parameters; 63,946 samples/s"
-    page = markdown_to_html(f"| stage | time | result |\n|---|---|---|\n| `teacher` | 21.667 ms | {result} |\n",
-                            tmp_path, "t")
+    table = f"| stage | time | result |\n|---|---|---|\n| `teacher` | 21.667 ms | {result} |\n"
+    page = markdown_to_html(table, tmp_path, "t")
     assert '<td class="figure">21.667 ms</td>' in page
     assert '<td class="figure"><code>teacher</code></td>' in page
     assert f"<td>{result}</td>" in page
