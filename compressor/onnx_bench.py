@@ -200,7 +200,7 @@ def measure_latency(
     min_seconds: float = 0.5,
 ) -> dict[str, float]:
     """Time ``session.run`` on ``inputs``: ``warmup`` untimed calls, then at least ``repeat``
-    timed calls and at least ``min_seconds`` of them.
+    timed calls, going on until they have taken at least ``min_seconds`` of wall-clock time.
 
     Returns:
         Milliseconds per call: ``p50``, ``p90``, ``p95``, ``p99``, ``mean``, ``min``; and

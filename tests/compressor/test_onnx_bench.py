@@ -73,10 +73,14 @@ def test_latency_percentiles_are_ordered_and_repeat_is_respected(model_and_file,
 def test_min_seconds_extends_the_measurement(model_and_file, split) -> None:
     _, path = model_and_file
     session = onnx_bench.make_session(path)
+    started = time.perf_counter()
     stats = onnx_bench.measure_latency(
         session, onnx_bench.batch_of(split, 1), warmup=0, repeat=1, min_seconds=0.05
     )
-    assert stats["runs"] > 1 and stats["runs"] * stats["mean"] >= 0.05 * 1000 * 0.9
+    assert time.perf_counter() - started >= 0.05
+    # The calls fill most of that time; the rest is the loop's own clock reads, which for a
+    # model of a few microseconds per call can be 10% or more (so no tighter bound here).
+    assert stats["runs"] > 1 and stats["runs"] * stats["mean"] >= 0.05 * 1000 * 0.5
 
 
 def test_onnx_accuracy_equals_pytorch_accuracy(model_and_file, split) -> None:
