@@ -206,16 +206,16 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         losses = [h.get("loss") for h in history]
         accs = [None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history]
+        # Hundreds of noisy epochs drawn point by point hide the trend: a long stage is drawn
+        # faint, with the trend (a trailing mean over a thirtieth of the run) on top.
+        window = max(2, len(history) // 30) if len(history) > SMOOTH_ABOVE_EPOCHS else 0
         for ax, values in ((loss_ax, losses), (acc_ax, accs)):
-            if len(history) <= SMOOTH_ABOVE_EPOCHS:
+            if not window:
                 ax.plot(epochs, values, marker=".", label=name)
                 continue
-            # Hundreds of noisy epochs drawn point by point hide the trend: draw them faint
-            # and the trend (a trailing mean over a thirtieth of the run) on top.
             (raw,) = ax.plot(epochs, values, linewidth=0.6, alpha=0.3)
-            window = max(2, len(history) // 30)
-            ax.plot(epochs, moving_average(values, window), color=raw.get_color(),
-                    label=f"{name} (mean of {window} epochs)")
+            trend = moving_average(values, window)
+            ax.plot(epochs, trend, color=raw.get_color(), label=f"{name} (mean of {window} epochs)")
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("training loss")
     loss_ax.set_yscale("log")

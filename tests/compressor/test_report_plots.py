@@ -1,8 +1,19 @@
-"""Report plots: labels of nearby points must stay readable."""
+"""Report plots: readable labels, visible bars and visible trends, checked on the drawn figures."""
 
 from __future__ import annotations
 
-from compressor.report_plots import _pyplot, separate_labels
+from typing import Any
+
+from compressor import report_plots
+from compressor.report_plots import _pyplot, moving_average, separate_labels
+
+
+def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
+    """Call a plot function and return its figure instead of saving it."""
+    kept = {}
+    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
+    plot(*args)
+    return kept["figure"]
 
 
 def _labelled(points: list[tuple[str, float, float]]) -> tuple[object, list]:
@@ -47,13 +58,8 @@ def test_labels_far_apart_do_not_move() -> None:
 
 
 def _size_figure(monkeypatch, tmp_path, sizes: dict[str, int]):
-    from compressor import report_plots
-
-    kept = {}
-    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
     stage = {"models": {name: {"file_bytes": size, "precision": "fp32"} for name, size in sizes.items()}}
-    report_plots.plot_sizes(stage, tmp_path / "sizes.png")
-    return kept["figure"]
+    return _drawn_figure(monkeypatch, report_plots.plot_sizes, stage, tmp_path / "sizes.png")
 
 
 def _bar_pixels(figure) -> list[float]:
@@ -82,21 +88,15 @@ def test_sizes_of_one_order_keep_a_linear_axis(monkeypatch, tmp_path) -> None:
 
 
 def test_moving_average_skips_missing_values() -> None:
-    from compressor.report_plots import moving_average
-
     assert moving_average([1.0, 3.0, None, 5.0, 7.0], 2) == [1.0, 2.0, None, 4.0, 6.0]
     assert moving_average([4.0, 2.0], 10) == [4.0, 3.0]
 
 
 def _curves_figure(monkeypatch, tmp_path, epochs: int):
-    from compressor import report_plots
-
-    kept = {}
-    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
     # A loss that alternates between two values: its trend is flat at their mean.
     history = [{"epoch": e + 1, "loss": 0.2 if e % 2 else 0.6, "val_accuracy": 0.9} for e in range(epochs)]
-    report_plots.plot_training_curves({"distill": {"history": history}}, tmp_path / "curves.png")
-    return kept["figure"]
+    stages = {"distill": {"history": history}}
+    return _drawn_figure(monkeypatch, report_plots.plot_training_curves, stages, tmp_path / "curves.png")
 
 
 def test_long_runs_get_a_trend_line_over_faint_epochs(monkeypatch, tmp_path) -> None:
