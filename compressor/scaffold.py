@@ -98,7 +98,7 @@ TEMPLATES: dict[str, str] = {}
 
 TEMPLATES["pyproject.toml"] = """\
 [build-system]
-requires = ["setuptools>=69", "wheel"]
+requires = ["setuptools>=77", "wheel"]
 build-backend = "setuptools.build_meta"
 
 [project]
