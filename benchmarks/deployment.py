@@ -113,10 +113,18 @@ def small_student_recipe() -> dict[str, Any]:
                 "name": "export",
                 "type": "export",
                 "inputs": {"models": ["small"]},
-                "exporter": {"name": "onnx", "options": {"embed_preprocessing": True, "raw_input": "uint8"}},
+                "exporter": {
+                    "name": "onnx",
+                    "options": {"embed_preprocessing": True, "raw_input": "uint8"},
+                },
             },
-            {**BENCH, "name": "benchmark", "inputs": {"models": ["small.onnx"]}, "threads": [1],
-             "torch_eager": False},
+            {
+                **BENCH,
+                "name": "benchmark",
+                "inputs": {"models": ["small.onnx"]},
+                "threads": [1],
+                "torch_eager": False,
+            },
         ],
     }
 
@@ -151,8 +159,10 @@ def report(metrics: dict[str, Any], small: dict[str, Any], bound_ms: float) -> l
         )
     lines.append("")
     lines.append("== models (onnxruntime, first benchmark run) ==")
-    lines.append(f"  {'model':<20}{'accuracy':>10}{'size':>12}{'p50 b1':>11}{'p50 b64':>11}"
-                 f"{'x floor':>9}{'GFLOP/s':>9}{'of peak':>9}{'torch b1':>10}")
+    lines.append(
+        f"  {'model':<20}{'accuracy':>10}{'size':>12}{'p50 b1':>11}{'p50 b64':>11}"
+        f"{'x floor':>9}{'GFLOP/s':>9}{'of peak':>9}{'torch b1':>10}"
+    )
     for name, m in first["models"].items():
         cells = {(g["threads"], g["batch"]): g for g in m["grid"]}
         lim = m.get("limits", {})
@@ -231,8 +241,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "deployment"
         result = pipeline.run(plan, registry, out, progress=Progress(enabled=False))
-        print(f"run: {result.metrics['seconds']:.0f} s; report: {out / 'report.md'}"
-              + ("" if args.out else " (temporary; use --out to keep it)"))
+        print(
+            f"run: {result.metrics['seconds']:.0f} s; report: {out / 'report.md'}"
+            + ("" if args.out else " (temporary; use --out to keep it)")
+        )
         small = recipe.resolve(small_student_recipe(), registry)
         small_result = pipeline.run(
             small, registry, Path(scratch) / "small", progress=Progress(enabled=False)

@@ -63,11 +63,15 @@ def build_recipe(seed: int, scale: float, registry: Registry) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every stage's epochs")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kd_accuracy.md")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "kd_accuracy.md"
+    )
     args = parser.parse_args()
     registry = Registry.load()
     results: dict[str, list[float]] = {}
@@ -85,7 +89,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
     raw = args.out.with_suffix(".json")
-    raw.write_text(json.dumps({"seeds": seeds, "epochs_scale": args.scale, "test_accuracy": results}, indent=1))
+    raw.write_text(
+        json.dumps({"seeds": seeds, "epochs_scale": args.scale, "test_accuracy": results}, indent=1)
+    )
     print(f"written to {args.out} and {raw}")
 
 

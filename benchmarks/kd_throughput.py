@@ -43,15 +43,27 @@ class _Quiet:
 def _models(registry: Registry, bundle):
     def build(name, **options):
         record = registry.get("model", name)
-        return record.build(record.options.model_validate(options), input_shape=bundle.input_shape,
-                            num_classes=bundle.num_classes)
+        return record.build(
+            record.options.model_validate(options),
+            input_shape=bundle.input_shape,
+            num_classes=bundle.num_classes,
+        )
 
     torch.manual_seed(0)
     teacher = build("seed_cnn", channels=[32, 64], hidden=128)
     # A short teacher training so the targets carry knowledge; not timed.
-    fit(teacher, data=bundle, losses=[WeightedLoss("ce", 1.0, _CE(), False)], epochs=3,
-        optimizer=OptimizerConfig(lr=2e-3), batch_size=128, eval_batch_size=512, device="cpu", seed=0,
-        bar=_Quiet())
+    fit(
+        teacher,
+        data=bundle,
+        losses=[WeightedLoss("ce", 1.0, _CE(), False)],
+        epochs=3,
+        optimizer=OptimizerConfig(lr=2e-3),
+        batch_size=128,
+        eval_batch_size=512,
+        device="cpu",
+        seed=0,
+        bar=_Quiet(),
+    )
     torch.manual_seed(1)
     return teacher.eval(), build("seed_mlp", hidden=[128])
 
@@ -61,8 +73,14 @@ class _CE(torch.nn.Module):
         return F.cross_entropy(s, y)
 
 
-def plain_loop(teacher, student, bundle, epochs: int, augment: AugmentConfig | None,
-               channels_last: bool = False) -> float:
+def plain_loop(
+    teacher,
+    student,
+    bundle,
+    epochs: int,
+    augment: AugmentConfig | None,
+    channels_last: bool = False,
+) -> float:
     """What a user writes by hand: teacher forward under no_grad every step.
 
     ``channels_last`` hand-tunes it: the teacher and its batches in the channels-last layout.
@@ -94,29 +112,48 @@ def compressor_loop(registry, teacher, student, bundle, epochs: int, augment):
         WeightedLoss("kd", 0.9, kd.build(kd.options(temperature=4.0)), True),
         WeightedLoss("ce", 0.1, ce.build(ce.options()), False),
     ]
-    result = fit(student, data=bundle, losses=losses, epochs=epochs,
-                 optimizer=OptimizerConfig(lr=1e-3, schedule="constant"), batch_size=128,
-                 eval_batch_size=512, device="cpu", seed=0, bar=_Quiet(), teachers=[teacher],
-                 augment=augment, teacher_backend="auto")
+    result = fit(
+        student,
+        data=bundle,
+        losses=losses,
+        epochs=epochs,
+        optimizer=OptimizerConfig(lr=1e-3, schedule="constant"),
+        batch_size=128,
+        eval_batch_size=512,
+        device="cpu",
+        seed=0,
+        bar=_Quiet(),
+        teachers=[teacher],
+        augment=augment,
+        teacher_backend="auto",
+    )
     return evaluate(student, bundle.test, 512, "cpu"), result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
     registry = Registry.load()
     mnist = registry.get("dataset", "mnist")
-    bundle = mnist.build(mnist.options.model_validate({"val_fraction": 0.1, "test_fraction": 0.1}), seed=0)
-    print(f"{len(bundle.train)} training digits, batch 128, {args.epochs} epochs, {torch.get_num_threads()} threads")
+    bundle = mnist.build(
+        mnist.options.model_validate({"val_fraction": 0.1, "test_fraction": 0.1}), seed=0
+    )
+    print(
+        f"{len(bundle.train)} training digits, batch 128, {args.epochs} epochs, {torch.get_num_threads()} threads"
+    )
     teacher, student = _models(registry, bundle)
     start = {k: v.clone() for k, v in student.state_dict().items()}
     # One untimed epoch of each loop first, so neither pays for kernel selection and allocation.
     plain_loop(teacher, student, bundle, 1, None)
     student.load_state_dict(start)
 
-    for label, augment, goal in (("deterministic inputs", None, 10.0),
-                                 ("random 2-pixel shifts", AugmentConfig(shift=2), 1.3)):
+    for label, augment, goal in (
+        ("deterministic inputs", None, 10.0),
+        ("random 2-pixel shifts", AugmentConfig(shift=2), 1.3),
+    ):
         timings: dict[str, float] = {}
         accuracy: dict[str, float] = {}
         student.load_state_dict(start)
@@ -125,7 +162,9 @@ def main() -> None:
         timings["plain PyTorch loop"] = time.perf_counter() - began
         student.load_state_dict(start)
         began = time.perf_counter()
-        accuracy["compressor"], result = compressor_loop(registry, teacher, student, bundle, args.epochs, augment)
+        accuracy["compressor"], result = compressor_loop(
+            registry, teacher, student, bundle, args.epochs, augment
+        )
         timings["compressor"] = time.perf_counter() - began
         if augment is not None:
             student.load_state_dict(start)
@@ -138,20 +177,30 @@ def main() -> None:
         samples = args.epochs * len(bundle.train)
         epoch_seconds = sum(h["seconds"] for h in result.history) / len(result.history)
         setup = timings["compressor"] - sum(h["seconds"] for h in result.history)
-        how = "teacher outputs cached" if result.teacher_cached else f"teacher on {', '.join(result.teacher_backends) or 'torch'}"
+        how = (
+            "teacher outputs cached"
+            if result.teacher_cached
+            else f"teacher on {', '.join(result.teacher_backends) or 'torch'}"
+        )
         print(f"\n{label}:")
         for name in timings:
-            print(f"  {name:20} {timings[name]:7.2f} s  {samples / timings[name]:9,.0f} samples/s  "
-                  f"test accuracy {100 * accuracy[name]:.2f}%")
+            print(
+                f"  {name:20} {timings[name]:7.2f} s  {samples / timings[name]:9,.0f} samples/s  "
+                f"test accuracy {100 * accuracy[name]:.2f}%"
+            )
         per_epoch = timings["plain PyTorch loop"] / args.epochs / epoch_seconds
-        print(f"  compressor: {setup:.2f} s once ({how}), then {epoch_seconds:.3f} s per epoch "
-              f"({per_epoch:.1f}x the plain loop's {timings['plain PyTorch loop'] / args.epochs:.3f} s)")
+        print(
+            f"  compressor: {setup:.2f} s once ({how}), then {epoch_seconds:.3f} s per epoch "
+            f"({per_epoch:.1f}x the plain loop's {timings['plain PyTorch loop'] / args.epochs:.3f} s)"
+        )
         verdict = "meets" if ratio >= goal else "MISSES"
         print(f"  speedup over {args.epochs} epochs {ratio:.2f}x ({verdict} the {goal}x goal)")
         if "plain, channels-last" in timings:
             tuned = timings["plain, channels-last"] / timings["compressor"]
             print(f"  against the plain loop hand-tuned to channels-last: {tuned:.2f}x")
-        print(f"  accuracy difference {100 * (accuracy['compressor'] - accuracy['plain PyTorch loop']):+.2f} points")
+        print(
+            f"  accuracy difference {100 * (accuracy['compressor'] - accuracy['plain PyTorch loop']):+.2f} points"
+        )
 
 
 if __name__ == "__main__":

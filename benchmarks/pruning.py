@@ -63,14 +63,22 @@ def resnet_figures(registry: Registry) -> dict[str, float]:
             lat1 = measure_latency(session, x[:1].numpy(), warmup=20, repeat=200, min_seconds=2.0)
             lat64 = measure_latency(session, x.numpy(), warmup=5, repeat=30, min_seconds=3.0)
             rows[name] = {
-                "params": params, "macs": macs, "bytes": path.stat().st_size,
-                "p50_b1_ms": lat1["p50"], "p50_b64_ms": lat64["p50"],
+                "params": params,
+                "macs": macs,
+                "bytes": path.stat().st_size,
+                "p50_b1_ms": lat1["p50"],
+                "p50_b64_ms": lat64["p50"],
             }
     b, a = rows["before"], rows["after"]
     print("\nresnet18, 32x32 input, 50% channels pruned (magnitude, round_to 8), onnxruntime CPU")
     print(f"{'':20}{'before':>16}{'after':>16}{'ratio':>10}")
-    for key, label in (("params", "parameters"), ("macs", "MACs"), ("bytes", "ONNX bytes"),
-                       ("p50_b1_ms", "p50 ms, batch 1"), ("p50_b64_ms", "p50 ms, batch 64")):
+    for key, label in (
+        ("params", "parameters"),
+        ("macs", "MACs"),
+        ("bytes", "ONNX bytes"),
+        ("p50_b1_ms", "p50 ms, batch 1"),
+        ("p50_b64_ms", "p50 ms, batch 64"),
+    ):
         style = ",.3f" if key.endswith("_ms") else ",.0f"
         print(f"{label:20}{b[key]:>16{style}}{a[key]:>16{style}}{b[key] / a[key]:>9.2f}x")
     macs_speedup = b["macs"] / a["macs"]
@@ -82,8 +90,10 @@ def resnet_figures(registry: Registry) -> dict[str, float]:
     for batch in ("b1", "b64"):
         share = figures[f"latency_speedup_{batch}"] / macs_speedup
         verdict = "meets" if share >= 0.7 else "MISSES"
-        print(f"latency speedup {batch}: {figures[f'latency_speedup_{batch}']:.2f}x = "
-              f"{share:.2f} of the MACs speedup ({verdict} the 0.7 goal)")
+        print(
+            f"latency speedup {batch}: {figures[f'latency_speedup_{batch}']:.2f}x = "
+            f"{share:.2f} of the MACs speedup ({verdict} the 0.7 goal)"
+        )
     return figures
 
 
@@ -94,15 +104,31 @@ SEED_RECIPE = {
     "device": "auto",
     "data": {"dataset": "mnist", "batch_size": 64},
     "stages": [
-        {"name": "teacher", "type": "train", "epochs": 12,
-         "model": {"name": "seed_cnn", "options": {"channels": [32, 64], "hidden": 128}}},
-        {"name": "student", "type": "distill", "inputs": {"teacher": "teacher"}, "epochs": 60,
-         "model": {"name": "seed_mlp", "options": {"hidden": [128]}},
-         "losses": [{"name": "kd", "weight": 0.9, "options": {"temperature": 4}},
-                    {"name": "ce", "weight": 0.1}]},
-        {"name": "pruned", "type": "prune", "inputs": {"model": "student", "teacher": "teacher"},
-         "pruner": {"name": "magnitude"}, "ratio": 0.5,
-         "finetune": {"epochs": 20, "optimizer": {"lr": 0.0005}}},
+        {
+            "name": "teacher",
+            "type": "train",
+            "epochs": 12,
+            "model": {"name": "seed_cnn", "options": {"channels": [32, 64], "hidden": 128}},
+        },
+        {
+            "name": "student",
+            "type": "distill",
+            "inputs": {"teacher": "teacher"},
+            "epochs": 60,
+            "model": {"name": "seed_mlp", "options": {"hidden": [128]}},
+            "losses": [
+                {"name": "kd", "weight": 0.9, "options": {"temperature": 4}},
+                {"name": "ce", "weight": 0.1},
+            ],
+        },
+        {
+            "name": "pruned",
+            "type": "prune",
+            "inputs": {"model": "student", "teacher": "teacher"},
+            "pruner": {"name": "magnitude"},
+            "ratio": 0.5,
+            "finetune": {"epochs": 20, "optimizer": {"lr": 0.0005}},
+        },
     ],
 }
 
@@ -117,16 +143,22 @@ def seed_figures(registry: Registry) -> dict[str, float]:
     loss = 100 * (student["test_accuracy"] - pruned["test_accuracy"])
     print("\nseed MLP 784-128-10 on the 5,000 shipped MNIST digits (held-out test split)")
     print(f"teacher (seed CNN)        {100 * stages['teacher']['test_accuracy']:.2f}%")
-    print(f"distilled student         {100 * student['test_accuracy']:.2f}%  {student['params']:,} params")
+    print(
+        f"distilled student         {100 * student['test_accuracy']:.2f}%  {student['params']:,} params"
+    )
     print(f"pruned, before fine-tune  {100 * pruned['pruned']['val_accuracy']:.2f}% (validation)")
-    print(f"pruned + fine-tuned       {100 * pruned['test_accuracy']:.2f}%  {pruned['params']:,} params")
+    print(
+        f"pruned + fine-tuned       {100 * pruned['test_accuracy']:.2f}%  {pruned['params']:,} params"
+    )
     verdict = "meets" if loss <= 0.5 else "MISSES"
     print(f"accuracy lost to pruning: {loss:+.2f} points ({verdict} the <= 0.5 goal)")
     return {"points_lost": loss}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["resnet", "seed"])
     args = parser.parse_args()
     registry = Registry.load()

@@ -85,8 +85,8 @@ class Augmenter:
         padded = self._fill(x).expand(n, c, h + 2 * pixels, w + 2 * pixels).clone()
         padded[:, :, pixels : pixels + h, pixels : pixels + w] = x
         offsets = torch.randint(0, 2 * pixels + 1, (2, n), generator=self.generator).to(x.device)
-        rows = (torch.arange(h, device=x.device)[None, :] + offsets[0][:, None])  # (n, h)
-        cols = (torch.arange(w, device=x.device)[None, :] + offsets[1][:, None])  # (n, w)
+        rows = torch.arange(h, device=x.device)[None, :] + offsets[0][:, None]  # (n, h)
+        cols = torch.arange(w, device=x.device)[None, :] + offsets[1][:, None]  # (n, w)
         batch = torch.arange(n, device=x.device)[:, None, None]
         out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
         # The default layout, whatever the channel count: with one channel a plain .contiguous()
@@ -130,7 +130,9 @@ class Augmenter:
         )
         return (out + background).contiguous()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, num_classes: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment a batch.
 
         Returns:
@@ -160,7 +162,9 @@ class Augmenter:
             return x, lam * soft + (1 - lam) * soft[perm]
         return x, y
 
-    def _cutmix(self, x: torch.Tensor, perm: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
+    def _cutmix(
+        self, x: torch.Tensor, perm: torch.Tensor, lam: float
+    ) -> tuple[torch.Tensor, float]:
         _, _, h, w = x.shape
         cut_h, cut_w = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
         cy = int(torch.randint(0, h, (1,), generator=self.generator))

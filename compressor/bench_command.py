@@ -27,7 +27,9 @@ def parse_counts(text: str | None, flag: str) -> list[int] | None:
     for part in text.split(","):
         part = part.strip()
         if not part.isdigit() or int(part) < 1:
-            raise UsageError(f"{flag} {text!r}: expected positive integers separated by commas, e.g. 1,64")
+            raise UsageError(
+                f"{flag} {text!r}: expected positive integers separated by commas, e.g. 1,64"
+            )
         values.append(int(part))
     return values
 
@@ -127,7 +129,9 @@ def run_bench(
         # graph): onnxruntime's own errors mean the input is wrong, not compressor.
         if not type(error).__module__.startswith("onnxruntime"):
             raise
-        raise UsageError(f"{model}: onnxruntime cannot run this model ({one_line(error, 200)})") from None
+        raise UsageError(
+            f"{model}: onnxruntime cannot run this model ({one_line(error, 200)})"
+        ) from None
     measured = results[model.name]
     if dataset is None:
         measured["accuracy"] = None  # random inputs: timing only
@@ -159,14 +163,21 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         + (", normalized inside the graph" if result["input"]["embedded"] else "")
     )
     console.print(
-        "accuracy"
-        + where
-        + f": {'—' if accuracy is None else f'{100 * accuracy:.2f}%'}; "
+        "accuracy" + where + f": {'—' if accuracy is None else f'{100 * accuracy:.2f}%'}; "
         f"params {format_count(result.get('params'))}, MACs {format_count(result.get('macs'))}, "
         f"file {format_bytes(result.get('file_bytes'))}"
     )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ("provider", "threads", "batch", "p50 ms", "p90 ms", "p99 ms", "per s", "rounds apart")
+    columns = (
+        "provider",
+        "threads",
+        "batch",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "per s",
+        "rounds apart",
+    )
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     unstable = False

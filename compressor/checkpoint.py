@@ -75,7 +75,9 @@ def save_model(model: nn.Module, spec: dict[str, Any], path: str | Path, **extra
     return Path(path)
 
 
-def _resize(model: nn.Module, structure: dict[str, dict[str, Any]], state: dict[str, torch.Tensor]) -> None:
+def _resize(
+    model: nn.Module, structure: dict[str, dict[str, Any]], state: dict[str, torch.Tensor]
+) -> None:
     modules = dict(model.named_modules())
     for path, attrs in structure.items():
         module = modules.get(path)
@@ -94,7 +96,11 @@ def _resize(model: nn.Module, structure: dict[str, dict[str, Any]], state: dict[
         if not isinstance(current, torch.Tensor) or current.shape == tensor.shape:
             continue
         if isinstance(current, nn.Parameter):
-            setattr(owner, leaf, nn.Parameter(torch.empty_like(tensor), requires_grad=current.requires_grad))
+            setattr(
+                owner,
+                leaf,
+                nn.Parameter(torch.empty_like(tensor), requires_grad=current.requires_grad),
+            )
         else:
             owner.register_buffer(leaf, torch.empty_like(tensor))
 
@@ -134,7 +140,9 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
         record = registry.get("model", ref.name)
         ref._parsed = record.options.model_validate(ref.options)
         model = record.build(
-            ref.parsed, input_shape=tuple(extra["input_shape"]), num_classes=int(extra["num_classes"])
+            ref.parsed,
+            input_shape=tuple(extra["input_shape"]),
+            num_classes=int(extra["num_classes"]),
         )
         _resize(model, payload["structure"], payload["state_dict"])
         model.load_state_dict(payload["state_dict"])

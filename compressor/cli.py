@@ -134,9 +134,15 @@ def _parser() -> argparse.ArgumentParser:
         "'-'): pyproject.toml with the `compressor` entry point, a loss registered with an "
         "options schema, a README and a passing test. Then: pip install -e NAME && pytest NAME.",
     )
-    new_plugin.add_argument("name", metavar="NAME", help="the distribution name, e.g. compressor-focal")
     new_plugin.add_argument(
-        "--dir", type=Path, default=None, metavar="DIR", help="where to write it (default: ./NAME); must be new or empty"
+        "name", metavar="NAME", help="the distribution name, e.g. compressor-focal"
+    )
+    new_plugin.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where to write it (default: ./NAME); must be new or empty",
     )
 
     bench = sub.add_parser(
@@ -148,16 +154,45 @@ def _parser() -> argparse.ArgumentParser:
         "and how close the model runs to this machine's limits (docs/deployment.md).",
     )
     bench.add_argument("model", type=Path, metavar="MODEL.onnx", help="the ONNX file")
-    bench.add_argument("--dataset", default=None, metavar="NAME", help="a dataset plugin (accuracy, real inputs); without it: random inputs, timing only")
-    bench.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help="a dataset option (repeatable), e.g. root=~/mnist")
+    bench.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help="a dataset plugin (accuracy, real inputs); without it: random inputs, timing only",
+    )
+    bench.add_argument(
+        "--data-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset option (repeatable), e.g. root=~/mnist",
+    )
     bench.add_argument("--split", choices=["test", "val", "train"], default="test")
-    bench.add_argument("--batch", default=None, metavar="B[,B...]", help="batch sizes, e.g. 1,64 (default: 1,64)")
-    bench.add_argument("--threads", default=None, metavar="T[,T...]", help="intra-op thread counts, e.g. 1,2 (default: onnxruntime's)")
+    bench.add_argument(
+        "--batch", default=None, metavar="B[,B...]", help="batch sizes, e.g. 1,64 (default: 1,64)"
+    )
+    bench.add_argument(
+        "--threads",
+        default=None,
+        metavar="T[,T...]",
+        help="intra-op thread counts, e.g. 1,2 (default: onnxruntime's)",
+    )
     bench.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
-    bench.add_argument("--repeat", type=int, default=100, help="at least this many timed calls (default 100)")
-    bench.add_argument("--min-seconds", type=float, default=0.5, help="and at least this long (default 0.5)")
-    bench.add_argument("--rounds", type=int, default=5, help="interleaved rounds the timed calls are spread over (default 5)")
-    bench.add_argument("--device", default="cpu", help="cpu, or cuda to time the CUDA provider too when present")
+    bench.add_argument(
+        "--repeat", type=int, default=100, help="at least this many timed calls (default 100)"
+    )
+    bench.add_argument(
+        "--min-seconds", type=float, default=0.5, help="and at least this long (default 0.5)"
+    )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds the timed calls are spread over (default 5)",
+    )
+    bench.add_argument(
+        "--device", default="cpu", help="cpu, or cuda to time the CUDA provider too when present"
+    )
     bench.add_argument("--json", action="store_true", help="machine-readable output")
 
     report = sub.add_parser(
@@ -236,7 +271,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if "WORLD_SIZE" in os.environ:
             raise UsageError("--nproc: already running under torchrun; drop --nproc")
         if args.resume is not None:
-            raise UsageError("--resume: not supported with several processes yet; resume without --nproc")
+            raise UsageError(
+                "--resume: not supported with several processes yet; resume without --nproc"
+            )
         # Check the recipe here, once, before starting N processes that would each reject it.
         recipe.load(args.recipe, _registry(args), args.overrides)
         return distributed.launch(nproc, _without_nproc(args.argv))
@@ -297,7 +334,17 @@ def _print_summary(console: Any, metrics: dict[str, Any]) -> None:
             # `student.int8.onnx` and an 800 kB size still fit in 80 columns.
             padding=(0, 0, 0, 0),
         )
-        columns = ("model", "acc", "p50 ms", "per s", "params", "size", "Δ acc", "faster", "smaller")
+        columns = (
+            "model",
+            "acc",
+            "p50 ms",
+            "per s",
+            "params",
+            "size",
+            "Δ acc",
+            "faster",
+            "smaller",
+        )
         for column in columns:
             table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
         for model, m in models.items():
@@ -390,7 +437,9 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     from compressor.scaffold import create_plugin
 
     folder, files = create_plugin(args.name, args.dir)
-    print(f"created {args.name} in {folder}: {', '.join(str(f.relative_to(folder)) for f in files)}")
+    print(
+        f"created {args.name} in {folder}: {', '.join(str(f.relative_to(folder)) for f in files)}"
+    )
     print(f"next: pip install -e {folder} && pytest {folder}  (docs/plugins/tutorial.md)")
     return 0
 
@@ -483,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every torchrun process checks the same input: rank 0 alone reports bad input.
         if rank == 0 or not isinstance(error, UsageError):
             # One line, always: a message may quote recipe text with line breaks in it.
-            print(f"error: {_rank_prefix(rank)}{' '.join(str(error).splitlines())}", file=sys.stderr)
+            print(
+                f"error: {_rank_prefix(rank)}{' '.join(str(error).splitlines())}", file=sys.stderr
+            )
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -101,9 +101,7 @@ def num_batches(n: int, batch_size: int) -> int:
     return (n + batch_size - 1) // batch_size
 
 
-def split_indices(
-    n: int, fractions: Sequence[float], seed: int
-) -> list[torch.Tensor]:
+def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[torch.Tensor]:
     """Shuffle ``range(n)`` with ``seed`` and cut it into parts of the given fractions.
 
     The last part takes the remainder, so ``split_indices(n, [0.7, 0.15, 0.15], 0)`` covers

@@ -122,10 +122,14 @@ def init_from_env(device: str) -> DistributedInfo:
     elif device == "cpu":
         backend = "gloo"
     else:
-        raise UsageError(f"device: {device!r} cannot run with several processes; valid choices: cpu, cuda")
+        raise UsageError(
+            f"device: {device!r} cannot run with several processes; valid choices: cpu, cuda"
+        )
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    _current = DistributedInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+    _current = DistributedInfo(
+        rank=rank, world_size=world_size, local_rank=local_rank, device=device
+    )
     return _current
 
 
@@ -164,7 +168,9 @@ def reduce_totals(*values: float) -> list[float]:
     import torch
 
     # float64 on the training device: NCCL reduces CUDA tensors only, and counts stay exact.
-    return all_reduce_sum(torch.tensor(values, dtype=torch.float64, device=_current.device)).tolist()
+    return all_reduce_sum(
+        torch.tensor(values, dtype=torch.float64, device=_current.device)
+    ).tolist()
 
 
 def average_gradients(params: Iterable[nn.Parameter]) -> None:
@@ -233,7 +239,9 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(per_rank / local_batch_size(batch_size)) if n else 0
 
 
-def shard_indices(n: int, *, rank: int, world_size: int, seed: int, epoch: int, shuffle: bool = True) -> list[int]:
+def shard_indices(
+    n: int, *, rank: int, world_size: int, seed: int, epoch: int, shuffle: bool = True
+) -> list[int]:
     """This rank's share of one epoch's shuffled ``range(n)``, by PyTorch's ``DistributedSampler``.
 
     Every rank draws the same permutation (seeded by ``seed`` and ``epoch``) and takes every
@@ -260,7 +268,9 @@ def shard_batches(
     import torch
 
     order = torch.tensor(
-        shard_indices(len(split), rank=_current.rank, world_size=_current.world_size, seed=seed, epoch=epoch),
+        shard_indices(
+            len(split), rank=_current.rank, world_size=_current.world_size, seed=seed, epoch=epoch
+        ),
         dtype=torch.long,
     )
     step = local_batch_size(batch_size)
@@ -344,6 +354,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     except ChildFailedError as error:
         rank, failure = error.get_first_failure()
         code = failure.exitcode if failure.exitcode > 0 else 1
-        print(f"error: rank {rank} of {nproc} failed with exit code {failure.exitcode} (its message is above)", file=sys.stderr)
+        print(
+            f"error: rank {rank} of {nproc} failed with exit code {failure.exitcode} (its message is above)",
+            file=sys.stderr,
+        )
         return code
     return 0

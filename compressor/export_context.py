@@ -78,9 +78,7 @@ def accepts_context(export: Any) -> bool:
         parameters = inspect.signature(export).parameters.values()
     except (TypeError, ValueError):  # builtins or C callables without a signature
         return False
-    return any(
-        p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
-    )
+    return any(p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def call_export(

@@ -41,15 +41,22 @@ class OnnxTeacher(nn.Module):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                cpu, (example[:2].cpu(),), buffer, dynamo=False, input_names=["input"],
-                output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                cpu,
+                (example[:2].cpu(),),
+                buffer,
+                dynamo=False,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
             )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # onnxruntime's threads spin after each run by default; between teacher calls they would
         # steal the cores PyTorch needs for the student's step.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+        )
         with torch.no_grad():
             expected = cpu(example.cpu())
         error = (self(example) - expected).abs().max().item()
@@ -93,7 +100,9 @@ class TorchScriptTeacher(nn.Module):
             for batch in (rows, rows[: max(1, len(rows) // 2 - 1)]):
                 error = (self.module(batch) - eager(batch)).abs().max().item()
                 if not error <= ATOL:
-                    raise ValueError(f"TorchScript disagrees with PyTorch on the teacher by {error:.2e}")
+                    raise ValueError(
+                        f"TorchScript disagrees with PyTorch on the teacher by {error:.2e}"
+                    )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

@@ -33,7 +33,9 @@ def find_module(model: nn.Module, path: str, field: str) -> nn.Module:
     close = difflib.get_close_matches(path, names, n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
     shown = ", ".join(names[:25]) + (" ..." if len(names) > 25 else "")
-    raise RecipeError(field, f"no module {path!r} in {type(model).__name__}; {hint}module paths: {shown}")
+    raise RecipeError(
+        field, f"no module {path!r} in {type(model).__name__}; {hint}module paths: {shown}"
+    )
 
 
 class FeatureTap:
@@ -88,7 +90,9 @@ class _PoolThen(nn.Module):
         return self.inner(x)
 
 
-def build_adapter(kind: str, student_shape: torch.Size, teacher_shape: torch.Size) -> nn.Module | None:
+def build_adapter(
+    kind: str, student_shape: torch.Size, teacher_shape: torch.Size
+) -> nn.Module | None:
     """The regressor from student features to the teacher's shape, or ``None`` for ``none``.
 
     Args:
@@ -105,14 +109,18 @@ def build_adapter(kind: str, student_shape: torch.Size, teacher_shape: torch.Siz
     if kind == "auto":
         kind = "conv1x1" if len(student_shape) == 4 and len(teacher_shape) == 4 else "linear"
     if kind == "linear":
-        return nn.Linear(int(torch.Size(student_shape[1:]).numel()), int(torch.Size(teacher_shape[1:]).numel()))
+        return nn.Linear(
+            int(torch.Size(student_shape[1:]).numel()), int(torch.Size(teacher_shape[1:]).numel())
+        )
     if len(student_shape) != 4 or len(teacher_shape) != 4:
         raise ValueError(
             f"a conv1x1 adapter maps (N, C, H, W) feature maps; got {tuple(student_shape)} -> "
             f"{tuple(teacher_shape)}: use adapter: linear"
         )
     conv = nn.Conv2d(student_shape[1], teacher_shape[1], kernel_size=1, bias=False)
-    return _PoolThen((teacher_shape[2], teacher_shape[3]), nn.Sequential(conv, nn.BatchNorm2d(teacher_shape[1])))
+    return _PoolThen(
+        (teacher_shape[2], teacher_shape[3]), nn.Sequential(conv, nn.BatchNorm2d(teacher_shape[1]))
+    )
 
 
 def adapt(adapter: nn.Module | None, features: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -152,7 +152,10 @@ def time_cells(
     finally:
         if collecting:
             gc.enable()
-    return [{**summarize(cell.times), "round_spread": round_spread(cell.round_medians)} for cell in cells]
+    return [
+        {**summarize(cell.times), "round_spread": round_spread(cell.round_medians)}
+        for cell in cells
+    ]
 
 
 def round_spread(medians: list[float]) -> float:
@@ -206,7 +209,9 @@ def measure_latency(
         Milliseconds per call: ``p50``, ``p90``, ``p95``, ``p99``, ``mean``, ``min``; and
         ``runs``, the number of timed calls.
     """
-    (stats,) = time_cells([Cell(session, inputs)], warmup=warmup, repeat=repeat, min_seconds=min_seconds)
+    (stats,) = time_cells(
+        [Cell(session, inputs)], warmup=warmup, repeat=repeat, min_seconds=min_seconds
+    )
     return stats
 
 
@@ -339,7 +344,9 @@ def matmul_model(m: int, k: int, n: int, seed: int = 0) -> bytes:
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [m, k])
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [m, n])
     node = helper.make_node("MatMul", ["input", "weight"], ["logits"])
-    graph = helper.make_graph([node], "matmul", [x], [y], [numpy_helper.from_array(weight, "weight")])
+    graph = helper.make_graph(
+        [node], "matmul", [x], [y], [numpy_helper.from_array(weight, "weight")]
+    )
     return _serialized(graph)
 
 
@@ -402,7 +409,8 @@ def available_providers(device: str = "cpu") -> list[str]:
     return [
         short
         for short in ("cpu", "cuda")
-        if short == "cpu" or (device.startswith("cuda") and PROVIDER_NAMES[short] in ort.get_available_providers())
+        if short == "cpu"
+        or (device.startswith("cuda") and PROVIDER_NAMES[short] in ort.get_available_providers())
     ]
 
 
@@ -539,7 +547,11 @@ def benchmark_files(
             # The peak needs few calls (about a millisecond each), but as much time as a cell.
             cells.append(Cell(peak, peak_input, key=("peak", count)))
     stats = time_cells(
-        cells, warmup=warmup, repeat=repeat, min_seconds=min_seconds, rounds=rounds,
+        cells,
+        warmup=warmup,
+        repeat=repeat,
+        min_seconds=min_seconds,
+        rounds=rounds,
         on_round=lambda index: step("round", index + 1),
     )
 
@@ -558,15 +570,27 @@ def benchmark_files(
         # The median batch time: one slow call must not move the throughput.
         per_s = batch / (figures["p50"] / 1000.0) if figures["p50"] > 0 else float("inf")
         grids[name].append(
-            {"provider": provider, "threads": count, "batch": batch, **figures, "throughput_per_s": per_s}
+            {
+                "provider": provider,
+                "threads": count,
+                "batch": batch,
+                **figures,
+                "throughput_per_s": per_s,
+            }
         )
     for name, item in prepared.items():
         grid = grids[name]
-        head = [g for g in grid if g["provider"] == providers[0] and g["threads"] == grid[0]["threads"]]
+        head = [
+            g for g in grid if g["provider"] == providers[0] and g["threads"] == grid[0]["threads"]
+        ]
         latency, throughput = head[0], head[-1]
         results[name] = {
             "accuracy": item.accuracy,
-            "input": {"dtype": item.spec.dtype, "shape": list(item.spec.shape), "embedded": item.spec.embedded},
+            "input": {
+                "dtype": item.spec.dtype,
+                "shape": list(item.spec.shape),
+                "embedded": item.spec.embedded,
+            },
             "grid": grid,
             "latency_batch": latency["batch"],
             "latency_ms": {k: latency[k] for k in ("p50", "p90", "p95", "p99", "mean")},

@@ -228,8 +228,7 @@ def count_macs(proto: onnx.ModelProto) -> int | None:
     except Exception:  # a graph the inference cannot follow: no count rather than a crash
         return None
     shapes: dict[str, list[int] | None] = {
-        v.name: _dims(v)
-        for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]
+        v.name: _dims(v) for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]
     }
     shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
 

@@ -95,7 +95,11 @@ def _flatten_to_first_gemm(
         return None
     weight = constants.get(gemm.input[1])
     bias = constants.get(gemm.input[2]) if len(gemm.input) > 2 and gemm.input[2] else None
-    if weight is None or weight.ndim != 2 or (len(gemm.input) > 2 and gemm.input[2] and bias is None):
+    if (
+        weight is None
+        or weight.ndim != 2
+        or (len(gemm.input) > 2 and gemm.input[2] and bias is None)
+    ):
         return None
     if (weight.shape[1] if attrs.get("transB", 0) else weight.shape[0]) != features:
         return None
@@ -236,8 +240,15 @@ def integer_input_first_layer(proto: onnx.ModelProto) -> bool:
     _drop_value_info(graph, flatten.output[0], cast.output[0])
     integer = helper.make_node(
         "MatMulIntegerToFloat",
-        [flatten.output[0], names["b"], names["a_scale"], names["b_scale"], names["a_zp"],
-         names["b_zp"], names["bias"]],
+        [
+            flatten.output[0],
+            names["b"],
+            names["a_scale"],
+            names["b_scale"],
+            names["a_zp"],
+            names["b_zp"],
+            names["bias"],
+        ],
         list(gemm.output),
         name=f"{base}_integer_input",
         domain=MS_DOMAIN,

@@ -26,13 +26,13 @@ def _list_index(items: list[Any], part: str, where: str, setting: str) -> int:
         if not -len(items) <= index < len(items):
             raise UsageError(f"--set {setting}: {where} has {len(items)} entries, no index {index}")
         return index
-    names = [
-        str(item.get("name") or item.get("type")) for item in items if isinstance(item, dict)
-    ]
+    names = [str(item.get("name") or item.get("type")) for item in items if isinstance(item, dict)]
     for index, item in enumerate(items):
         if isinstance(item, dict) and part in (item.get("name"), item.get("type")):
             return index
-    raise UsageError(f"--set {setting}: no entry named {part!r} in {where}; {format_choices(part, names)}")
+    raise UsageError(
+        f"--set {setting}: no entry named {part!r} in {where}; {format_choices(part, names)}"
+    )
 
 
 def apply_override(raw: dict[str, Any], setting: str) -> None:

@@ -54,10 +54,14 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"device: {device!r} but CUDA is not available here; valid choices: auto, cpu")
+            raise UsageError(
+                f"device: {device!r} but CUDA is not available here; valid choices: auto, cpu"
+            )
         index = int(device.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise UsageError(f"device: {device!r} but only {torch.cuda.device_count()} CUDA device(s)")
+            raise UsageError(
+                f"device: {device!r} but only {torch.cuda.device_count()} CUDA device(s)"
+            )
     if device == "mps" and not torch.backends.mps.is_available():
         raise UsageError("device: 'mps' but MPS is not available here; valid choices: auto, cpu")
     return device
@@ -88,7 +92,9 @@ def _prepare(out_dir: Path) -> Path:
     try:
         staging.mkdir(parents=True)
     except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot create the run folder ({exc.strerror})") from None
+        raise UsageError(
+            f"--out {out_dir}: cannot create the run folder ({exc.strerror})"
+        ) from None
     return staging
 
 
@@ -154,7 +160,9 @@ def _metrics(plan: Plan, context: RunContext, started: float, status: str) -> di
             "onnxruntime": onnxruntime.__version__,
         },
         "data": data,
-        "stages": {s.name: {"type": s.type, **context.metrics.get(s.name, {})} for s in plan.stages},
+        "stages": {
+            s.name: {"type": s.type, **context.metrics.get(s.name, {})} for s in plan.stages
+        },
         "artifacts": _artifact_summary(context),
     }
 
@@ -207,7 +215,10 @@ def _cache_material(
 
     inputs: dict[str, Any] = {}
     for slot, names in info.inputs.items():
-        digests = [artifact_digest(context.artifacts[n]) for n in (names if isinstance(names, list) else [names])]
+        digests = [
+            artifact_digest(context.artifacts[n])
+            for n in (names if isinstance(names, list) else [names])
+        ]
         if any(d is None for d in digests):
             return None
         inputs[slot] = digests if isinstance(names, list) else digests[0]
@@ -284,7 +295,9 @@ def run(
                 )
             # Results depend on the number of processes; the cache is for single-process runs.
             cache = None
-        return _run(plan, registry, out_dir, progress=progress, dist=dist, resume=resume, cache=cache)
+        return _run(
+            plan, registry, out_dir, progress=progress, dist=dist, resume=resume, cache=cache
+        )
     finally:
         distributed.shutdown()
 
@@ -324,7 +337,9 @@ def _run(
     completed: list[dict[str, Any]] = []
     if resume is not None:
         if out_dir is not None:
-            raise UsageError("--resume continues a run in its own folder; do not give --out with it")
+            raise UsageError(
+                "--resume continues a run in its own folder; do not give --out with it"
+            )
         reopened = reopen_run(Path(resume), resolved)
         out_dir, staging, completed = reopened.out_dir, reopened.staging, reopened.completed
     else:
@@ -360,9 +375,13 @@ def _run(
                 stage_ctx = StageContext(context, info)
                 if len(done) < len(completed) and completed[len(done)]["name"] == info.name:
                     record = completed[len(done)]
-                    _restore_stage(stage_ctx, record["artifacts"], {**record["metrics"], "resumed": True})
+                    _restore_stage(
+                        stage_ctx, record["artifacts"], {**record["metrics"], "resumed": True}
+                    )
                     done.append(record)
-                    progress.print(f"[green]✓[/] {info.name} ({info.type}) completed before the interruption")
+                    progress.print(
+                        f"[green]✓[/] {info.name} ({info.type}) completed before the interruption"
+                    )
                     continue
                 record_type = registry.get("stage", info.type)
                 material = (
@@ -377,7 +396,11 @@ def _run(
                 if hit is not None:
                     hit.copy_files(staging)
                     _restore_stage(stage_ctx, hit.artifacts, hit.metrics)
-                    stage_ctx.log(cached=True, cache_key=hit.key[:16], original_seconds=hit.metrics.get("seconds"))
+                    stage_ctx.log(
+                        cached=True,
+                        cache_key=hit.key[:16],
+                        original_seconds=hit.metrics.get("seconds"),
+                    )
                     files = hit.files
                 else:
                     before = snapshot(staging, skip=(CHECKPOINT_DIR,))
@@ -385,10 +408,16 @@ def _run(
                         stage = record_type.build(info.options)
                         stage.run(stage_ctx)
                     except BaseException as error:
-                        stage_ctx.log(seconds=round(time.perf_counter() - stage_started, 3), error=str(error))
+                        stage_ctx.log(
+                            seconds=round(time.perf_counter() - stage_started, 3), error=str(error)
+                        )
                         try:
                             _call_lifecycle(
-                                registry, "compressor_on_stage_error", stage=info, context=context, error=error
+                                registry,
+                                "compressor_on_stage_error",
+                                stage=info,
+                                context=context,
+                                error=error,
                             )
                         except Exception as hook_error:  # must not hide the stage's own error
                             progress.warn(str(hook_error))
@@ -396,19 +425,32 @@ def _run(
                     files = written_since(staging, before, skip=(CHECKPOINT_DIR,))
                 seconds = time.perf_counter() - stage_started
                 stage_ctx.log(seconds=round(seconds, 3))
-                descriptions = [describe_artifact(a, staging) for a in _published_by(context, info.name)]
+                descriptions = [
+                    describe_artifact(a, staging) for a in _published_by(context, info.name)
+                ]
                 metrics = json_safe(stage_ctx.metrics)
                 if key is not None and hit is None and all(d is not None for d in descriptions):
                     if not cache.store(
-                        key, run_dir=staging, files=files, artifacts=descriptions,
-                        metrics=metrics, material=material or {},
+                        key,
+                        run_dir=staging,
+                        files=files,
+                        artifacts=descriptions,
+                        metrics=metrics,
+                        material=material or {},
                     ):
                         progress.warn(f"could not write the stage cache in {cache.root}")
                 # The stage's own epoch checkpoints are spent: its results are saved.
                 for spent in (staging / CHECKPOINT_DIR).glob(f"{info.name}-*.pt"):
                     spent.unlink()
                 if all(d is not None for d in descriptions):
-                    done.append({"name": info.name, "type": info.type, "metrics": metrics, "artifacts": descriptions})
+                    done.append(
+                        {
+                            "name": info.name,
+                            "type": info.type,
+                            "metrics": metrics,
+                            "artifacts": descriptions,
+                        }
+                    )
                     write_completed(staging, done)
                 _call_lifecycle(
                     registry, "compressor_after_stage", stage=info, context=context, seconds=seconds

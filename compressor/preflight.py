@@ -66,7 +66,9 @@ class Preflight:
     def build(self, ref: ModelRef) -> nn.Module:
         """An untrained model for the recipe's data."""
         record = self.registry.get("model", ref.name)
-        return record.build(ref.parsed, input_shape=self.data.input_shape, num_classes=self.data.num_classes)
+        return record.build(
+            ref.parsed, input_shape=self.data.input_shape, num_classes=self.data.num_classes
+        )
 
     def model(self, artifact: str) -> nn.Module | None:
         """An untrained instance of ``artifact``'s architecture, or ``None`` if unknown."""

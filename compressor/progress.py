@@ -92,7 +92,9 @@ class Progress:
         try:
             yield bar
         finally:
-            line = f"{description:<14} {bar.completed}/{total} in {time.perf_counter() - start:.1f}s"
+            line = (
+                f"{description:<14} {bar.completed}/{total} in {time.perf_counter() - start:.1f}s"
+            )
             if bar.postfix:
                 line += f"  {bar.postfix}"
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)

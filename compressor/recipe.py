@@ -56,7 +56,10 @@ class AugmentConfig(StrictModel):
         default=0.0, ge=0.0, le=180.0, description="Random rotation by up to this many degrees."
     )
     scale: float = Field(
-        default=0.0, ge=0.0, lt=1.0, description="Random zoom by a factor in [1 - scale, 1 + scale]."
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Random zoom by a factor in [1 - scale, 1 + scale].",
     )
     elastic: float = Field(
         default=0.0,
@@ -228,7 +231,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[FieldInfo | None, type[BaseModel] | None]:
+def _walk(
+    model: type[BaseModel], loc: tuple[Any, ...]
+) -> tuple[FieldInfo | None, type[BaseModel] | None]:
     """The field that ``loc`` names in ``model``, and the model that field holds (if any)."""
     current: type[BaseModel] | None = model
     field: FieldInfo | None = None
@@ -295,7 +300,9 @@ def recipe_error(
     expected = _expected(model, loc) if kind == "string_pattern_mismatch" else None
     if expected:
         # A regular expression tells a user less than the words its field gives for it.
-        return RecipeError(field, f"invalid value {describe_value(value)}: expected {expected}", value=value)
+        return RecipeError(
+            field, f"invalid value {describe_value(value)}: expected {expected}", value=value
+        )
     if kind == "value_error":
         # Raised by our own validators: the message already says what is wrong.
         return RecipeError(field, message.removeprefix("Value error, "), value=value)
@@ -303,7 +310,9 @@ def recipe_error(
     return RecipeError(field, f"invalid value {describe_value(value)}: {message}", value=value)
 
 
-def _validate(model: type[BaseModel], data: Any, prefix: str, extra_keys: tuple[str, ...] = ()) -> Any:
+def _validate(
+    model: type[BaseModel], data: Any, prefix: str, extra_keys: tuple[str, ...] = ()
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -362,7 +371,9 @@ def _slots(
     return slots
 
 
-def check_values(value: Any, field: str = "", _open: set[int] | None = None, _done: set[int] | None = None) -> None:
+def check_values(
+    value: Any, field: str = "", _open: set[int] | None = None, _done: set[int] | None = None
+) -> None:
     """Reject what no option can mean: recursive YAML aliases, non-finite floats, integers
     beyond 64 bits.
 
@@ -393,7 +404,9 @@ def check_values(value: Any, field: str = "", _open: set[int] | None = None, _do
         return
     if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
         raise RecipeError(
-            field, f"invalid value {describe_value(value)}: integers must fit in 64 bits", value=value
+            field,
+            f"invalid value {describe_value(value)}: integers must fit in 64 bits",
+            value=value,
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise RecipeError(field, f"invalid value {value}: numbers must be finite", value=value)
@@ -428,7 +441,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -
         record = _lookup(registry, "stage", stage.type, f"stages[{index}].type")
         options = _validate(record.options, stage.options, field, STAGE_KEYS)
         _resolve_refs(options, registry, field)
-        for sub_field, message in (record.check(options, registry) if record.check else []):
+        for sub_field, message in record.check(options, registry) if record.check else []:
             raise RecipeError(f"{field}.{sub_field}", message)
 
         inputs = _slots(stage.inputs, record.inputs, f"{field}.inputs", "input")
@@ -472,7 +485,12 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -
                 producers[artifact] = name
         stages.append(
             StageInfo(
-                name=name, type=record.name, index=index, options=options, inputs=inputs, outputs=outputs
+                name=name,
+                type=record.name,
+                index=index,
+                options=options,
+                inputs=inputs,
+                outputs=outputs,
             )
         )
     return Plan(recipe=recipe, stages=stages, source=source)

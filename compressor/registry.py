@@ -34,12 +34,16 @@ class Registry:
 
     def __init__(self, pm: CompressorPluginManager) -> None:
         self.pm = pm
-        self._records: dict[str, dict[str, PluginRecord]] = {kind: {} for kind in REGISTRATION_HOOKS}
+        self._records: dict[str, dict[str, PluginRecord]] = {
+            kind: {} for kind in REGISTRATION_HOOKS
+        }
         for kind, hook_name in REGISTRATION_HOOKS.items():
             self._collect(kind, hook_name)
 
     @classmethod
-    def load(cls, disabled: Iterable[str] = (), *, extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
+    def load(
+        cls, disabled: Iterable[str] = (), *, extra_plugins: Iterable[tuple[str, object]] = ()
+    ) -> Registry:
         """Load every plugin (see :func:`build_plugin_manager`) and collect its records."""
         return cls(build_plugin_manager(disabled, extra_plugins=extra_plugins))
 
@@ -67,11 +71,11 @@ class Registry:
                 continue
             for record in returned:
                 if not isinstance(record, expected):
-                    info.error = (
-                        f"{hook_name} returned {type(record).__name__}; expected {expected.__name__}"
-                    )
+                    info.error = f"{hook_name} returned {type(record).__name__}; expected {expected.__name__}"
                     continue
-                self._add(kind, replace(record, name=normalize_name(record.name), source=info.label))
+                self._add(
+                    kind, replace(record, name=normalize_name(record.name), source=info.label)
+                )
 
     def _add(self, kind: str, record: PluginRecord) -> None:
         existing = self._records[kind].get(record.name)

@@ -95,7 +95,11 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
         at_throughput = (
             "—"
             if tp is None
-            else (f"**{1 / tp:.1f}× slower**" if c.get("slower_at_throughput") else f"{tp:.1f}× faster")
+            else (
+                f"**{1 / tp:.1f}× slower**"
+                if c.get("slower_at_throughput")
+                else f"{tp:.1f}× faster"
+            )
         )
         lines.append(
             f"- `{c['int8']}` ({c.get('quantization') or 'INT8'} INT8) vs `{c['fp32']}` (FP32): "
@@ -123,8 +127,19 @@ def format_spread(value: float | None) -> str:
 def grid_section(models: dict[str, Any]) -> list[str]:
     """Every timed cell: model, provider, threads, batch, percentiles, throughput, eager, and
     how far apart the medians of its interleaved rounds were."""
-    header = ["model", "provider", "threads", "batch", "p50", "p90", "p95", "p99", "throughput",
-              "PyTorch eager p50", "rounds apart"]
+    header = [
+        "model",
+        "provider",
+        "threads",
+        "batch",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "throughput",
+        "PyTorch eager p50",
+        "rounds apart",
+    ]
     rows = []
     unstable = False
     for name, m in models.items():

@@ -89,7 +89,10 @@ def markdown_to_html(markdown: str, base: Path, title: str) -> str:
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append(_cells(lines[i]))
                 i += 1
-            header, data = rows[0], [r for r in rows[1:] if not all(set(c) <= {"-", ":"} for c in r)]
+            header, data = (
+                rows[0],
+                [r for r in rows[1:] if not all(set(c) <= {"-", ":"} for c in r)],
+            )
             head = "".join(f"<th>{inline(c)}</th>" for c in header)
             body.append(f'<div class="table"><table><thead><tr>{head}')
             body.append("</tr></thead><tbody>")
@@ -104,12 +107,16 @@ def markdown_to_html(markdown: str, base: Path, title: str) -> str:
         else:
             paragraph = [line.strip()]  # taken whatever it starts with, so the loop always moves
             i += 1
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("#", "|", "- ", "![")):
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and not lines[i].startswith(("#", "|", "- ", "!["))
+            ):
                 paragraph.append(lines[i].strip())
                 i += 1
             body.append(f"<p>{inline(' '.join(paragraph))}</p>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"

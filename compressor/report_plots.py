@@ -117,7 +117,9 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
             linewidths=1.2,
             zorder=3,
         )
-        labels.append(ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(6, 4), fontsize=8))
+        labels.append(
+            ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        )
     if len(front) > 1:
         xs = [points[n][0] for n in front]
         ys = [points[n][1] for n in front]
@@ -205,7 +207,9 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
     for name, history in histories.items():
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         losses = [h.get("loss") for h in history]
-        accs = [None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history]
+        accs = [
+            None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history
+        ]
         # Hundreds of noisy epochs drawn point by point hide the trend: a long stage is drawn
         # faint, with the trend (a trailing mean over a thirtieth of the run) on top.
         window = max(2, len(history) // 30) if len(history) > SMOOTH_ABOVE_EPOCHS else 0

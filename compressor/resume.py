@@ -51,7 +51,9 @@ def final_name(folder: Path) -> Path:
 def _first_difference(then: Any, now: Any, path: str = "") -> tuple[str, Any, Any] | None:
     if isinstance(then, dict) and isinstance(now, dict):
         for key in list(then) + [k for k in now if k not in then]:
-            found = _first_difference(then.get(key), now.get(key), f"{path}.{key}" if path else str(key))
+            found = _first_difference(
+                then.get(key), now.get(key), f"{path}.{key}" if path else str(key)
+            )
             if found:
                 return found
         return None
@@ -104,7 +106,9 @@ def reopen_run(folder: Path, resolved_recipe: dict[str, Any]) -> ReopenedRun:
     try:
         then = yaml.safe_load(recipe_file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"--resume {folder}: recipe.yaml is unreadable ({type(exc).__name__})") from None
+        raise UsageError(
+            f"--resume {folder}: recipe.yaml is unreadable ({type(exc).__name__})"
+        ) from None
     now = json.loads(json.dumps(resolved_recipe))
     difference = _first_difference(then, now)
     if difference is not None:
@@ -120,7 +124,9 @@ def reopen_run(folder: Path, resolved_recipe: dict[str, Any]) -> ReopenedRun:
     staging = out_dir.with_name(f".{out_dir.name}{PARTIAL_SUFFIX}")
     if folder != staging:
         if staging.exists():
-            raise UsageError(f"--resume {folder}: {staging} exists already (another run?); move it away first")
+            raise UsageError(
+                f"--resume {folder}: {staging} exists already (another run?); move it away first"
+            )
         os.replace(folder, staging)
     for stale in ("error.txt", "metrics.json"):
         (staging / stale).unlink(missing_ok=True)

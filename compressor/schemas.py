@@ -107,11 +107,21 @@ class LossTerm(PluginRef):
         accepts = getattr(record, "inputs", "logits")
         if accepts == "logits" and self.uses_features:
             where = "student" if self.student != "logits" else "teacher"
-            return [(where, f"{self.name!r} compares logits; remove the module path, or use a "
-                            "feature loss such as fitnet or at")]
+            return [
+                (
+                    where,
+                    f"{self.name!r} compares logits; remove the module path, or use a "
+                    "feature loss such as fitnet or at",
+                )
+            ]
         if accepts == "features" and not self.uses_features:
-            return [("student", f"{self.name!r} compares intermediate features: set student: and "
-                                "teacher: to module paths")]
+            return [
+                (
+                    "student",
+                    f"{self.name!r} compares intermediate features: set student: and "
+                    "teacher: to module paths",
+                )
+            ]
         if not record.needs_teacher and (self.teacher != "logits" or self.teacher_artifact):
             return [("teacher", f"{self.name!r} does not use a teacher")]
         if self.adapter != "none" and self.student == "logits" and accepts == "logits":

@@ -141,8 +141,15 @@ class StageCache:
                 for rel in files:
                     (staging / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(run_dir / rel, staging / "files" / rel)
-                entry = {"artifacts": artifacts, "files": files, "metrics": metrics, "key_material": material}
-                (staging / ENTRY_FILE).write_text(json.dumps(entry, indent=2, default=str), encoding="utf-8")
+                entry = {
+                    "artifacts": artifacts,
+                    "files": files,
+                    "metrics": metrics,
+                    "key_material": material,
+                }
+                (staging / ENTRY_FILE).write_text(
+                    json.dumps(entry, indent=2, default=str), encoding="utf-8"
+                )
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(staging, target)

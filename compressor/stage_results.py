@@ -45,11 +45,20 @@ def describe_artifact(artifact: Artifact, run_dir: Path) -> dict[str, Any] | Non
     """
     base = {"name": artifact.name, "producer": artifact.producer, "meta": json_safe(artifact.meta)}
     if isinstance(artifact, ModelArtifact) and artifact.path is not None:
-        return {**base, "kind": "model", "path": _stored_path(artifact.path, run_dir),
-                "spec": json_safe(artifact.spec)}
+        return {
+            **base,
+            "kind": "model",
+            "path": _stored_path(artifact.path, run_dir),
+            "spec": json_safe(artifact.spec),
+        }
     if isinstance(artifact, FileArtifact):
-        return {**base, "kind": "file", "path": _stored_path(artifact.path, run_dir),
-                "format": artifact.format, "source": artifact.source}
+        return {
+            **base,
+            "kind": "file",
+            "path": _stored_path(artifact.path, run_dir),
+            "format": artifact.format,
+            "source": artifact.source,
+        }
     return None
 
 
@@ -64,12 +73,19 @@ def restore_artifact(
     from compressor.checkpoint import load_model
 
     path = run_dir / description["path"]  # an absolute stored path stays absolute
-    common = {"name": description["name"], "producer": description["producer"],
-              "meta": dict(description.get("meta", {}))}
+    common = {
+        "name": description["name"],
+        "producer": description["producer"],
+        "meta": dict(description.get("meta", {})),
+    }
     if description["kind"] == "model":
         model, _ = load_model(path, registry)
-        return ModelArtifact(**common, model=model.to(device).eval(), spec=description["spec"], path=path)
-    return FileArtifact(**common, path=path, format=description["format"], source=description["source"])
+        return ModelArtifact(
+            **common, model=model.to(device).eval(), spec=description["spec"], path=path
+        )
+    return FileArtifact(
+        **common, path=path, format=description["format"], source=description["source"]
+    )
 
 
 def file_digest(path: Path) -> str:
@@ -114,7 +130,9 @@ def snapshot(run_dir: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, 
     return found
 
 
-def written_since(run_dir: Path, before: dict[str, tuple[int, int]], skip: tuple[str, ...] = ()) -> list[str]:
+def written_since(
+    run_dir: Path, before: dict[str, tuple[int, int]], skip: tuple[str, ...] = ()
+) -> list[str]:
     """Files in ``run_dir`` that are new or changed since :func:`snapshot` returned ``before``."""
     after = snapshot(run_dir, skip)
     return sorted(rel for rel, stamp in after.items() if before.get(rel) != stamp)

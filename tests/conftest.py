@@ -58,7 +58,9 @@ TINY_RECIPE: dict[str, Any] = {
 }
 
 
-def teacher_student_recipe(name: str, *, exported: list[str], epochs: int = 2, seed: int = 0) -> dict[str, Any]:
+def teacher_student_recipe(
+    name: str, *, exported: list[str], epochs: int = 2, seed: int = 0
+) -> dict[str, Any]:
     """TINY_RECIPE's teacher and distill stages (the student published as ``student``), each
     trained ``epochs`` epochs, then an ``export`` stage for the ``exported`` models."""
     recipe = copy.deepcopy(TINY_RECIPE)
@@ -70,7 +72,9 @@ def teacher_student_recipe(name: str, *, exported: list[str], epochs: int = 2, s
 
 
 @pytest.fixture(autouse=True)
-def isolated_stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_stage_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Each test gets its own empty stage cache: no test reads another's (or the user's) results."""
     folder = tmp_path_factory.mktemp("stage-cache")
     monkeypatch.setenv("COMPRESSOR_CACHE_DIR", str(folder))

@@ -146,7 +146,9 @@ class OnnxExporter:
             raise StageFailure("ONNX export needs at least one example input")
         trace_inputs = inputs[:TRACE_BATCH]
         if len(trace_inputs) < TRACE_BATCH:
-            trace_inputs = trace_inputs.repeat(TRACE_BATCH, *([1] * (inputs.dim() - 1)))[:TRACE_BATCH]
+            trace_inputs = trace_inputs.repeat(TRACE_BATCH, *([1] * (inputs.dim() - 1)))[
+                :TRACE_BATCH
+            ]
         # The parity batch must differ from the traced one, or a batch size baked into the
         # graph would go unnoticed.
         parity_inputs = inputs if len(inputs) != TRACE_BATCH else torch.cat([inputs, inputs[:1]])
@@ -171,7 +173,9 @@ class OnnxExporter:
         with atomic_path(path) as tmp:
             method, fallback_reason = self._export(export_model, trace_inputs, tmp, caught)
             proto = onnx.load(str(tmp))
-            opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+            opset = next(
+                (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None
+            )
             if opset != opts.opset:
                 raise StageFailure(
                     f"ONNX export ({method}) wrote opset {opset}, not the requested {opts.opset}"
@@ -203,7 +207,11 @@ class OnnxExporter:
             # Written as `not <=` so that a NaN error fails too.
             if not (max_abs_error <= opts.atol) or not (top1 >= opts.min_top1_agreement):
                 # The dynamo failure is often the cause (e.g. a batch-dependent forward).
-                why = f"; the dynamo exporter was not used: {fallback_reason}" if fallback_reason else ""
+                why = (
+                    f"; the dynamo exporter was not used: {fallback_reason}"
+                    if fallback_reason
+                    else ""
+                )
                 slimmed = " after onnxslim" if opts.slim else ""
                 raise StageFailure(
                     f"ONNX parity check failed for {Path(path).name} ({method}){slimmed}: "
@@ -295,9 +303,7 @@ class OnnxExporter:
                 return "dynamo", None
             except Exception as error:  # any exporter failure: fall back or report
                 if not can_fall_back:
-                    raise StageFailure(
-                        f"ONNX export (dynamo) failed: {one_line(error)}"
-                    ) from error
+                    raise StageFailure(f"ONNX export (dynamo) failed: {one_line(error)}") from error
                 reason = one_line(error)
         else:
             reason = None
@@ -375,7 +381,9 @@ class OnnxExporter:
             onnx.checker.check_model(str(path))
             onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
         except Exception as error:
-            raise StageFailure(f"exported ONNX model failed the checker: {one_line(error)}") from error
+            raise StageFailure(
+                f"exported ONNX model failed the checker: {one_line(error)}"
+            ) from error
 
     @staticmethod
     def _parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
@@ -399,5 +407,9 @@ class OnnxExporter:
             )
         actual = actual.astype(np.float32, copy=False)
         max_abs_error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-        top1 = float(np.mean(actual.argmax(axis=-1) == expected.argmax(axis=-1))) if len(actual) else 1.0
+        top1 = (
+            float(np.mean(actual.argmax(axis=-1) == expected.argmax(axis=-1)))
+            if len(actual)
+            else 1.0
+        )
         return max_abs_error, top1

@@ -19,7 +19,9 @@ RAW_DTYPE = {"uint8": torch.uint8, "float": torch.float32}
 
 def _per_channel(values: Sequence[float], rank: int) -> torch.Tensor:
     """``values`` shaped to broadcast over the channel axis of a ``(C, ...)`` sample."""
-    return torch.tensor([float(v) for v in values], dtype=torch.float32).view(-1, *([1] * (rank - 1)))
+    return torch.tensor([float(v) for v in values], dtype=torch.float32).view(
+        -1, *([1] * (rank - 1))
+    )
 
 
 class EmbeddedPreprocessing(nn.Module):

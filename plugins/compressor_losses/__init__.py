@@ -29,7 +29,9 @@ class _Weighted(StrictModel):
     @model_validator(mode="after")
     def _some_weight_is_positive(self) -> _Weighted:
         if self.part_weights and all(getattr(self, name) == 0 for name in self.part_weights):
-            raise ValueError(f"{' and '.join(self.part_weights)} are both 0: the loss would always be 0")
+            raise ValueError(
+                f"{' and '.join(self.part_weights)} are both 0: the loss would always be 0"
+            )
         return self
 
 
@@ -60,7 +62,9 @@ class DKDOptions(_Weighted):
     part_weights: ClassVar[tuple[str, ...]] = ("alpha", "beta")
 
     alpha: float = Field(default=1.0, ge=0.0, description="Weight of TCKD (target vs non-target).")
-    beta: float = Field(default=8.0, ge=0.0, description="Weight of NCKD (among non-target classes).")
+    beta: float = Field(
+        default=8.0, ge=0.0, description="Weight of NCKD (among non-target classes)."
+    )
     temperature: float = Field(default=4.0, gt=0.0, description=_TEMPERATURE)
     standardize: bool = Field(default=False, description=_STANDARDIZE)
 
@@ -70,8 +74,12 @@ class DISTOptions(_Weighted):
 
     part_weights: ClassVar[tuple[str, ...]] = ("beta", "gamma")
 
-    beta: float = Field(default=1.0, ge=0.0, description="Weight of the inter-class relation (per sample).")
-    gamma: float = Field(default=1.0, ge=0.0, description="Weight of the intra-class relation (per class).")
+    beta: float = Field(
+        default=1.0, ge=0.0, description="Weight of the inter-class relation (per sample)."
+    )
+    gamma: float = Field(
+        default=1.0, ge=0.0, description="Weight of the intra-class relation (per class)."
+    )
     temperature: float = Field(default=1.0, gt=0.0, description=_TEMPERATURE)
     standardize: bool = Field(default=False, description=_STANDARDIZE)
 

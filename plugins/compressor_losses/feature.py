@@ -20,8 +20,10 @@ def _teacher(name: str, student: torch.Tensor, teacher: torch.Tensor | None) -> 
     if teacher is None:
         raise ValueError(f"{name} needs the teacher's features")
     if len(student) != len(teacher):
-        raise ValueError(f"{name}: the student's features have {len(student)} samples and the "
-                         f"teacher's {len(teacher)}")
+        raise ValueError(
+            f"{name}: the student's features have {len(student)} samples and the "
+            f"teacher's {len(teacher)}"
+        )
     return frozen(teacher)
 
 
@@ -39,7 +41,10 @@ class FitNetLoss(nn.Module):
         return cls()
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         teacher = _teacher("fitnet", student, teacher)
         if student.shape != teacher.shape:
@@ -82,7 +87,10 @@ class AttentionTransferLoss(nn.Module):
         return cls(p=options.p)
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         teacher = _teacher("at", student, teacher)
         if student.dim() != 4 or teacher.dim() != 4:

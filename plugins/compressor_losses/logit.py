@@ -41,8 +41,10 @@ def class_indices(targets: torch.Tensor | None, num_classes: int, name: str) -> 
     if targets.dim() == 2:
         targets = targets.argmax(dim=1)
     if targets.dim() != 1:
-        raise ValueError(f"{name}: targets must be (N,) class indices or (N, C) class "
-                         f"probabilities, got shape {tuple(targets.shape)}")
+        raise ValueError(
+            f"{name}: targets must be (N,) class indices or (N, C) class "
+            f"probabilities, got shape {tuple(targets.shape)}"
+        )
     return targets.long()
 
 
@@ -67,15 +69,19 @@ def _check_pair(name: str, student: torch.Tensor, teacher: torch.Tensor | None) 
     if teacher is None:
         raise ValueError(f"{name} needs teacher logits")
     if student.shape != teacher.shape:
-        raise ValueError(f"{name} compares logits of the same shape; got student "
-                         f"{tuple(student.shape)} and teacher {tuple(teacher.shape)}")
+        raise ValueError(
+            f"{name} compares logits of the same shape; got student "
+            f"{tuple(student.shape)} and teacher {tuple(teacher.shape)}"
+        )
     return frozen(teacher)
 
 
 def _check_2d(name: str, logits: torch.Tensor) -> None:
     if logits.dim() != 2 or logits.shape[1] < 2:
-        raise ValueError(f"{name} needs (N, num_classes) logits with at least 2 classes, got "
-                         f"shape {tuple(logits.shape)}")
+        raise ValueError(
+            f"{name} needs (N, num_classes) logits with at least 2 classes, got "
+            f"shape {tuple(logits.shape)}"
+        )
 
 
 class _LogitLoss(nn.Module):
@@ -87,7 +93,9 @@ class _LogitLoss(nn.Module):
         super().__init__()
         self.standardize = bool(standardize)
 
-    def _prepare(self, student: torch.Tensor, teacher: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prepare(
+        self, student: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         teacher = _check_pair(self.name, student, teacher)
         if self.standardize:
             return standardize(student), standardize(teacher)
@@ -124,13 +132,18 @@ class KDLoss(_LogitLoss):
         return cls(temperature=options.temperature, standardize=options.standardize)
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         student, teacher = self._prepare(student, teacher)
         t = self.temperature
         log_p_student = F.log_softmax(student / t, dim=-1)
         log_p_teacher = F.log_softmax(teacher / t, dim=-1)
-        return F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True) * (t * t)
+        return F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True) * (
+            t * t
+        )
 
 
 class CrossEntropyLoss(nn.Module):
@@ -146,7 +159,10 @@ class CrossEntropyLoss(nn.Module):
         return cls(label_smoothing=options.label_smoothing)
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if targets is None:
             raise ValueError("ce needs the labels")
@@ -168,7 +184,10 @@ class MSELogitsLoss(_LogitLoss):
         return cls(standardize=getattr(options, "standardize", False))
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         student, teacher = self._prepare(student, teacher)
         return F.mse_loss(student, teacher)
@@ -205,7 +224,11 @@ class DKDLoss(_LogitLoss):
     name = "dkd"
 
     def __init__(
-        self, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0, standardize: bool = False
+        self,
+        alpha: float = 1.0,
+        beta: float = 8.0,
+        temperature: float = 4.0,
+        standardize: bool = False,
     ) -> None:
         super().__init__(standardize)
         if alpha < 0 or beta < 0:
@@ -242,7 +265,10 @@ class DKDLoss(_LogitLoss):
         return _kl_rows(log_b_t, log_b_s) * (t * t), _kl_rows(log_q_t, log_q_s) * (t * t)
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         tckd, nckd = self.parts(student, teacher, targets)
         return (self.alpha * tckd + self.beta * nckd).mean()
@@ -275,7 +301,11 @@ class DISTLoss(_LogitLoss):
     name = "dist"
 
     def __init__(
-        self, beta: float = 1.0, gamma: float = 1.0, temperature: float = 1.0, standardize: bool = False
+        self,
+        beta: float = 1.0,
+        gamma: float = 1.0,
+        temperature: float = 1.0,
+        standardize: bool = False,
     ) -> None:
         super().__init__(standardize)
         if beta < 0 or gamma < 0:
@@ -289,7 +319,9 @@ class DISTLoss(_LogitLoss):
         """Build from the validated ``DISTOptions``."""
         return cls(options.beta, options.gamma, options.temperature, options.standardize)
 
-    def parts(self, student: torch.Tensor, teacher: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def parts(
+        self, student: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(inter, intra)`` relation distances, before ``T^2`` and the weights."""
         _check_2d("dist", student)
         student, teacher = self._prepare(student, teacher)
@@ -304,7 +336,10 @@ class DISTLoss(_LogitLoss):
         return inter, intra
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         inter, intra = self.parts(student, teacher)
         t = self.temperature

@@ -22,13 +22,17 @@ DISTANCE_EPS = 1e-12
 PKT_EPS = 1e-7
 
 
-def flatten_pair(name: str, student: torch.Tensor, teacher: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def flatten_pair(
+    name: str, student: torch.Tensor, teacher: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, ...)`` student and teacher as ``(N, D_s)`` and ``(N, D_t)`` (teacher detached)."""
     if teacher is None:
         raise ValueError(f"{name} needs the teacher's outputs")
     if student.dim() < 1 or len(student) != len(teacher):
-        raise ValueError(f"{name} relates the samples of a batch: student {tuple(student.shape)} and "
-                         f"teacher {tuple(teacher.shape)} must have the same number of samples")
+        raise ValueError(
+            f"{name} relates the samples of a batch: student {tuple(student.shape)} and "
+            f"teacher {tuple(teacher.shape)} must have the same number of samples"
+        )
     return student.reshape(len(student), -1), frozen(teacher).reshape(len(teacher), -1)
 
 
@@ -96,12 +100,18 @@ class RKDLoss(nn.Module):
         eye = torch.eye(n, dtype=torch.bool, device=device)
         return ~(eye[:, :, None] | eye[:, None, :] | eye[None, :, :])
 
-    def parts(self, student: torch.Tensor, teacher: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def parts(
+        self, student: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(L_D, L_A)``, before the weights."""
         s, t = flatten_pair("rkd", student, teacher)
         n = len(s)
         g_s, g_t = _gram_centered(s), _gram_centered(t)
-        dist = F.smooth_l1_loss(self._psi_distance(g_s), self._psi_distance(g_t)) if n >= 2 else _zero(s)
+        dist = (
+            F.smooth_l1_loss(self._psi_distance(g_s), self._psi_distance(g_t))
+            if n >= 2
+            else _zero(s)
+        )
         if n >= 3:
             # A masked mean over the distinct triplets, not a boolean index: selecting the N^3
             # entries (nonzero, gather, and a scatter in the backward pass) took 70% of the
@@ -114,7 +124,10 @@ class RKDLoss(nn.Module):
         return dist, angle
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         dist, angle = self.parts(student, teacher)
         loss = _zero(student)
@@ -150,7 +163,10 @@ class PKTLoss(nn.Module):
         return kernel / (kernel.sum(dim=1, keepdim=True) + PKT_EPS)
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         s, t = flatten_pair("pkt", student, teacher)
         if len(s) < 2:
@@ -173,7 +189,10 @@ class SPLoss(nn.Module):
         return cls()
 
     def forward(
-        self, student: torch.Tensor, teacher: torch.Tensor | None, targets: torch.Tensor | None = None
+        self,
+        student: torch.Tensor,
+        teacher: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         s, t = flatten_pair("sp", student, teacher)
         g_s = F.normalize(s @ s.T, dim=1)

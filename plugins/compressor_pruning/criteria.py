@@ -60,7 +60,9 @@ class BNScaleCriterion:
     def check_model(model: nn.Module) -> str | None:
         """Why the criterion cannot rank this model, if it cannot."""
         if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            return "bn_scale ranks channels by BatchNorm scales, and the model has no BatchNorm layer"
+            return (
+                "bn_scale ranks channels by BatchNorm scales, and the model has no BatchNorm layer"
+            )
         return None
 
 

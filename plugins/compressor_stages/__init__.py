@@ -32,14 +32,19 @@ def _export_outputs(inputs: dict[str, Any], options: Any, registry: Registry) ->
 
 def _quantize_outputs(inputs: dict[str, Any], options: Any, registry: Registry) -> dict[str, Any]:
     # Same rule as compressor_stages.quantize.quantized_name, which imports onnx and numpy.
-    return {"files": [f"{name.removesuffix('.onnx')}.int8.onnx" for name in inputs.get("models", [])]}
+    return {
+        "files": [f"{name.removesuffix('.onnx')}.int8.onnx" for name in inputs.get("models", [])]
+    }
 
 
 def _losses_without_teacher(options: Any, registry: Registry) -> list[tuple[str, str]]:
     # A train stage has no teacher slot, so a term like kd could never be computed.
     return [
-        (f"losses[{i}].name", f"{term.name!r} needs a teacher, and a train stage has none; "
-         "use a distill stage, or a loss such as 'ce'")
+        (
+            f"losses[{i}].name",
+            f"{term.name!r} needs a teacher, and a train stage has none; "
+            "use a distill stage, or a loss such as 'ce'",
+        )
         for i, term in enumerate(options.losses)
         if registry.get("loss", term.name).needs_teacher
     ]
@@ -74,7 +79,9 @@ def compressor_register_stages() -> list[StagePlugin]:
             cacheable=True,
             factory="compressor_stages.distill:DistillStage",
             options=DistillOptions,
-            inputs={"teacher": Role("the teacher model(s); several teachers are averaged", many=True)},
+            inputs={
+                "teacher": Role("the teacher model(s); several teachers are averaged", many=True)
+            },
             outputs={"model": Role("the distilled student")},
             preflight="compressor_stages.wiring:distill_preflight",
             description="Train a student on a teacher's soft targets and the labels.",

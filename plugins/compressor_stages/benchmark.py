@@ -133,12 +133,22 @@ def _eager_grid(
             for batch in batches:
                 x = torch.from_numpy(batch_of(split, batch))
                 stats = measure_eager(
-                    model, x, device=device, warmup=opts.warmup, repeat=opts.repeat,
+                    model,
+                    x,
+                    device=device,
+                    warmup=opts.warmup,
+                    repeat=opts.repeat,
                     min_seconds=opts.min_seconds,
                 )
                 per_s = batch / (stats["p50"] / 1000.0) if stats["p50"] > 0 else float("inf")
                 grid.append(
-                    {"device": device, "threads": count, "batch": batch, **stats, "throughput_per_s": per_s}
+                    {
+                        "device": device,
+                        "threads": count,
+                        "batch": batch,
+                        **stats,
+                        "throughput_per_s": per_s,
+                    }
                 )
     return grid
 
@@ -231,7 +241,9 @@ class BenchmarkStage:
             used.extend(p for p in measured.pop("providers") if p not in used)
             meta = artifact.meta
             # The PyTorch counts when the export recorded them, else what the graph holds.
-            params = meta.get("params") if meta.get("params") is not None else measured["graph_params"]
+            params = (
+                meta.get("params") if meta.get("params") is not None else measured["graph_params"]
+            )
             macs = meta.get("macs") if meta.get("macs") is not None else measured["graph_macs"]
             figures: dict[str, Any] = {
                 "source": artifact.source,

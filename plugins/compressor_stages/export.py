@@ -51,7 +51,11 @@ class ExportStage:
                 }
                 ctx.publish(
                     FileArtifact(
-                        name=file_name, path=path, format=record.name, source=artifact.name, meta=meta
+                        name=file_name,
+                        path=path,
+                        format=record.name,
+                        source=artifact.name,
+                        meta=meta,
                     )
                 )
                 exported[file_name] = meta

@@ -73,6 +73,11 @@ class LoadStage:
         name = ctx.output_name("model")
         ctx.log(artifact=name, source=str(path), test_accuracy=accuracy, params=params)
         ctx.publish(
-            ModelArtifact(name=name, model=model, spec=extra.get("spec", {}), path=path,
-                          meta={"params": params, "test_accuracy": accuracy})
+            ModelArtifact(
+                name=name,
+                model=model,
+                spec=extra.get("spec", {}),
+                path=path,
+                meta={"params": params, "test_accuracy": accuracy},
+            )
         )

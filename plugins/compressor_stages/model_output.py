@@ -45,7 +45,11 @@ def publish_model(
             val_accuracy=fit.history[-1]["val_accuracy"] if fit.history else None,
         )
     artifact = ModelArtifact(
-        name=name, model=model, spec=spec, path=path, meta={"params": params, "test_accuracy": test_accuracy}
+        name=name,
+        model=model,
+        spec=spec,
+        path=path,
+        meta={"params": params, "test_accuracy": test_accuracy},
     )
     ctx.publish(artifact)
     return artifact

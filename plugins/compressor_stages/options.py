@@ -104,7 +104,10 @@ class PruneOptions(StrictModel):
         default=None, ge=0.0, lt=1.0, description="Fraction of channels removed per layer."
     )
     target_macs: float | None = Field(
-        default=None, gt=0.0, lt=1.0, description="Prune until MACs <= this fraction of the original."
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Prune until MACs <= this fraction of the original.",
     )
     target_params: float | None = Field(
         default=None, gt=0.0, lt=1.0, description="Prune until parameters <= this fraction."
@@ -116,10 +119,15 @@ class PruneOptions(StrictModel):
         default_factory=dict, description="Per-module ratios by module path, overriding ratio."
     )
     max_ratio: float = Field(
-        default=0.9, gt=0.0, lt=1.0, description="The most a layer may lose when aiming at a target."
+        default=0.9,
+        gt=0.0,
+        lt=1.0,
+        description="The most a layer may lose when aiming at a target.",
     )
     round_to: int | None = Field(
-        default=None, ge=1, description="Keep channel counts multiples of this (hardware alignment)."
+        default=None,
+        ge=1,
+        description="Keep channel counts multiples of this (hardware alignment).",
     )
     iterative_steps: int = Field(
         default=1, ge=1, description="Reach the goal in this many steps, fine-tuning between them."
@@ -135,9 +143,13 @@ class PruneOptions(StrictModel):
 
     @model_validator(mode="after")
     def _one_goal(self) -> PruneOptions:
-        goals = [n for n in ("ratio", "target_macs", "target_params") if getattr(self, n) is not None]
+        goals = [
+            n for n in ("ratio", "target_macs", "target_params") if getattr(self, n) is not None
+        ]
         if len(goals) > 1:
-            raise ValueError(f"give only one of ratio, target_macs, target_params (got {', '.join(goals)})")
+            raise ValueError(
+                f"give only one of ratio, target_macs, target_params (got {', '.join(goals)})"
+            )
         if not goals:
             self.ratio = 0.5
         return self
@@ -239,7 +251,9 @@ class BenchmarkOptions(StrictModel):
         """The intra-op thread counts to time, in the recipe's order (``None``: the default)."""
         if self.threads is None:
             return [None]
-        return list(dict.fromkeys(self.threads if isinstance(self.threads, list) else [self.threads]))
+        return list(
+            dict.fromkeys(self.threads if isinstance(self.threads, list) else [self.threads])
+        )
 
 
 class QuantizeOptions(StrictModel):

@@ -98,8 +98,12 @@ class PruneStage:
             epochs = opts.finetune.epochs_between_steps
             if epochs:
                 train_in_stage(
-                    ctx, model, losses=opts.finetune.losses, epochs=epochs,
-                    optimizer=opts.finetune.optimizer, teachers=[teacher],
+                    ctx,
+                    model,
+                    losses=opts.finetune.losses,
+                    epochs=epochs,
+                    optimizer=opts.finetune.optimizer,
+                    teachers=[teacher],
                     teacher_backend=opts.finetune.teacher_backend,
                     label=f"{ctx.info.name} (step {step}/{opts.iterative_steps})",
                 )
@@ -131,20 +135,35 @@ class PruneStage:
         fit_result = None
         if opts.finetune.epochs > 0:
             fit_result = train_in_stage(
-                ctx, model, losses=opts.finetune.losses, epochs=opts.finetune.epochs,
-                optimizer=opts.finetune.optimizer, teachers=[teacher],
+                ctx,
+                model,
+                losses=opts.finetune.losses,
+                epochs=opts.finetune.epochs,
+                optimizer=opts.finetune.optimizer,
+                teachers=[teacher],
                 teacher_backend=opts.finetune.teacher_backend,
                 label=f"{ctx.info.name} (fine-tune)",
             )
         macs, params = measure(model, example)
         ctx.log(
             pruner=opts.pruner.name,
-            goal={k: getattr(opts, k) for k in ("ratio", "target_macs", "target_params") if getattr(opts, k) is not None},
-            before={"params": report.params_before, "macs": report.macs_before, "val_accuracy": before_acc},
+            goal={
+                k: getattr(opts, k)
+                for k in ("ratio", "target_macs", "target_params")
+                if getattr(opts, k) is not None
+            },
+            before={
+                "params": report.params_before,
+                "macs": report.macs_before,
+                "val_accuracy": before_acc,
+            },
             pruned={"params": params, "macs": macs, "val_accuracy": pruned_acc},
             params_ratio=report.params_before / max(params, 1),
             macs_ratio=report.macs_before / max(macs, 1),
-            reached={"params_fraction": report.params_fraction, "macs_fraction": report.macs_fraction},
+            reached={
+                "params_fraction": report.params_fraction,
+                "macs_fraction": report.macs_fraction,
+            },
             pruning_steps=report.steps,
             fine_tuned_from=teacher_artifact.name if teacher_artifact is not None else source.name,
         )

@@ -36,7 +36,15 @@ from compressor.onnx_rewrite import integer_input_first_layer
 
 #: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
 #: before anything is written, so a model without one fails with a clear message.
-_DYNAMIC_OPS = {"Attention", "Conv", "EmbedLayerNormalization", "Gather", "LSTM", "MatMul", "Transpose"}
+_DYNAMIC_OPS = {
+    "Attention",
+    "Conv",
+    "EmbedLayerNormalization",
+    "Gather",
+    "LSTM",
+    "MatMul",
+    "Transpose",
+}
 #: Ops that carry the arithmetic; a static quantization touching only Relu or Reshape is no
 #: INT8 model in any useful sense.
 _STATIC_COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Attention", "LSTM", "Gather"}
@@ -109,11 +117,15 @@ def gemm_to_matmul(proto: onnx.ModelProto) -> int:
         has_bias = len(node.input) > 2 and node.input[2]
         product = f"{node.output[0]}_matmul" if has_bias else node.output[0]
         nodes.append(
-            helper.make_node("MatMul", [node.input[0], weight_name], [product], name=f"{node.name}_matmul")
+            helper.make_node(
+                "MatMul", [node.input[0], weight_name], [product], name=f"{node.name}_matmul"
+            )
         )
         if has_bias:
             nodes.append(
-                helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_bias")
+                helper.make_node(
+                    "Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_bias"
+                )
             )
         rewritten += 1
     del graph.node[:]
@@ -160,7 +172,9 @@ def calibration_batches(
     """``batches`` batches of ``batch_size`` rows drawn without replacement (as far as they go)."""
     order = np.random.default_rng(seed).permutation(len(x))
     take = order[: batches * batch_size]
-    return [np.ascontiguousarray(x[take[i : i + batch_size]]) for i in range(0, len(take), batch_size)]
+    return [
+        np.ascontiguousarray(x[take[i : i + batch_size]]) for i in range(0, len(take), batch_size)
+    ]
 
 
 @contextlib.contextmanager
@@ -237,7 +251,9 @@ def quantize_file(
         if mode == "dynamic":
             gemm_to_matmul(proto)
         kept = small_weight_nodes(proto, keep_fp32_below)
-        rest = [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in kept]
+        rest = [
+            n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in kept
+        ]
         if not rest and not integer:  # a model of small layers only: INT8 is what was asked for
             kept, rest = [], [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode]]
         model_in = Path(scratch) / "rewritten.onnx"
@@ -249,7 +265,10 @@ def quantize_file(
                     tmp.write_bytes(model_in.read_bytes())
                 elif mode == "dynamic":
                     quantize_dynamic(
-                        model_in, tmp, per_channel=per_channel, weight_type=QuantType.QInt8,
+                        model_in,
+                        tmp,
+                        per_channel=per_channel,
+                        weight_type=QuantType.QInt8,
                         nodes_to_exclude=kept,
                     )
                 else:
@@ -333,7 +352,9 @@ class QuantizeStage:
                 if opts.mode == "static":
                     train_x = data.train.x.detach().cpu().numpy().astype(np.float32)
                     batch = opts.calibration_batch_size or ctx.batch_size
-                    drawn = calibration_batches(train_x, opts.calibration_batches, batch, ctx.seed())
+                    drawn = calibration_batches(
+                        train_x, opts.calibration_batches, batch, ctx.seed()
+                    )
                     calibration = [convert(b) for b in drawn]
                 target = ctx.run_dir / name
                 facts = quantize_file(
@@ -347,9 +368,13 @@ class QuantizeStage:
                     keep_fp32_below=opts.keep_fp32_below,
                 )
                 # Calibration only runs when a layer besides an integer-input one is left.
-                calibrated = sum(len(b) for b in calibration or []) if facts.pop("calibrated") else 0
+                calibrated = (
+                    sum(len(b) for b in calibration or []) if facts.pop("calibrated") else 0
+                )
                 split = data.split(opts.split)
-                fp32 = onnx_accuracy(make_session(artifact.path), split, ctx.eval_batch_size, convert)
+                fp32 = onnx_accuracy(
+                    make_session(artifact.path), split, ctx.eval_batch_size, convert
+                )
                 int8 = onnx_accuracy(make_session(target), split, ctx.eval_batch_size, convert)
                 fp32_bytes = artifact.path.stat().st_size
                 figures = {

@@ -35,8 +35,14 @@ class SensitivityStage:
     def __init__(self, options: Any) -> None:
         self.options = options
 
-    def _point(self, ctx: StageContext, model: nn.Module, criterion: Any, settings: PruneSettings,
-               ignored_paths: list[str]) -> dict[str, float]:
+    def _point(
+        self,
+        ctx: StageContext,
+        model: nn.Module,
+        criterion: Any,
+        settings: PruneSettings,
+        ignored_paths: list[str],
+    ) -> dict[str, float]:
         data = ctx.data
         pruned = copy.deepcopy(model)
         ignored = resolve_modules(pruned, ignored_paths, f"stages.{ctx.info.name}.ignored")

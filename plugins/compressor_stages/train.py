@@ -19,7 +19,11 @@ class TrainStage:
         opts = self.options
         model = ctx.build_model(opts.model)
         result = train_in_stage(
-            ctx, model, losses=opts.losses, epochs=opts.epochs, optimizer=opts.optimizer,
+            ctx,
+            model,
+            losses=opts.losses,
+            epochs=opts.epochs,
+            optimizer=opts.optimizer,
             augment=opts.augment,
         )
         publish_model(ctx, model, spec_of(opts.model), result)

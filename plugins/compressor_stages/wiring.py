@@ -9,9 +9,7 @@ from compressor.features import LOGITS, find_module
 from compressor.preflight import Preflight
 
 
-def check_loss_paths(
-    field: str, terms: list[Any], student: Any, teachers: dict[str, Any]
-) -> None:
+def check_loss_paths(field: str, terms: list[Any], student: Any, teachers: dict[str, Any]) -> None:
     """Every ``student:``/``teacher:`` module path of ``terms`` exists in its network."""
     for i, term in enumerate(terms):
         if student is not None and term.student != LOGITS:
@@ -49,6 +47,8 @@ def prune_preflight(info: StageInfo, checker: Preflight) -> None:
     teacher_name = info.inputs.get("teacher")
     teacher = checker.model(teacher_name) if isinstance(teacher_name, str) else source
     check_loss_paths(
-        f"{field}.finetune.losses", info.options.finetune.losses, source,
+        f"{field}.finetune.losses",
+        info.options.finetune.losses,
+        source,
         {teacher_name or info.inputs["model"]: teacher},
     )

@@ -14,7 +14,9 @@ BACKGROUND = -0.5 / 0.25  # a black pixel, normalized with _augmenter's mean and
 
 
 def _augmenter(**config) -> Augmenter:
-    return Augmenter(AugmentConfig(**config), mean=[0.5], std=[0.25], generator=torch.Generator().manual_seed(0))
+    return Augmenter(
+        AugmentConfig(**config), mean=[0.5], std=[0.25], generator=torch.Generator().manual_seed(0)
+    )
 
 
 def test_shift_moves_content_and_fills_background() -> None:
@@ -116,6 +118,10 @@ def test_elastic_distortion_bends_locally_and_keeps_the_background() -> None:
 
 def test_warp_is_reproducible_from_the_generator() -> None:
     x = torch.randn(4, 1, 28, 28)
-    one = _augmenter(rotate=10.0, scale=0.1, elastic=20.0)(x, torch.zeros(4, dtype=torch.long), 10)[0]
-    two = _augmenter(rotate=10.0, scale=0.1, elastic=20.0)(x, torch.zeros(4, dtype=torch.long), 10)[0]
+    one = _augmenter(rotate=10.0, scale=0.1, elastic=20.0)(x, torch.zeros(4, dtype=torch.long), 10)[
+        0
+    ]
+    two = _augmenter(rotate=10.0, scale=0.1, elastic=20.0)(x, torch.zeros(4, dtype=torch.long), 10)[
+        0
+    ]
     assert torch.equal(one, two) and not torch.allclose(one, x)

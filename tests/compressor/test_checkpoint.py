@@ -19,7 +19,9 @@ from compressor.pruning import PruneSettings, prune_model
 
 def _build(registry, name: str, **options):
     record = registry.get("model", name)
-    return record.build(record.options.model_validate(options), input_shape=(1, 8, 8), num_classes=10)
+    return record.build(
+        record.options.model_validate(options), input_shape=(1, 8, 8), num_classes=10
+    )
 
 
 def test_pruned_model_roundtrips_in_a_fresh_process(registry, tmp_path) -> None:
@@ -60,8 +62,13 @@ def test_bad_checkpoints_are_clear_errors(registry, tmp_path) -> None:
     with pytest.raises(UsageError, match="no such checkpoint"):
         load_model(tmp_path / "missing.pt", registry)
     model = _build(registry, "seed_mlp", hidden=[8])
-    path = save_model(model, {"name": "seed_mlp", "options": {"hidden": [8]}}, tmp_path / "m.pt",
-                      input_shape=[1, 8, 8], num_classes=10)
+    path = save_model(
+        model,
+        {"name": "seed_mlp", "options": {"hidden": [8]}},
+        tmp_path / "m.pt",
+        input_shape=[1, 8, 8],
+        num_classes=10,
+    )
     data = path.read_bytes()
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
@@ -97,8 +104,13 @@ class _Payload:
 
 def _saved(registry, tmp_path) -> bytes:
     model = _build(registry, "seed_mlp", hidden=[8])
-    path = save_model(model, {"name": "seed_mlp", "options": {"hidden": [8]}}, tmp_path / "good.pt",
-                      input_shape=[1, 8, 8], num_classes=10)
+    path = save_model(
+        model,
+        {"name": "seed_mlp", "options": {"hidden": [8]}},
+        tmp_path / "good.pt",
+        input_shape=[1, 8, 8],
+        num_classes=10,
+    )
     return path.read_bytes()
 
 
@@ -136,7 +148,8 @@ def test_a_pickled_object_is_refused_and_its_code_never_runs(registry, tmp_path,
 
 
 def test_a_damaged_checkpoint_payload_is_a_one_line_error(registry, tmp_path) -> None:
-    torch.save({"format": "compressor.model", "spec": {"name": "seed_mlp"}, "extra": {}}, tmp_path / "d.pt")
+    torch.save(
+        {"format": "compressor.model", "spec": {"name": "seed_mlp"}, "extra": {}}, tmp_path / "d.pt"
+    )
     with pytest.raises(UsageError, match="damaged compressor checkpoint"):
         load_model(tmp_path / "d.pt", registry)
-

@@ -25,7 +25,9 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
         (lambda r: r["data"].update(dataset="cifar"), "data.dataset: unknown dataset 'cifar'"),
     ],
 )
-def test_bad_recipe_exits_2_with_one_line(capsys, tiny_recipe, write_recipe, mutate, expected) -> None:
+def test_bad_recipe_exits_2_with_one_line(
+    capsys, tiny_recipe, write_recipe, mutate, expected
+) -> None:
     mutate(tiny_recipe)
     path = write_recipe(tiny_recipe)
     for command in ("validate", "run"):
@@ -52,7 +54,9 @@ def test_debug_shows_the_traceback(tiny_recipe, write_recipe) -> None:
 
 
 def test_validate_prints_the_flow(capsys, tiny_recipe, write_recipe) -> None:
-    code, out, _ = _run(capsys, "validate", str(write_recipe(tiny_recipe)), "--set", "stages.distill.epochs=3")
+    code, out, _ = _run(
+        capsys, "validate", str(write_recipe(tiny_recipe)), "--set", "stages.distill.epochs=3"
+    )
     assert code == 0
     assert "teacher (train) → distill (distill) → prune (prune) → export (export)" in out
 

@@ -12,7 +12,9 @@ from torch import nn
 
 from compressor import cli
 
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 FAST = ["--warmup", "1", "--repeat", "3", "--min-seconds", "0"]
 
@@ -20,8 +22,12 @@ FAST = ["--warmup", "1", "--repeat", "3", "--min-seconds", "0"]
 def _export(path, side: int):
     model = nn.Sequential(nn.Flatten(), nn.Linear(side * side, 10)).eval()
     torch.onnx.export(
-        model, (torch.randn(2, 1, side, side),), str(path), dynamo=False,
-        input_names=["input"], output_names=["logits"],
+        model,
+        (torch.randn(2, 1, side, side),),
+        str(path),
+        dynamo=False,
+        input_names=["input"],
+        output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
     return path
@@ -48,8 +54,20 @@ def digits_model(tmp_path_factory):
 
 
 def test_bench_on_a_dataset_prints_json(digits_model, capsys) -> None:
-    code = cli.main(["bench", str(digits_model), "--dataset", "digits", "--batch", "1,8",
-                     "--threads", "1", "--json", *FAST])
+    code = cli.main(
+        [
+            "bench",
+            str(digits_model),
+            "--dataset",
+            "digits",
+            "--batch",
+            "1,8",
+            "--threads",
+            "1",
+            "--json",
+            *FAST,
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["accuracy"] <= 1.0 and result["dataset"] == "digits"
@@ -68,24 +86,56 @@ def test_bench_without_a_dataset_times_random_inputs(digits_model, capsys) -> No
     ("make", "args", "message"),
     [
         (lambda d: d / "missing.onnx", [], "missing.onnx: no such ONNX file"),
-        (lambda d: (d / "broken.onnx").write_bytes(b"\x08garbage" * 20) and d / "broken.onnx", [],
-         "broken.onnx: not a readable ONNX model"),
-        (lambda d: _damaged(d / "random.onnx", lambda data: bytes(random.Random(0).randbytes(len(data)))),
-         [], "random.onnx: not a readable ONNX model"),
-        (lambda d: _damaged(d / "cut.onnx", lambda data: data[: len(data) // 2]), ["--dataset", "digits"],
-         "cut.onnx: not a readable ONNX model"),
-        (lambda d: _unknown_operator(d / "bogus.onnx"), ["--dataset", "digits"],
-         "bogus.onnx: onnxruntime cannot run this model"),
-        (lambda d: _export(d / "mnist_shaped.onnx", 28), ["--dataset", "digits"],
-         "mnist_shaped.onnx takes inputs of shape [batch, 1, 28, 28] but dataset 'digits' has "
-         "samples of shape [1, 8, 8]"),
+        (
+            lambda d: (d / "broken.onnx").write_bytes(b"\x08garbage" * 20) and d / "broken.onnx",
+            [],
+            "broken.onnx: not a readable ONNX model",
+        ),
+        (
+            lambda d: _damaged(
+                d / "random.onnx", lambda data: bytes(random.Random(0).randbytes(len(data)))
+            ),
+            [],
+            "random.onnx: not a readable ONNX model",
+        ),
+        (
+            lambda d: _damaged(d / "cut.onnx", lambda data: data[: len(data) // 2]),
+            ["--dataset", "digits"],
+            "cut.onnx: not a readable ONNX model",
+        ),
+        (
+            lambda d: _unknown_operator(d / "bogus.onnx"),
+            ["--dataset", "digits"],
+            "bogus.onnx: onnxruntime cannot run this model",
+        ),
+        (
+            lambda d: _export(d / "mnist_shaped.onnx", 28),
+            ["--dataset", "digits"],
+            "mnist_shaped.onnx takes inputs of shape [batch, 1, 28, 28] but dataset 'digits' has "
+            "samples of shape [1, 8, 8]",
+        ),
         (lambda d: d / "any.onnx", ["--batch", "1,x"], "--batch '1,x': expected positive integers"),
-        (lambda d: _export(d / "m.onnx", 8), ["--dataset", "digitz"], "unknown dataset 'digitz'; did you mean 'digits'?"),
+        (
+            lambda d: _export(d / "m.onnx", 8),
+            ["--dataset", "digitz"],
+            "unknown dataset 'digitz'; did you mean 'digits'?",
+        ),
     ],
-    ids=["missing", "broken", "random-bytes", "truncated", "unknown-operator", "shape", "batch", "dataset"],
+    ids=[
+        "missing",
+        "broken",
+        "random-bytes",
+        "truncated",
+        "unknown-operator",
+        "shape",
+        "batch",
+        "dataset",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make, args, message) -> None:
     path = make(tmp_path)
     assert cli.main(["bench", str(path), *args, *FAST]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
+    assert (
+        err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
+    )

@@ -41,11 +41,27 @@ def _run_two_processes(tmp_path: Path, recipe_file: Path) -> subprocess.Complete
     # The other rank's temporary folder goes here, so the test can see that it was removed.
     env["TMPDIR"] = str(tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]
+    )
     return subprocess.run(
-        [sys.executable, "-m", "compressor", "run", str(recipe_file), "--out",
-         str(tmp_path / "runs" / "two"), "--quiet", "--nproc", "2"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "compressor",
+            "run",
+            str(recipe_file),
+            "--out",
+            str(tmp_path / "runs" / "two"),
+            "--quiet",
+            "--nproc",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
     )
 
 
@@ -59,7 +75,14 @@ def test_two_processes_on_cpu_match_one(tmp_path, registry) -> None:
     assert [p.name for p in runs.iterdir()] == ["two"]  # no .partial, no second folder
     # Rank 1's temporary folder is gone (torchrun keeps its own logs there).
     assert not list((tmp_path / "tmp").glob("compressor-rank*"))
-    for name in ("teacher.pt", "student.pt", "teacher.onnx", "student.onnx", "metrics.json", "report.md"):
+    for name in (
+        "teacher.pt",
+        "student.pt",
+        "teacher.onnx",
+        "student.onnx",
+        "metrics.json",
+        "report.md",
+    ):
         assert len(list(tmp_path.rglob(name))) == 1, name
     two = json.loads((runs / "two" / "metrics.json").read_text())
     assert two["status"] == "completed" and two["world_size"] == 2
@@ -72,7 +95,9 @@ def test_two_processes_on_cpu_match_one(tmp_path, registry) -> None:
     assert one["world_size"] == 1
     for stage in ("teacher", "distill"):
         assert two["stages"][stage]["test_accuracy"] > 0.7, stage
-    gap = 100 * abs(two["stages"]["distill"]["test_accuracy"] - one["stages"]["distill"]["test_accuracy"])
+    gap = 100 * abs(
+        two["stages"]["distill"]["test_accuracy"] - one["stages"]["distill"]["test_accuracy"]
+    )
     assert gap <= TOLERANCE_POINTS, (one["stages"]["distill"], two["stages"]["distill"])
 
 
@@ -127,26 +152,39 @@ def test_nproc_under_torchrun_is_refused(capsys, tmp_path, monkeypatch) -> None:
 def test_resume_with_nproc_is_refused_before_launching(capsys, tmp_path) -> None:
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(SMALL, sort_keys=False))
-    assert main(["run", str(recipe_file), "--nproc", "2", "--resume", str(tmp_path / "x.failed")]) == 2
+    assert (
+        main(["run", str(recipe_file), "--nproc", "2", "--resume", str(tmp_path / "x.failed")]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--resume: not supported with several processes" in err
 
 
 def test_nproc_is_dropped_from_what_each_process_runs() -> None:
     assert _without_nproc(["--debug", "run", "r.yaml", "--nproc", "2", "--quiet"]) == [
-        "--debug", "run", "r.yaml", "--quiet"
+        "--debug",
+        "run",
+        "r.yaml",
+        "--quiet",
     ]
     assert _without_nproc(["run", "r.yaml", "--nproc=4"]) == ["run", "r.yaml"]
 
 
 def test_a_training_stage_may_not_read_a_rank_0_artifact() -> None:
     def stage(name: str, type_: str, inputs: dict, outputs: dict) -> StageInfo:
-        return StageInfo(name=name, type=type_, index=0, options=None, inputs=inputs, outputs=outputs)
+        return StageInfo(
+            name=name, type=type_, index=0, options=None, inputs=inputs, outputs=outputs
+        )
 
     all_ranks = {"train": True, "distill": True, "mine": False}
-    fine = [stage("t", "train", {}, {"model": "t"}), stage("d", "distill", {"teacher": ["t"]}, {"model": "d"})]
+    fine = [
+        stage("t", "train", {}, {"model": "t"}),
+        stage("d", "distill", {"teacher": ["t"]}, {"model": "d"}),
+    ]
     distributed.check_plan(fine, all_ranks)
-    bad = [stage("m", "mine", {}, {"model": "m"}), stage("d", "distill", {"teacher": ["m"]}, {"model": "d"})]
+    bad = [
+        stage("m", "mine", {}, {"model": "m"}),
+        stage("d", "distill", {"teacher": ["m"]}, {"model": "d"}),
+    ]
     with pytest.raises(UsageError, match="runs on rank 0 only"):
         distributed.check_plan(bad, all_ranks)
 
@@ -156,7 +194,9 @@ def test_bf16_on_cpu_trains(tmp_path, registry) -> None:
     raw["precision"] = "bf16"
     raw["stages"] = raw["stages"][:2]
     plan = recipe.resolve(raw, registry)
-    metrics = pipeline.run(plan, registry, tmp_path / "bf16", progress=Progress(enabled=False)).metrics
+    metrics = pipeline.run(
+        plan, registry, tmp_path / "bf16", progress=Progress(enabled=False)
+    ).metrics
     assert metrics["stages"]["teacher"]["test_accuracy"] > 0.6  # chance is 0.1
     assert metrics["stages"]["distill"]["test_accuracy"] > 0.6
 
@@ -164,5 +204,7 @@ def test_bf16_on_cpu_trains(tmp_path, registry) -> None:
 def test_precision_lists_its_choices(registry) -> None:
     raw = copy.deepcopy(SMALL)
     raw["precision"] = "fp16"
-    with pytest.raises(UsageError, match=r"precision: invalid value 'fp16': input should be 'fp32' or 'bf16'"):
+    with pytest.raises(
+        UsageError, match=r"precision: invalid value 'fp16': input should be 'fp32' or 'bf16'"
+    ):
         recipe.resolve(raw, registry)

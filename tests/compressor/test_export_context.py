@@ -40,4 +40,7 @@ def test_context_reaches_only_exporters_that_take_it(tmp_path) -> None:
     assert not accepts_context(Old().export) and accepts_context(New().export)
     assert call_export(Old(), None, None, tmp_path, ctx) == {"called": "old"}
     assert call_export(New(), None, None, tmp_path, ctx) == {"called": "new", "hash": "abc"}
-    assert call_export(Anything(), None, None, tmp_path, ctx) == {"called": "kwargs", "keys": ["context"]}
+    assert call_export(Anything(), None, None, tmp_path, ctx) == {
+        "called": "kwargs",
+        "keys": ["context"],
+    }

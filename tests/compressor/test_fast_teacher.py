@@ -5,14 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compressor.fast_teacher import ChannelsLastTeacher, OnnxTeacher, TorchScriptTeacher, fastest_teacher
+from compressor.fast_teacher import (
+    ChannelsLastTeacher,
+    OnnxTeacher,
+    TorchScriptTeacher,
+    fastest_teacher,
+)
 
 
 @pytest.fixture(scope="module")
 def cnn(registry):
     record = registry.get("model", "seed_cnn")
     torch.manual_seed(0)
-    model = record.build(record.options(channels=[8, 16], hidden=32), input_shape=(1, 8, 8), num_classes=10)
+    model = record.build(
+        record.options(channels=[8, 16], hidden=32), input_shape=(1, 8, 8), num_classes=10
+    )
     return model.eval()
 
 
@@ -23,7 +30,8 @@ def test_every_backend_agrees_with_pytorch(cnn, backend) -> None:
     assert name == ("torchscript" if backend == "auto" else backend)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), cnn(x), atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(fast(torch.randn(3, 1, 8, 8)).shape, torch.Size([3, 10]))  # any batch
+        any_batch = torch.randn(3, 1, 8, 8)
+        torch.testing.assert_close(fast(any_batch).shape, torch.Size([3, 10]))
 
 
 def test_torch_backend_is_the_model_itself(cnn) -> None:
@@ -37,7 +45,9 @@ def test_channels_last_leaves_the_original_and_flat_inputs_alone(cnn, registry) 
     mlp = record.build(record.options(hidden=[8]), input_shape=(1, 8, 8), num_classes=10).eval()
     flat = torch.randn(4, 64)
     with torch.no_grad():
-        torch.testing.assert_close(ChannelsLastTeacher(mlp)(flat.view(4, 1, 8, 8)), mlp(flat.view(4, 1, 8, 8)))
+        torch.testing.assert_close(
+            ChannelsLastTeacher(mlp)(flat.view(4, 1, 8, 8)), mlp(flat.view(4, 1, 8, 8))
+        )
         assert wrapped(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
@@ -64,7 +74,6 @@ def test_torchscript_teacher_checks_another_batch_size() -> None:
 def test_auto_falls_back_to_channels_last_when_tracing_is_wrong(cnn) -> None:
     fast, name = fastest_teacher(_BatchDependent(), torch.randn(16, 1, 8, 8), "auto")
     assert name == "channels_last" and isinstance(fast, ChannelsLastTeacher)
-
 
 
 def test_auto_is_a_fixed_rule(cnn) -> None:

@@ -36,7 +36,16 @@ def _start(tmp_path: Path, write_recipe) -> tuple[subprocess.Popen[str], Path]:
     raw["stages"][1]["epochs"] = 2000  # long enough to be stopped in the middle
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "compressor", "run", str(write_recipe(raw)), "--out", str(out), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "compressor",
+            "run",
+            str(write_recipe(raw)),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

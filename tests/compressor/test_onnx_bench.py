@@ -14,7 +14,9 @@ from compressor import onnx_bench
 from compressor.data import Split
 
 # The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 
 class CountingSession:
@@ -56,7 +58,9 @@ def model_and_file(tmp_path_factory) -> tuple[nn.Module, Path]:
 @pytest.fixture(scope="module")
 def split() -> Split:
     g = torch.Generator().manual_seed(3)
-    return Split(x=torch.randn(203, 1, 4, 4, generator=g), y=torch.randint(0, 3, (203,), generator=g))
+    return Split(
+        x=torch.randn(203, 1, 4, 4, generator=g), y=torch.randint(0, 3, (203,), generator=g)
+    )
 
 
 def test_latency_percentiles_are_ordered_and_repeat_is_respected(model_and_file, split) -> None:
@@ -150,7 +154,11 @@ def test_interleaved_rounds_share_repeat_and_time() -> None:
     order: list[int] = []
     stats = onnx_bench.time_cells(
         [onnx_bench.Cell(a, np.zeros(1)), onnx_bench.Cell(b, np.zeros(1))],
-        warmup=2, repeat=10, min_seconds=0.0, rounds=3, on_round=order.append,
+        warmup=2,
+        repeat=10,
+        min_seconds=0.0,
+        rounds=3,
+        on_round=order.append,
     )
     # ceil(10 / 3) = 4 calls per round and cell: at least `repeat` in all.
     assert [s["runs"] for s in stats] == [12, 12] and a.calls == b.calls == 2 + 12
@@ -166,7 +174,11 @@ def test_round_spread_tells_when_conditions_changed() -> None:
 
     stats = onnx_bench.time_cells(
         [onnx_bench.Cell(steady, np.zeros(1)), onnx_bench.Cell(slowing, np.zeros(1))],
-        warmup=1, repeat=9, min_seconds=0.0, rounds=3, on_round=next_round,
+        warmup=1,
+        repeat=9,
+        min_seconds=0.0,
+        rounds=3,
+        on_round=next_round,
     )
     assert stats[0]["round_spread"] < 0.10 < 1.5 < stats[1]["round_spread"]
     assert onnx_bench.round_spread([1.0]) == 0.0 and onnx_bench.round_spread([2.0, 1.0, 1.5]) == 1.0
@@ -175,8 +187,15 @@ def test_round_spread_tells_when_conditions_changed() -> None:
 def test_files_measured_together_with_the_machine_limits(model_and_file, split) -> None:
     _, path = model_and_file
     results, limits = onnx_bench.benchmark_files(
-        {"a": path, "b": path}, split, batch_sizes=[1], threads=[1], warmup=1, repeat=4,
-        min_seconds=0.0, rounds=2, limits=True,
+        {"a": path, "b": path},
+        split,
+        batch_sizes=[1],
+        threads=[1],
+        warmup=1,
+        repeat=4,
+        min_seconds=0.0,
+        rounds=2,
+        limits=True,
     )
     assert set(results) == {"a", "b"} and results["a"]["grid"][0]["runs"] == 4
     assert set(limits) == {"1"} and limits["1"]["floor_ms"] > 0 and limits["1"]["matmul_gflops"] > 0
@@ -185,7 +204,9 @@ def test_files_measured_together_with_the_machine_limits(model_and_file, split) 
 def test_reference_measurements_of_the_machine() -> None:
     floor = onnx_bench.per_call_floor(threads=1, warmup=2, repeat=20, min_seconds=0.0)
     assert 0 < floor["min_ms"] <= floor["p50_ms"] and floor["runs"] == 20
-    peak = onnx_bench.matmul_peak(threads=1, shape=(16, 64, 64), warmup=1, repeat=5, min_seconds=0.0)
+    peak = onnx_bench.matmul_peak(
+        threads=1, shape=(16, 64, 64), warmup=1, repeat=5, min_seconds=0.0
+    )
     assert peak["gflops"] == pytest.approx(2 * 16 * 64 * 64 / (peak["p50_ms"] / 1000) / 1e9)
 
 
@@ -193,7 +214,13 @@ def test_grid_times_every_batch_and_thread_count(model_and_file, split) -> None:
     _, path = model_and_file
     steps: list[str] = []
     result = onnx_bench.benchmark_grid(
-        path, split, batch_sizes=[8, 1], threads=[1, 2], warmup=1, repeat=3, min_seconds=0.0,
+        path,
+        split,
+        batch_sizes=[8, 1],
+        threads=[1, 2],
+        warmup=1,
+        repeat=3,
+        min_seconds=0.0,
         on_step=lambda name, value: steps.append(name),
     )
     cells = [(g["provider"], g["threads"], g["batch"]) for g in result["grid"]]
@@ -202,13 +229,18 @@ def test_grid_times_every_batch_and_thread_count(model_and_file, split) -> None:
     assert result["latency_batch"] == 1 and result["throughput_batch"] == 8
     assert result["latency_ms"]["p50"] == result["grid"][0]["p50"]
     assert result["throughput_per_s"] == result["grid"][1]["throughput_per_s"]
-    assert result["graph_params"] == 16 * 12 + 12 + 12 * 3 + 3 and result["graph_macs"] == 16 * 12 + 12 * 3
+    assert (
+        result["graph_params"] == 16 * 12 + 12 + 12 * 3 + 3
+        and result["graph_macs"] == 16 * 12 + 12 * 3
+    )
 
     limits = {"1": {"floor_ms": result["grid"][0]["p50"] / 2, "matmul_gflops": 100.0}}
     near = onnx_bench.limits_figures(result, limits, macs=228)
     assert near["latency_vs_floor"] == pytest.approx(2.0) and near["threads"] == 1
     gflops = 2 * 228 * 8 / (result["grid"][1]["p50"] / 1000) / 1e9
-    assert near["gflops"] == pytest.approx(gflops) and near["peak_fraction"] == pytest.approx(gflops / 100)
+    assert near["gflops"] == pytest.approx(gflops) and near["peak_fraction"] == pytest.approx(
+        gflops / 100
+    )
 
 
 def test_grid_rejects_data_of_another_shape(model_and_file) -> None:
@@ -223,13 +255,23 @@ def test_grid_rejects_data_of_another_shape(model_and_file) -> None:
 def test_accuracy_pads_a_fixed_batch(tmp_path, split) -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     path = tmp_path / "fixed.onnx"
-    torch.onnx.export(model, (torch.randn(8, 1, 4, 4),), str(path), dynamo=False,
-                      input_names=["input"], output_names=["logits"])
+    torch.onnx.export(
+        model,
+        (torch.randn(8, 1, 4, 4),),
+        str(path),
+        dynamo=False,
+        input_names=["input"],
+        output_names=["logits"],
+    )
     with torch.no_grad():
         expected = int((model(split.x).argmax(1) == split.y).sum()) / len(split)
-    result = onnx_bench.benchmark_grid(path, split, batch_sizes=[8], warmup=0, repeat=1, min_seconds=0.0)
+    result = onnx_bench.benchmark_grid(
+        path, split, batch_sizes=[8], warmup=0, repeat=1, min_seconds=0.0
+    )
     assert result["accuracy"] == pytest.approx(expected)  # 203 samples: the last batch is padded
     from compressor.errors import UsageError
 
     with pytest.raises(UsageError, match="fixed batch size of 8"):
-        onnx_bench.benchmark_grid(path, split, batch_sizes=[1, 8], warmup=0, repeat=1, min_seconds=0.0)
+        onnx_bench.benchmark_grid(
+            path, split, batch_sizes=[1, 8], warmup=0, repeat=1, min_seconds=0.0
+        )

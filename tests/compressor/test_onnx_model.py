@@ -26,7 +26,8 @@ def _model(input_type=TensorProto.FLOAT, batch="batch", meta=None) -> onnx.Model
         numpy_helper.from_array(np.zeros(5, np.float32), "b"),
     ]
     graph = helper.make_graph(
-        nodes, "m",
+        nodes,
+        "m",
         [helper.make_tensor_value_info("input", input_type, [batch, 2, 3, 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 5])],
         inits,

@@ -18,10 +18,14 @@ from torch import nn
 from compressor.export_context import ExportContext
 from compressor.onnx_rewrite import fold_input_normalization, integer_input_first_layer
 
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 
-def _export(tmp_path: Path, model: nn.Module, shape: tuple[int, ...], mean, std, **options) -> onnx.ModelProto:
+def _export(
+    tmp_path: Path, model: nn.Module, shape: tuple[int, ...], mean, std, **options
+) -> onnx.ModelProto:
     torch.manual_seed(0)
     x = torch.randn(16, *shape)
     path = tmp_path / "m.onnx"
@@ -52,17 +56,30 @@ def _mlp(features: int) -> nn.Module:
         ((3, 4, 4), (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), "uint8"),  # per channel, C-major flatten
     ],
 )
-def test_fold_gives_the_same_logits_with_two_nodes_fewer(tmp_path, shape, mean, std, raw_input) -> None:
-    proto = _export(tmp_path, _mlp(int(np.prod(shape))), shape, mean, std,
-                    embed_preprocessing=True, raw_input=raw_input)
+def test_fold_gives_the_same_logits_with_two_nodes_fewer(
+    tmp_path, shape, mean, std, raw_input
+) -> None:
+    proto = _export(
+        tmp_path,
+        _mlp(int(np.prod(shape))),
+        shape,
+        mean,
+        std,
+        embed_preprocessing=True,
+        raw_input=raw_input,
+    )
     folded = copy.deepcopy(proto)
     assert fold_input_normalization(folded)
     onnx.checker.check_model(folded)
     assert "Mul" in _ops(proto) and "Mul" not in _ops(folded) and "Add" not in _ops(folded)
     assert len(folded.graph.node) == len(proto.graph.node) - 2
     pixels = torch.rand(9, *shape, generator=torch.Generator().manual_seed(2))
-    x = raw_pixels((pixels - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1),
-                   mean, std, raw_input).numpy()
+    x = raw_pixels(
+        (pixels - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1),
+        mean,
+        std,
+        raw_input,
+    ).numpy()
     np.testing.assert_allclose(_run(folded, x), _run(proto, x), atol=2e-5, rtol=0)
     assert not fold_input_normalization(folded)  # nothing left to fold
 
@@ -83,7 +100,9 @@ def test_fold_needs_the_normalization(tmp_path) -> None:
 
 
 def test_integer_input_feeds_raw_pixels_to_int8_weights(tmp_path) -> None:
-    proto = _export(tmp_path, _mlp(64), (1, 8, 8), (0.3,), (0.4,), embed_preprocessing=True, raw_input="uint8")
+    proto = _export(
+        tmp_path, _mlp(64), (1, 8, 8), (0.3,), (0.4,), embed_preprocessing=True, raw_input="uint8"
+    )
     assert not integer_input_first_layer(copy.deepcopy(proto))  # Mul/Add still in the way
     assert fold_input_normalization(proto)
     integer = copy.deepcopy(proto)
@@ -100,6 +119,8 @@ def test_integer_input_feeds_raw_pixels_to_int8_weights(tmp_path) -> None:
 
 
 def test_integer_input_needs_uint8(tmp_path) -> None:
-    proto = _export(tmp_path, _mlp(64), (1, 8, 8), (0.3,), (0.4,), embed_preprocessing=True, raw_input="float")
+    proto = _export(
+        tmp_path, _mlp(64), (1, 8, 8), (0.3,), (0.4,), embed_preprocessing=True, raw_input="float"
+    )
     assert fold_input_normalization(proto)
     assert not integer_input_first_layer(proto) and "MatMulIntegerToFloat" not in _ops(proto)

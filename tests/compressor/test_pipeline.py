@@ -50,16 +50,30 @@ def finished_run(tmp_path_factory):
 def test_run_folder_holds_everything(finished_run) -> None:
     result, _, _ = finished_run
     names = {p.name for p in result.run_dir.iterdir()}
-    assert {"teacher.pt", "student_distilled.pt", "student.pt", "teacher.onnx", "student.onnx",
-            "metrics.json", "report.md", "recipe.yaml", "report.html", "training_curves.png",
-            "benchmark_accuracy_vs_latency.png", "benchmark_sizes.png"} <= names
+    assert {
+        "teacher.pt",
+        "student_distilled.pt",
+        "student.pt",
+        "teacher.onnx",
+        "student.onnx",
+        "metrics.json",
+        "report.md",
+        "recipe.yaml",
+        "report.html",
+        "training_curves.png",
+        "benchmark_accuracy_vs_latency.png",
+        "benchmark_sizes.png",
+    } <= names
     assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
     assert not (result.run_dir.parent / ".tiny-run.partial").exists()
     resolved = yaml.safe_load((result.run_dir / "recipe.yaml").read_text())
     assert resolved["stages"][1]["losses"][0]["options"]["temperature"] == 4.0
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed"
-    assert metrics["stages"]["prune"]["pruned"]["params"] < metrics["stages"]["prune"]["before"]["params"]
+    assert (
+        metrics["stages"]["prune"]["pruned"]["params"]
+        < metrics["stages"]["prune"]["before"]["params"]
+    )
     report = (result.run_dir / "report.md").read_text()
     assert "`teacher.onnx`" in report and "`student.onnx`" in report and "p50 latency" in report
 
@@ -71,7 +85,9 @@ def test_onnx_student_accuracy_matches_the_report(finished_run) -> None:
     bundle = registry.get("dataset", "digits").build(
         registry.get("dataset", "digits").options.model_validate({}), seed=0
     )
-    session = ort.InferenceSession(str(result.run_dir / "student.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(result.run_dir / "student.onnx"), providers=["CPUExecutionProvider"]
+    )
     name = session.get_inputs()[0].name
     logits = session.run(None, {name: bundle.test.x.numpy()})[0]
     accuracy = float((np.argmax(logits, 1) == bundle.test.y.numpy()).mean())
@@ -84,7 +100,9 @@ def test_lifecycle_hooks_run_in_order(finished_run) -> None:
     assert recorder.calls == [(when, s) for s in stages for when in ("before", "after")]
 
 
-def test_failed_stage_keeps_finished_work_and_no_partial_file(tmp_path, tiny_recipe, monkeypatch) -> None:
+def test_failed_stage_keeps_finished_work_and_no_partial_file(
+    tmp_path, tiny_recipe, monkeypatch
+) -> None:
     recorder = LifecycleRecorder()
     registry = Registry.load(extra_plugins=[("recorder", recorder)])
     tiny_recipe["stages"] = tiny_recipe["stages"][:4]
@@ -128,10 +146,12 @@ def test_cuda_requested_without_cuda(monkeypatch) -> None:
         pipeline.resolve_device("cuda")
 
 
-def test_entry_point_plugin_is_listed_and_usable(tmp_path, tiny_recipe, install_fake_plugin, capsys) -> None:
+def test_entry_point_plugin_is_listed_and_usable(
+    tmp_path, tiny_recipe, install_fake_plugin, capsys
+) -> None:
     install_fake_plugin(
         "fake_cosine_plugin",
-        '''
+        """
         from compressor import hookimpl
         from compressor.records import LossPlugin
 
@@ -149,7 +169,7 @@ def test_entry_point_plugin_is_listed_and_usable(tmp_path, tiny_recipe, install_
         @hookimpl
         def compressor_after_stage(stage, context, seconds):
             context.metrics[stage.name]["seen_by_cosine_plugin"] = seconds >= 0
-        ''',
+        """,
         dist="compressor-cosine",
         version="1.2.3",
     )

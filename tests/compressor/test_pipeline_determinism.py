@@ -14,7 +14,13 @@ from compressor.cli import main
 def _figures(node: Any, prefix: str = "") -> dict[str, float]:
     """Every accuracy and loss figure in ``metrics.json``, by its path."""
     found: dict[str, float] = {}
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
     for key, value in items:
         path = f"{prefix}.{key}"
         if isinstance(value, dict | list):
@@ -25,12 +31,16 @@ def _figures(node: Any, prefix: str = "") -> dict[str, float]:
 
 
 def _run(capsys, recipe_file: Path, out: Path, seed: int) -> dict[str, float]:
-    assert main(["run", str(recipe_file), "--quiet", "--out", str(out), "--set", f"seed={seed}"]) == 0
+    assert (
+        main(["run", str(recipe_file), "--quiet", "--out", str(out), "--set", f"seed={seed}"]) == 0
+    )
     capsys.readouterr()
     return _figures(json.loads((out / "metrics.json").read_text()))
 
 
-def test_same_seed_gives_identical_figures_and_weights(capsys, tmp_path, tiny_recipe, write_recipe) -> None:
+def test_same_seed_gives_identical_figures_and_weights(
+    capsys, tmp_path, tiny_recipe, write_recipe
+) -> None:
     # Train, distill and prune with fine-tuning, with augmentation: every stage and every
     # generator that draws random numbers. With augmentation the teacher runs every step, on
     # the backend `auto` picks (a fixed rule, so both runs pick the same).
@@ -44,7 +54,9 @@ def test_same_seed_gives_identical_figures_and_weights(capsys, tmp_path, tiny_re
     again = _run(capsys, recipe_file, tmp_path / "b", seed=0)
 
     assert {k for k in first if k.endswith("test_accuracy")} >= {
-        ".stages.teacher.test_accuracy", ".stages.distill.test_accuracy", ".stages.prune.test_accuracy"
+        ".stages.teacher.test_accuracy",
+        ".stages.distill.test_accuracy",
+        ".stages.prune.test_accuracy",
     }
     assert first == again  # ==, not approx: the same seed must repeat to the last bit
     for name in ("teacher", "student_distilled", "student"):

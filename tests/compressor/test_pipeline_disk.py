@@ -22,7 +22,9 @@ def _one_line(err: str) -> str:
     return err.strip()
 
 
-def test_out_inside_a_read_only_folder_is_a_usage_error(capsys, tmp_path, tiny_recipe, write_recipe, monkeypatch) -> None:
+def test_out_inside_a_read_only_folder_is_a_usage_error(
+    capsys, tmp_path, tiny_recipe, write_recipe, monkeypatch
+) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     out = locked / "run"

@@ -39,7 +39,9 @@ def test_blocked_plugin_is_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_that_fails_to_import_is_reported_not_fatal(install_fake_plugin) -> None:
-    install_fake_plugin("fake_broken", "raise RuntimeError('boom at import')", dist="broken-dist", version="9.9")
+    install_fake_plugin(
+        "fake_broken", "raise RuntimeError('boom at import')", dist="broken-dist", version="9.9"
+    )
     registry = Registry.load()
     info = registry.pm.infos["fake_broken"]
     assert "boom at import" in info.error

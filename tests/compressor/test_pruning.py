@@ -14,9 +14,15 @@ from compressor.pruning import PruneSettings, measure, prune_model
 def _cnn() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
     )
 
 
@@ -47,7 +53,10 @@ def test_target_params_is_met() -> None:
 
 
 def test_unreachable_target_says_what_was_reached() -> None:
-    with pytest.raises(StageFailure, match=r"target_macs 0.001 cannot be met: .* reached 0\.\d+ of the original macs"):
+    with pytest.raises(
+        StageFailure,
+        match=r"target_macs 0.001 cannot be met: .* reached 0\.\d+ of the original macs",
+    ):
         _prune(_cnn(), ratio=None, target_macs=0.001, max_ratio=0.5)
 
 
@@ -107,7 +116,9 @@ class _DataDependent(nn.Module):
 
 def test_untraceable_model_names_the_module() -> None:
     model = _Untraceable()
-    with pytest.raises(UsageError, match=r"cannot trace the dependency graph at module 'odd' \(_DataDependent\)"):
+    with pytest.raises(
+        UsageError, match=r"cannot trace the dependency graph at module 'odd' \(_DataDependent\)"
+    ):
         prune_model(
             model,
             importance=tp.importance.GroupMagnitudeImportance(),

@@ -39,7 +39,9 @@ def _export_and_compare(registry, model: nn.Module, x: torch.Tensor, path) -> No
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_prune_run_and_export(registry, tmp_path, arch: str) -> None:
     torch.manual_seed(0)
-    model = torchvision.models.get_model(arch, weights=None, num_classes=10, **ARCHITECTURES[arch]).eval()
+    model = torchvision.models.get_model(
+        arch, weights=None, num_classes=10, **ARCHITECTURES[arch]
+    ).eval()
     x = torch.randn(4, 3, 32, 32)
     classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     report = prune_model(
@@ -56,9 +58,14 @@ def test_prune_run_and_export(registry, tmp_path, arch: str) -> None:
 
 
 def test_seed_models_prune_and_export(registry, tmp_path) -> None:
-    for name, options in (("seed_cnn", {"channels": [16, 32], "hidden": 64}), ("seed_mlp", {"hidden": [64, 32]})):
+    for name, options in (
+        ("seed_cnn", {"channels": [16, 32], "hidden": 64}),
+        ("seed_mlp", {"hidden": [64, 32]}),
+    ):
         record = registry.get("model", name)
-        model = record.build(record.options.model_validate(options), input_shape=(1, 28, 28), num_classes=10).eval()
+        model = record.build(
+            record.options.model_validate(options), input_shape=(1, 28, 28), num_classes=10
+        ).eval()
         x = torch.randn(4, 1, 28, 28)
         report = prune_model(
             model,

@@ -34,7 +34,10 @@ def test_valid_recipe_resolves_with_defaults(tiny_recipe, registry) -> None:
     assert [t.name for t in distill.losses] == ["kd", "ce"]
     assert distill.losses[0].parsed.temperature == 4.0
     resolved = plan.resolved()
-    assert resolved["stages"][1]["losses"][0]["options"] == {"temperature": 4.0, "standardize": False}
+    assert resolved["stages"][1]["losses"][0]["options"] == {
+        "temperature": 4.0,
+        "standardize": False,
+    }
     assert resolved["data"]["options"]["val_fraction"] > 0
 
 
@@ -55,11 +58,41 @@ def test_missing_and_wrong_version(tiny_recipe, registry) -> None:
 @pytest.mark.parametrize(
     ("where", "key", "bad", "field", "expected"),
     [
-        ("distill", ("losses", 0, "name"), "kdd", "stages.distill.losses[0].name", "did you mean 'kd'"),
-        ("prune", ("pruner", "name"), "magnitud", "stages.prune.pruner.name", "did you mean 'magnitude'"),
-        ("prune", ("pruner", "name"), "tailor", "stages.prune.pruner.name", "did you mean 'taylor'"),
-        ("export", ("exporter",), {"name": "onx"}, "stages.export.exporter.name", "did you mean 'onnx'"),
-        ("distill", ("model", "name"), "seed_mpl", "stages.distill.model.name", "did you mean 'seed_mlp'"),
+        (
+            "distill",
+            ("losses", 0, "name"),
+            "kdd",
+            "stages.distill.losses[0].name",
+            "did you mean 'kd'",
+        ),
+        (
+            "prune",
+            ("pruner", "name"),
+            "magnitud",
+            "stages.prune.pruner.name",
+            "did you mean 'magnitude'",
+        ),
+        (
+            "prune",
+            ("pruner", "name"),
+            "tailor",
+            "stages.prune.pruner.name",
+            "did you mean 'taylor'",
+        ),
+        (
+            "export",
+            ("exporter",),
+            {"name": "onx"},
+            "stages.export.exporter.name",
+            "did you mean 'onnx'",
+        ),
+        (
+            "distill",
+            ("model", "name"),
+            "seed_mpl",
+            "stages.distill.model.name",
+            "did you mean 'seed_mlp'",
+        ),
         ("teacher", ("type",), "trian", "stages[0].type", "did you mean 'train'"),
     ],
 )
@@ -88,14 +121,20 @@ def test_unknown_dataset(tiny_recipe, registry) -> None:
         (lambda r: _stage(r, "teacher").update(epochs=-1), "stages.teacher.epochs", "-1"),
         (lambda r: _stage(r, "teacher").update(epochs="many"), "stages.teacher.epochs", "'many'"),
         (
-            lambda r: _stage(r, "distill").update(losses=[{"name": "kd", "options": {"temperature": 0}}]),
+            lambda r: _stage(r, "distill").update(
+                losses=[{"name": "kd", "options": {"temperature": 0}}]
+            ),
             "stages.distill.losses[0].options.temperature",
             "0",
         ),
         (lambda r: _stage(r, "prune").update(ratio=1.0), "stages.prune.ratio", "1.0"),
         (lambda r: _stage(r, "prune").update(ratio=-0.1), "stages.prune.ratio", "-0.1"),
         (lambda r: _stage(r, "prune").update(target_macs=1.5), "stages.prune.target_macs", "1.5"),
-        (lambda r: _stage(r, "prune").update(ratios={"hidden.0": 1.0}), "stages.prune.ratios.hidden.0", "1.0"),
+        (
+            lambda r: _stage(r, "prune").update(ratios={"hidden.0": 1.0}),
+            "stages.prune.ratios.hidden.0",
+            "1.0",
+        ),
         (lambda r: r.update(device="gpu"), "device", "'gpu'"),
         (lambda r: r["data"].update(batch_size=0), "data.batch_size", "0"),
     ],
@@ -113,7 +152,10 @@ def test_wrong_types_and_ranges(tiny_recipe, registry, mutate, field, value) -> 
             lambda r: r.update(device="tpu"),
             "device: invalid value 'tpu': expected auto, cpu, cuda, cuda:N (a GPU index) or mps",
         ),
-        (lambda r: r.update(name="my recipe"), "name: invalid value 'my recipe': expected letters, digits"),
+        (
+            lambda r: r.update(name="my recipe"),
+            "name: invalid value 'my recipe': expected letters, digits",
+        ),
         (
             lambda r: _stage(r, "teacher").update(name="-teacher"),
             "stages[0].name: invalid value '-teacher': expected letters",
@@ -137,7 +179,10 @@ def test_patterns_are_explained_in_words(tiny_recipe, registry, mutate, expected
 def test_prune_goals_are_exclusive(tiny_recipe, registry) -> None:
     _stage(tiny_recipe, "prune").update(ratio=0.5, target_macs=0.5)
     message = _error(tiny_recipe, registry)
-    assert message == "stages.prune: give only one of ratio, target_macs, target_params (got ratio, target_macs)"
+    assert (
+        message
+        == "stages.prune: give only one of ratio, target_macs, target_params (got ratio, target_macs)"
+    )
     del _stage(tiny_recipe, "prune")["ratio"], _stage(tiny_recipe, "prune")["target_macs"]
     plan = recipe.resolve(tiny_recipe, registry)
     assert plan.stages[2].options.ratio == 0.5  # the default goal
@@ -166,7 +211,9 @@ def test_input_not_produced_by_an_earlier_stage(tiny_recipe, registry) -> None:
 
 def test_input_produced_only_later_is_an_error(tiny_recipe, registry) -> None:
     tiny_recipe["stages"].insert(0, tiny_recipe["stages"].pop(1))  # distill before its teacher
-    assert "artifact 'teacher' is not produced by any earlier stage" in _error(tiny_recipe, registry)
+    assert "artifact 'teacher' is not produced by any earlier stage" in _error(
+        tiny_recipe, registry
+    )
 
 
 def test_two_stages_writing_the_same_artifact(tiny_recipe, registry) -> None:

@@ -29,14 +29,24 @@ FUZZ = settings(
     deadline=None,
     # One recipe file and one capsys serve every example: each example rewrites the file and
     # reads the captured output back, so sharing them is safe.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much, HealthCheck.too_slow],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.too_slow,
+    ],
 )
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path into ``node``: dict keys and list indices, containers included."""
     found = [prefix] if prefix else []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
     for key, value in items:
         found += _paths(value, (*prefix, key))
     return found
@@ -54,24 +64,62 @@ HOSTILE = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308]),
     st.floats(),
     st.text(max_size=20),
-    st.sampled_from(["", "cpu", "cuda:99", "os:system", "../../etc/passwd", "\x00", "a\nb", "💥" * 3]),
+    st.sampled_from(
+        ["", "cpu", "cuda:99", "os:system", "../../etc/passwd", "\x00", "a\nb", "💥" * 3]
+    ),
     st.lists(st.integers() | st.text(max_size=5) | st.none(), max_size=4),
-    st.dictionaries(st.text(max_size=6), st.integers() | st.none() | st.text(max_size=4), max_size=3),
+    st.dictionaries(
+        st.text(max_size=6), st.integers() | st.none() | st.text(max_size=4), max_size=3
+    ),
 )
 
 # Random YAML documents: scalars, lists and nested mappings of them.
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 GARBAGE = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 # Pieces of YAML syntax, to build text that is almost YAML (unbalanced, tabs, bad aliases).
 YAML_BITS = [
-    "\t", "[", "]", "{", "}", ":", ": ", "- ", ",", "&a ", "*a", "*b", "!!python/object/apply:os.system ",
-    "!!binary ", "'", '"', "\n", "  ", "version", "stages", "data", "1", "%YAML 1.1\n", "---\n", "...\n",
-    "|", ">", "? ", "#", "@", "`", "\\", "\x00", "\ufeff", "name: tiny\n",
+    "\t",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    ": ",
+    "- ",
+    ",",
+    "&a ",
+    "*a",
+    "*b",
+    "!!python/object/apply:os.system ",
+    "!!binary ",
+    "'",
+    '"',
+    "\n",
+    "  ",
+    "version",
+    "stages",
+    "data",
+    "1",
+    "%YAML 1.1\n",
+    "---\n",
+    "...\n",
+    "|",
+    ">",
+    "? ",
+    "#",
+    "@",
+    "`",
+    "\\",
+    "\x00",
+    "\ufeff",
+    "name: tiny\n",
 ]
 BROKEN_TEXT = st.lists(st.sampled_from(YAML_BITS), max_size=30).map("".join) | st.text(max_size=200)
 
@@ -192,10 +240,12 @@ OVERRIDE_PATH = st.sampled_from(PATHS).map(lambda p: ".".join(str(k) for k in p)
 OVERRIDE = st.one_of(
     st.text(max_size=30),
     st.tuples(OVERRIDE_PATH, BROKEN_TEXT).map("=".join),
-    st.tuples(OVERRIDE_PATH, HOSTILE.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip())).map(
-        "=".join
+    st.tuples(
+        OVERRIDE_PATH, HOSTILE.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip())
+    ).map("=".join),
+    st.tuples(OVERRIDE_PATH, st.text(max_size=8), st.text(max_size=8)).map(
+        lambda t: f"{t[0]}.{t[1]}={t[2]}"
     ),
-    st.tuples(OVERRIDE_PATH, st.text(max_size=8), st.text(max_size=8)).map(lambda t: f"{t[0]}.{t[1]}={t[2]}"),
 )
 
 
@@ -241,17 +291,43 @@ def _set(path: tuple[Any, ...], value: Any):
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (_set(("stages", 0, "model", "options"), [1]), "stages.teacher.model.options: invalid value [1]"),
-        (_set(("seed",), 10**30), "seed: invalid value 1000000000000000000000000000000: integers must fit in 64 bits"),
-        (_set(("seed",), 2**40), "seed: invalid value 1099511627776: input should be less than or equal to 4294967295"),
+        (
+            _set(("stages", 0, "model", "options"), [1]),
+            "stages.teacher.model.options: invalid value [1]",
+        ),
+        (
+            _set(("seed",), 10**30),
+            "seed: invalid value 1000000000000000000000000000000: integers must fit in 64 bits",
+        ),
+        (
+            _set(("seed",), 2**40),
+            "seed: invalid value 1099511627776: input should be less than or equal to 4294967295",
+        ),
         (_set(("data", "split_seed"), -1), "data.split_seed: invalid value -1"),
-        (_set(("stages", 0, "optimizer", "lr"), math.inf), "stages[0].optimizer.lr: invalid value inf: numbers must be finite"),
-        (_set(("stages", 0, "model", "options", "channels"), [10**20]), "stages[0].model.options.channels[0]: invalid value"),
-        (_set(("stages", 0, "epochs\nsecond line"), 1), "stages.teacher['epochs\\nsecond line']: unknown key"),
+        (
+            _set(("stages", 0, "optimizer", "lr"), math.inf),
+            "stages[0].optimizer.lr: invalid value inf: numbers must be finite",
+        ),
+        (
+            _set(("stages", 0, "model", "options", "channels"), [10**20]),
+            "stages[0].model.options.channels[0]: invalid value",
+        ),
+        (
+            _set(("stages", 0, "epochs\nsecond line"), 1),
+            "stages.teacher['epochs\\nsecond line']: unknown key",
+        ),
         (_set(("data", ""), 1), "data['']: unknown key"),
     ],
-    ids=["model-options-list", "huge-seed", "seed-range", "negative-split-seed", "inf", "huge-channels",
-         "key-with-newline", "empty-key"],
+    ids=[
+        "model-options-list",
+        "huge-seed",
+        "seed-range",
+        "negative-split-seed",
+        "inf",
+        "huge-channels",
+        "key-with-newline",
+        "empty-key",
+    ],
 )
 def test_fuzzer_findings(capsys, recipe_file, mutate, expected) -> None:
     """Each of these crashed, passed validation, or printed two lines before being fixed."""

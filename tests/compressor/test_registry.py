@@ -41,7 +41,9 @@ def test_duplicate_name_names_both_sources() -> None:
     with pytest.raises(PluginError) as excinfo:
         Registry.load(extra_plugins=[("shadow_kd", shadow)])
     message = str(excinfo.value)
-    assert "'kd'" in message and "shadow_kd" in message and "compressor_losses (compressor" in message
+    assert (
+        "'kd'" in message and "shadow_kd" in message and "compressor_losses (compressor" in message
+    )
 
 
 def test_unknown_name_lists_choices_and_suggests(registry: Registry) -> None:
@@ -61,7 +63,9 @@ def test_wrong_record_type_is_reported() -> None:
         return [PrunerPlugin(name="oops", factory="x:y")]
 
     registry = Registry.load(
-        extra_plugins=[("wrong", types.SimpleNamespace(compressor_register_losses=compressor_register_losses))]
+        extra_plugins=[
+            ("wrong", types.SimpleNamespace(compressor_register_losses=compressor_register_losses))
+        ]
     )
     assert "expected LossPlugin" in registry.pm.infos["wrong"].error
     assert not registry.has("loss", "oops")

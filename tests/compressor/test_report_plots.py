@@ -11,7 +11,9 @@ from compressor.report_plots import _pyplot, moving_average, separate_labels
 def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
     """Call a plot function and return its figure instead of saving it."""
     kept = {}
-    monkeypatch.setattr(report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
+    monkeypatch.setattr(
+        report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure)
+    )
     plot(*args)
     return kept["figure"]
 
@@ -38,14 +40,20 @@ def _boxes(figure, labels) -> list:
 def test_a_model_and_its_int8_copy_get_separate_labels() -> None:
     # The quickstart's student and student.int8 sit at the same accuracy, 10% apart in latency.
     figure, labels = _labelled(
-        [("student.onnx", 0.0060, 98.33), ("student.int8.onnx", 0.0066, 98.33), ("other.onnx", 0.0063, 98.33)]
+        [
+            ("student.onnx", 0.0060, 98.33),
+            ("student.int8.onnx", 0.0066, 98.33),
+            ("other.onnx", 0.0063, 98.33),
+        ]
     )
     before = _boxes(figure, labels)
     assert before[0].overlaps(before[1])
     separate_labels(figure, labels)
     after = _boxes(figure, labels)
     for i, box in enumerate(after):
-        assert not any(box.overlaps(other) for other in after[:i]), [label.xyann for label in labels]
+        assert not any(box.overlaps(other) for other in after[:i]), [
+            label.xyann for label in labels
+        ]
     assert labels[0].xyann == (6, 4)  # the first label stays where it was
     _pyplot().close(figure)
 
@@ -58,7 +66,9 @@ def test_labels_far_apart_do_not_move() -> None:
 
 
 def _size_figure(monkeypatch, tmp_path, sizes: dict[str, int]):
-    stage = {"models": {name: {"file_bytes": size, "precision": "fp32"} for name, size in sizes.items()}}
+    stage = {
+        "models": {name: {"file_bytes": size, "precision": "fp32"} for name, size in sizes.items()}
+    }
     return _drawn_figure(monkeypatch, report_plots.plot_sizes, stage, tmp_path / "sizes.png")
 
 
@@ -94,9 +104,13 @@ def test_moving_average_skips_missing_values() -> None:
 
 def _curves_figure(monkeypatch, tmp_path, epochs: int):
     # A loss that alternates between two values: its trend is flat at their mean.
-    history = [{"epoch": e + 1, "loss": 0.2 if e % 2 else 0.6, "val_accuracy": 0.9} for e in range(epochs)]
+    history = [
+        {"epoch": e + 1, "loss": 0.2 if e % 2 else 0.6, "val_accuracy": 0.9} for e in range(epochs)
+    ]
     stages = {"distill": {"history": history}}
-    return _drawn_figure(monkeypatch, report_plots.plot_training_curves, stages, tmp_path / "curves.png")
+    return _drawn_figure(
+        monkeypatch, report_plots.plot_training_curves, stages, tmp_path / "curves.png"
+    )
 
 
 def test_long_runs_get_a_trend_line_over_faint_epochs(monkeypatch, tmp_path) -> None:

@@ -41,7 +41,10 @@ def _interrupt_at(monkeypatch: pytest.MonkeyPatch, where: str, occurrence: int) 
 
 def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
     return {
-        name: (stage.get("test_accuracy"), [(h["loss"], h["val_accuracy"]) for h in stage.get("history", [])])
+        name: (
+            stage.get("test_accuracy"),
+            [(h["loss"], h["val_accuracy"]) for h in stage.get("history", [])],
+        )
         for name, stage in metrics["stages"].items()
     }
 
@@ -75,7 +78,9 @@ def test_resumed_run_matches_the_uninterrupted_one(
     assert caught.value.kept_run_dir == kept
     assert json.loads((kept / "metrics.json").read_text())["status"] == "interrupted"
     assert [p.name for p in (kept / "checkpoints").iterdir()] == ["distill-0.pt"]
-    assert [s["name"] for s in json.loads((kept / "completed_stages.json").read_text())["stages"]] == ["teacher"]
+    assert [
+        s["name"] for s in json.loads((kept / "completed_stages.json").read_text())["stages"]
+    ] == ["teacher"]
     assert not list(kept.rglob("*.tmp"))
     assert not (kept / "student.pt").exists()  # never half-written
 
@@ -96,11 +101,15 @@ def test_resume_refuses_a_different_recipe(tmp_path, registry, write_recipe, mon
     changed = copy.deepcopy(RECIPE)
     changed["stages"][1]["epochs"] = 9
     with pytest.raises(UsageError, match=r"stages\[1\]\.epochs \(4 then, 9 now\)"):
-        pipeline.run(_plan(registry, write_recipe, changed), registry, resume=tmp_path / "run.failed")
+        pipeline.run(
+            _plan(registry, write_recipe, changed), registry, resume=tmp_path / "run.failed"
+        )
     assert (tmp_path / "run.failed").is_dir()  # left as it was
 
 
-def test_resume_accepts_the_final_name_and_refuses_completed_runs(tmp_path, registry, write_recipe, monkeypatch) -> None:
+def test_resume_accepts_the_final_name_and_refuses_completed_runs(
+    tmp_path, registry, write_recipe, monkeypatch
+) -> None:
     _interrupt_at(monkeypatch, "epoch 1, step 2", occurrence=2)  # the distill stage
     with pytest.raises(Interrupted):
         pipeline.run(_plan(registry, write_recipe, RECIPE), registry, tmp_path / "run")
@@ -115,10 +124,14 @@ def test_resume_accepts_the_final_name_and_refuses_completed_runs(tmp_path, regi
 
 def test_resume_with_out_is_a_usage_error(tmp_path, registry, write_recipe) -> None:
     with pytest.raises(UsageError, match="do not give --out"):
-        pipeline.run(_plan(registry, write_recipe, RECIPE), registry, tmp_path / "a", resume=tmp_path / "b")
+        pipeline.run(
+            _plan(registry, write_recipe, RECIPE), registry, tmp_path / "a", resume=tmp_path / "b"
+        )
 
 
-def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path, write_recipe) -> None:
+def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, write_recipe
+) -> None:
     class NanAfter:
         """A cross-entropy that turns NaN at its 40th call."""
 
@@ -138,7 +151,9 @@ def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_pa
                     loss = nn.functional.cross_entropy(student, targets)
                     return loss * float("nan") if NanAfter.calls >= 40 else loss
 
-            return [LossPlugin(name="nan_after", factory=lambda options: Loss(), needs_teacher=False)]
+            return [
+                LossPlugin(name="nan_after", factory=lambda options: Loss(), needs_teacher=False)
+            ]
 
     registry = Registry.load(extra_plugins=[("nan_after", NanAfter)])
     raw = copy.deepcopy(RECIPE)

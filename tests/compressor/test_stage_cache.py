@@ -31,7 +31,9 @@ def test_second_run_reuses_every_cacheable_stage(tmp_path, write_recipe) -> None
         assert second[name]["test_accuracy"] == first[name]["test_accuracy"]
         assert second[name]["original_seconds"] == first[name]["seconds"]
     assert sorted(p.name for p in (tmp_path / "b").glob("*.onnx")) == ["student.onnx"]
-    assert (tmp_path / "b" / "student.onnx").read_bytes() == (tmp_path / "a" / "student.onnx").read_bytes()
+    assert (tmp_path / "b" / "student.onnx").read_bytes() == (
+        tmp_path / "a" / "student.onnx"
+    ).read_bytes()
     report = (tmp_path / "b" / "report.md").read_text()
     assert report.count("from cache") == 3
 
@@ -60,7 +62,9 @@ def test_a_different_seed_misses(tmp_path, write_recipe) -> None:
     assert not stages["teacher"].get("cached")
 
 
-def test_cache_dir_option_and_environment(tmp_path, write_recipe, isolated_stage_cache, monkeypatch) -> None:
+def test_cache_dir_option_and_environment(
+    tmp_path, write_recipe, isolated_stage_cache, monkeypatch
+) -> None:
     assert default_cache_dir() == isolated_stage_cache
     monkeypatch.delenv("COMPRESSOR_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -81,7 +85,10 @@ def test_unwritable_cache_store_returns_false(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     cache = StageCache(blocker)  # mkdir under a regular file fails, whoever runs the test
-    assert cache.store("ab" * 32, run_dir=tmp_path, files=[], artifacts=[], metrics={}, material={}) is False
+    assert (
+        cache.store("ab" * 32, run_dir=tmp_path, files=[], artifacts=[], metrics={}, material={})
+        is False
+    )
 
 
 def test_damaged_entries_miss(tmp_path) -> None:
@@ -90,7 +97,9 @@ def test_damaged_entries_miss(tmp_path) -> None:
     (run_dir / "model.pt").write_bytes(b"weights")
     cache = StageCache(tmp_path / "cache")
     key = cache_key({"stage": "x"})
-    assert cache.store(key, run_dir=run_dir, files=["model.pt"], artifacts=[], metrics={"a": 1}, material={})
+    assert cache.store(
+        key, run_dir=run_dir, files=["model.pt"], artifacts=[], metrics={"a": 1}, material={}
+    )
     hit = cache.load(key)
     assert hit is not None and hit.metrics == {"a": 1}
     (hit.folder / "files" / "model.pt").unlink()

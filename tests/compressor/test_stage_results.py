@@ -21,7 +21,9 @@ SPEC = {"name": "seed_mlp", "options": {"hidden": [16]}}
 def _model(registry, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return registry.get("model", "seed_mlp").build(
-        registry.get("model", "seed_mlp").options(hidden=[16]), input_shape=(1, 8, 8), num_classes=10
+        registry.get("model", "seed_mlp").options(hidden=[16]),
+        input_shape=(1, 8, 8),
+        num_classes=10,
     )
 
 
@@ -41,16 +43,27 @@ def test_file_digest_and_round_trip(tmp_path, registry) -> None:
     path = save_model(model, SPEC, tmp_path / "m.pt", input_shape=[1, 8, 8], num_classes=10)
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"onnx bytes")
-    file_artifact = FileArtifact(name="m.onnx", producer="export", path=onnx, format="onnx", source="m")
+    file_artifact = FileArtifact(
+        name="m.onnx", producer="export", path=onnx, format="onnx", source="m"
+    )
     assert artifact_digest(file_artifact) == artifact_digest(FileArtifact(name="x", path=onnx))
 
     model_description = describe_artifact(
-        ModelArtifact(name="m", producer="train", model=model, spec=SPEC, path=path, meta={"params": 3}), tmp_path
+        ModelArtifact(
+            name="m", producer="train", model=model, spec=SPEC, path=path, meta={"params": 3}
+        ),
+        tmp_path,
     )
     assert model_description["path"] == "m.pt"
     restored = restore_artifact(model_description, tmp_path, registry, "cpu")
-    assert isinstance(restored, ModelArtifact) and restored.producer == "train" and restored.meta == {"params": 3}
-    for got, want in zip(restored.model.state_dict().values(), model.state_dict().values(), strict=True):
+    assert (
+        isinstance(restored, ModelArtifact)
+        and restored.producer == "train"
+        and restored.meta == {"params": 3}
+    )
+    for got, want in zip(
+        restored.model.state_dict().values(), model.state_dict().values(), strict=True
+    ):
         assert torch.equal(got, want)
     file_description = describe_artifact(file_artifact, tmp_path)
     again = restore_artifact(file_description, tmp_path, registry, "cpu")

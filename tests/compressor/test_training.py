@@ -21,18 +21,26 @@ def _bundle(n: int = 96) -> DataBundle:
     x = torch.randn(n, 1, 8, 8, generator=g)
     y = (x.mean((1, 2, 3)) > 0).long() + 2 * (x[:, 0, 0, 0] > 0).long()
     split = Split(x, y)
-    return DataBundle(name="toy", train=split, val=split, test=split, num_classes=4, input_shape=(1, 8, 8))
+    return DataBundle(
+        name="toy", train=split, val=split, test=split, num_classes=4, input_shape=(1, 8, 8)
+    )
 
 
 def _net(width: int = 8) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * width, 4)
+        nn.Conv2d(1, width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * width, 4),
     )
 
 
 class _KL(nn.Module):
     def forward(self, student, teacher, targets):
-        return nn.functional.kl_div(student.log_softmax(1), teacher.softmax(1), reduction="batchmean")
+        return nn.functional.kl_div(
+            student.log_softmax(1), teacher.softmax(1), reduction="batchmean"
+        )
 
 
 class _MSE(nn.Module):
@@ -42,8 +50,14 @@ class _MSE(nn.Module):
 
 def _fit(student, teachers, losses, **kwargs):
     defaults = dict(
-        data=_bundle(), epochs=2, optimizer=OptimizerConfig(lr=0.01), batch_size=32,
-        eval_batch_size=64, device="cpu", seed=0, bar=_Bar(),
+        data=_bundle(),
+        epochs=2,
+        optimizer=OptimizerConfig(lr=0.01),
+        batch_size=32,
+        eval_batch_size=64,
+        device="cpu",
+        seed=0,
+        bar=_Bar(),
     )
     return fit(student, losses=losses, teachers=teachers, **{**defaults, **kwargs})
 
@@ -55,7 +69,9 @@ def test_cached_teacher_outputs_train_exactly_like_fresh_ones() -> None:
     for cache in (True, False):
         student = _net()
         student.load_state_dict(start.state_dict())
-        result = _fit(student, [teacher], [WeightedLoss("kl", 1.0, _KL(), True)], cache_teacher=cache)
+        result = _fit(
+            student, [teacher], [WeightedLoss("kl", 1.0, _KL(), True)], cache_teacher=cache
+        )
         results.append((result, [p.detach().clone() for p in student.parameters()]))
     (cached, cached_params), (fresh, fresh_params) = results
     assert cached.teacher_cached and not fresh.teacher_cached
@@ -94,8 +110,13 @@ class _Recorder(nn.Module):
 
 def test_teacher_sees_the_same_augmented_and_mixed_batch() -> None:
     teacher, student = _Recorder(_net(16)).eval(), _Recorder(_net())
-    _fit(student, [teacher], [WeightedLoss("kl", 1.0, _KL(), True)], epochs=1,
-         augment=AugmentConfig(shift=2, mixup=0.4))
+    _fit(
+        student,
+        [teacher],
+        [WeightedLoss("kl", 1.0, _KL(), True)],
+        epochs=1,
+        augment=AugmentConfig(shift=2, mixup=0.4),
+    )
     train_batches = student.seen[:3]  # 96 samples in batches of 32; validation comes after
     assert len(train_batches) == 3 and len(teacher.seen) == 3
     for s, t in zip(train_batches, teacher.seen, strict=True):

@@ -17,7 +17,9 @@ def _objects(seed: int):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     adapters = {1: nn.Linear(3, 3)}
-    optimizer = torch.optim.SGD(list(model.parameters()) + list(adapters[1].parameters()), lr=0.1, momentum=0.9)
+    optimizer = torch.optim.SGD(
+        list(model.parameters()) + list(adapters[1].parameters()), lr=0.1, momentum=0.9
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
     generator = torch.Generator().manual_seed(seed)
     return model, adapters, optimizer, scheduler, generator
@@ -32,7 +34,12 @@ def _step(model, optimizer, scheduler) -> None:
 
 
 def _draws(generator: torch.Generator) -> tuple:
-    return (random.random(), float(np.random.rand()), torch.rand(1).item(), torch.rand(1, generator=generator).item())
+    return (
+        random.random(),
+        float(np.random.rand()),
+        torch.rand(1).item(),
+        torch.rand(1, generator=generator).item(),
+    )
 
 
 def test_restore_brings_back_weights_optimizer_schedule_and_every_rng(tmp_path) -> None:
@@ -40,15 +47,29 @@ def test_restore_brings_back_weights_optimizer_schedule_and_every_rng(tmp_path) 
     _step(model, optimizer, scheduler)
     checkpoint = EpochCheckpoint(tmp_path / "checkpoints" / "stage-0.pt")
     history = [{"epoch": 1, "loss": 0.5, "val_accuracy": 0.9, "seconds": 1.0}]
-    checkpoint.save(epoch=1, model=model, adapters=adapters, optimizer=optimizer, scheduler=scheduler,
-                    generator=generator, history=history, seen=5, elapsed=1.5)
+    checkpoint.save(
+        epoch=1,
+        model=model,
+        adapters=adapters,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        history=history,
+        seen=5,
+        elapsed=1.5,
+    )
     expected_draws = _draws(generator)
     _step(model, optimizer, scheduler)
     expected_weights = [p.detach().clone() for p in model.parameters()]
 
     fresh = _objects(1)  # different weights and generators until restored
-    state = checkpoint.restore(model=fresh[0], adapters=fresh[1], optimizer=fresh[2], scheduler=fresh[3],
-                               generator=fresh[4])
+    state = checkpoint.restore(
+        model=fresh[0],
+        adapters=fresh[1],
+        optimizer=fresh[2],
+        scheduler=fresh[3],
+        generator=fresh[4],
+    )
     assert state is not None and (state.epoch, state.seen, state.elapsed) == (1, 5, 1.5)
     assert state.history == history
     assert fresh[3].last_epoch == 1
@@ -61,9 +82,16 @@ def test_restore_brings_back_weights_optimizer_schedule_and_every_rng(tmp_path) 
 
 def test_no_file_means_start_from_scratch(tmp_path) -> None:
     model, adapters, optimizer, scheduler, generator = _objects(0)
-    assert EpochCheckpoint(tmp_path / "none.pt").restore(
-        model=model, adapters=adapters, optimizer=optimizer, scheduler=scheduler, generator=generator
-    ) is None
+    assert (
+        EpochCheckpoint(tmp_path / "none.pt").restore(
+            model=model,
+            adapters=adapters,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generator=generator,
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other_model"])
@@ -71,8 +99,17 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, damage) -> None:
     model, adapters, optimizer, scheduler, generator = _objects(0)
     path = tmp_path / "stage-0.pt"
     checkpoint = EpochCheckpoint(path)
-    checkpoint.save(epoch=1, model=model, adapters=adapters, optimizer=optimizer, scheduler=scheduler,
-                    generator=generator, history=[], seen=0, elapsed=0.0)
+    checkpoint.save(
+        epoch=1,
+        model=model,
+        adapters=adapters,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        history=[],
+        seen=0,
+        elapsed=0.0,
+    )
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif damage == "garbage":
@@ -80,9 +117,16 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, damage) -> None:
     else:
         model = nn.Sequential(nn.Linear(4, 2))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(StageFailure, match=r"stage-0\.pt: cannot resume from this checkpoint.*delete it"):
-        checkpoint.restore(model=model, adapters=adapters, optimizer=optimizer, scheduler=scheduler,
-                           generator=generator)
+    with pytest.raises(
+        StageFailure, match=r"stage-0\.pt: cannot resume from this checkpoint.*delete it"
+    ):
+        checkpoint.restore(
+            model=model,
+            adapters=adapters,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generator=generator,
+        )
 
 
 def test_checkpoint_refuses_pickled_code(tmp_path) -> None:
@@ -96,6 +140,11 @@ def test_checkpoint_refuses_pickled_code(tmp_path) -> None:
     torch.save({"format": "compressor.training", "payload": Evil()}, path)
     model, adapters, optimizer, scheduler, generator = _objects(0)
     with pytest.raises(StageFailure, match="cannot resume"):
-        EpochCheckpoint(path).restore(model=model, adapters=adapters, optimizer=optimizer,
-                                      scheduler=scheduler, generator=generator)
+        EpochCheckpoint(path).restore(
+            model=model,
+            adapters=adapters,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            generator=generator,
+        )
     assert not marker.exists()

@@ -16,7 +16,9 @@ from torch import nn
 from compressor import recipe
 from compressor.export_context import ExportContext
 
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"```(\w*)\n(.*?)```", re.DOTALL)

@@ -14,7 +14,9 @@ def build_loss(registry: Any, name: str, **options: Any) -> Any:
     return record.build(record.options.model_validate(options))
 
 
-def value_and_grad(fn: Any, student: torch.Tensor, teacher: torch.Tensor) -> tuple[float, torch.Tensor]:
+def value_and_grad(
+    fn: Any, student: torch.Tensor, teacher: torch.Tensor
+) -> tuple[float, torch.Tensor]:
     """The loss value and its gradient with respect to a fresh copy of ``student``."""
     leaf = student.detach().clone().requires_grad_(True)
     value = fn(leaf, teacher, None)

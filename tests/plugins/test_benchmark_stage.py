@@ -18,7 +18,9 @@ from compressor.errors import UsageError
 from compressor.progress import Progress
 
 # The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 FAST = {"warmup": 1, "repeat": 5, "min_seconds": 0.0, "throughput_batch": 16, "threads": 1}
 
@@ -64,14 +66,23 @@ def _bundle() -> DataBundle:
     g = torch.Generator().manual_seed(0)
 
     def split(n: int) -> Split:
-        return Split(x=torch.randn(n, 1, 4, 4, generator=g), y=torch.randint(0, 3, (n,), generator=g))
+        return Split(
+            x=torch.randn(n, 1, 4, 4, generator=g), y=torch.randint(0, 3, (n,), generator=g)
+        )
 
     return DataBundle(
-        name="random", train=split(8), val=split(20), test=split(50), num_classes=3, input_shape=(1, 4, 4)
+        name="random",
+        train=split(8),
+        val=split(20),
+        test=split(50),
+        num_classes=3,
+        input_shape=(1, 4, 4),
     )
 
 
-def _context(tmp_path: Path, files: dict, options: BenchmarkOptions, inputs: list[str]) -> StageContext:
+def _context(
+    tmp_path: Path, files: dict, options: BenchmarkOptions, inputs: list[str]
+) -> StageContext:
     run = RunContext(
         recipe=types.SimpleNamespace(data=types.SimpleNamespace(eval_batch_size=16, batch_size=8)),
         registry=None,
@@ -83,7 +94,12 @@ def _context(tmp_path: Path, files: dict, options: BenchmarkOptions, inputs: lis
         _data=_bundle(),
     )
     info = StageInfo(
-        name="benchmark", type="benchmark", index=4, options=options, inputs={"models": inputs}, outputs={}
+        name="benchmark",
+        type="benchmark",
+        index=4,
+        options=options,
+        inputs={"models": inputs},
+        outputs={},
     )
     return StageContext(run, info)
 
@@ -120,10 +136,18 @@ def test_logs_figures_and_ratios_against_the_first_model(tmp_path, files) -> Non
     r = student["ratios"]
     assert r["size_ratio"] == pytest.approx(teacher["file_bytes"] / student["file_bytes"])
     assert r["size_ratio"] > 1  # the small model's file is smaller
-    assert r["params_ratio"] == pytest.approx(5123 / 163) and r["macs_ratio"] == pytest.approx(5120 / 152)
-    assert r["latency_speedup"] == pytest.approx(teacher["latency_ms"]["p50"] / student["latency_ms"]["p50"])
-    assert r["throughput_ratio"] == pytest.approx(student["throughput_per_s"] / teacher["throughput_per_s"])
-    assert r["accuracy_delta_points"] == pytest.approx(100 * (student["accuracy"] - teacher["accuracy"]))
+    assert r["params_ratio"] == pytest.approx(5123 / 163) and r["macs_ratio"] == pytest.approx(
+        5120 / 152
+    )
+    assert r["latency_speedup"] == pytest.approx(
+        teacher["latency_ms"]["p50"] / student["latency_ms"]["p50"]
+    )
+    assert r["throughput_ratio"] == pytest.approx(
+        student["throughput_per_s"] / teacher["throughput_per_s"]
+    )
+    assert r["accuracy_delta_points"] == pytest.approx(
+        100 * (student["accuracy"] - teacher["accuracy"])
+    )
     assert list(tmp_path.iterdir()) == []  # the stage writes nothing itself
 
 
@@ -160,10 +184,17 @@ def test_grid_limits_eager_and_int8_next_to_fp32(tmp_path, files) -> None:
     torch.manual_seed(0)
     small = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
     int8 = FileArtifact(
-        name="student.int8.onnx", path=files["student.onnx"].path, format="onnx", source="student.onnx",
+        name="student.int8.onnx",
+        path=files["student.onnx"].path,
+        format="onnx",
+        source="student.onnx",
         meta={"precision": "int8", "quantized_from": "student.onnx", "quantization": "dynamic"},
     )
-    artifacts = {**files, "student": ModelArtifact(name="student", model=small), "student.int8.onnx": int8}
+    artifacts = {
+        **files,
+        "student": ModelArtifact(name="student", model=small),
+        "student.int8.onnx": int8,
+    }
     options = BenchmarkOptions(
         batch_sizes=[16, 1], threads=[1, 2], warmup=1, repeat=3, min_seconds=0.0
     )
@@ -174,14 +205,21 @@ def test_grid_limits_eager_and_int8_next_to_fp32(tmp_path, files) -> None:
     assert m["batch_sizes"] == [1, 16] and m["thread_counts"] == [1, 2] and m["threads"] == [1, 2]
     assert set(m["limits"]) == {"1", "2"} and m["limits"]["1"]["floor_ms"] > 0
     student = m["models"]["student.onnx"]
-    assert [(g["threads"], g["batch"]) for g in student["grid"]] == [(1, 1), (1, 16), (2, 1), (2, 16)]
+    assert [(g["threads"], g["batch"]) for g in student["grid"]] == [
+        (1, 1),
+        (1, 16),
+        (2, 1),
+        (2, 16),
+    ]
     assert student["limits"]["latency_vs_floor"] > 0 and student["limits"]["gflops"] > 0
     # The PyTorch model the file came from is timed too; the INT8 file has none.
     assert len(student["torch_eager"]) == 4 and student["torch_latency_ms"] > 0
     assert "torch_eager" not in m["models"]["student.int8.onnx"]
     (comparison,) = m["int8"]
     assert comparison["int8"] == "student.int8.onnx" and comparison["fp32"] == "student.onnx"
-    assert comparison["size_ratio"] == 1.0 and comparison["slower"] == (comparison["latency_speedup"] < 1)
+    assert comparison["size_ratio"] == 1.0 and comparison["slower"] == (
+        comparison["latency_speedup"] < 1
+    )
 
 
 def test_cuda_provider_missing_is_a_usage_error(tmp_path, files) -> None:
@@ -199,7 +237,9 @@ def test_options_batch_sizes_and_threads() -> None:
     assert BenchmarkOptions().batches == [1, 256] and BenchmarkOptions().thread_counts == [None]
     assert BenchmarkOptions(batch_sizes=[64, 1, 64], threads=2).batches == [1, 64]
     assert BenchmarkOptions(threads=2).thread_counts == [2]
-    with pytest.raises(pydantic.ValidationError, match="throughput_batch: 256 disagrees with batch_sizes"):
+    with pytest.raises(
+        pydantic.ValidationError, match="throughput_batch: 256 disagrees with batch_sizes"
+    ):
         BenchmarkOptions(batch_sizes=[1, 64], throughput_batch=256)
     # The resolved recipe spells every field out; it must validate again.
     resolved = BenchmarkOptions(batch_sizes=[64, 1], threads=[1, 2]).model_dump(mode="json")

@@ -22,18 +22,32 @@ def test_teacher_from_an_earlier_run(registry, tiny_recipe, tmp_path) -> None:
 
     second = dict(
         tiny_recipe,
-        stages=[{"name": "teacher", "type": "load", "path": str(tmp_path / "first" / "teacher.pt")},
-                tiny_recipe["stages"][1]],
+        stages=[
+            {"name": "teacher", "type": "load", "path": str(tmp_path / "first" / "teacher.pt")},
+            tiny_recipe["stages"][1],
+        ],
     )
-    result = pipeline.run(recipe.resolve(second, registry), registry, tmp_path / "second",
-                          progress=Progress(enabled=False))
+    result = pipeline.run(
+        recipe.resolve(second, registry),
+        registry,
+        tmp_path / "second",
+        progress=Progress(enabled=False),
+    )
     stages = result.metrics["stages"]
     assert stages["teacher"]["test_accuracy"] == pytest.approx(accuracy)
     assert stages["distill"]["teachers"] == ["teacher"]
 
     mnist = dict(second, data={"dataset": "mnist"}, stages=second["stages"][:1])
-    with pytest.raises(UsageError, match=r"stages.teacher.path: .* takes inputs shaped \(1, 8, 8\), but dataset 'mnist'"):
-        pipeline.run(recipe.resolve(mnist, registry), registry, tmp_path / "third", progress=Progress(enabled=False))
+    with pytest.raises(
+        UsageError,
+        match=r"stages.teacher.path: .* takes inputs shaped \(1, 8, 8\), but dataset 'mnist'",
+    ):
+        pipeline.run(
+            recipe.resolve(mnist, registry),
+            registry,
+            tmp_path / "third",
+            progress=Progress(enabled=False),
+        )
 
 
 class _Payload:
@@ -52,10 +66,17 @@ def test_load_stage_reports_a_bad_checkpoint_in_one_line(
     from compressor.cli import main
 
     model = registry.get("model", "seed_mlp").build(
-        registry.get("model", "seed_mlp").options.model_validate({"hidden": [8]}), input_shape=(1, 8, 8), num_classes=10
+        registry.get("model", "seed_mlp").options.model_validate({"hidden": [8]}),
+        input_shape=(1, 8, 8),
+        num_classes=10,
     )
-    data = save_model(model, {"name": "seed_mlp", "options": {"hidden": [8]}}, tmp_path / "good.pt",
-                      input_shape=[1, 8, 8], num_classes=10).read_bytes()
+    data = save_model(
+        model,
+        {"name": "seed_mlp", "options": {"hidden": [8]}},
+        tmp_path / "good.pt",
+        input_shape=[1, 8, 8],
+        num_classes=10,
+    ).read_bytes()
     path = tmp_path / "teacher.pt"
     if damage == "truncated":
         path.write_bytes(data[: len(data) // 2])
@@ -72,15 +93,24 @@ def test_load_stage_reports_a_bad_checkpoint_in_one_line(
         code = main([command[0], str(recipe_file), *command[1:]])
         err = capsys.readouterr().err
         assert code == 2
-        assert err.startswith(f"error: {recipe_file}: stages.teacher.path: {path}: not a loadable checkpoint")
+        assert err.startswith(
+            f"error: {recipe_file}: stages.teacher.path: {path}: not a loadable checkpoint"
+        )
         assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "code-ran").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(("run", ".run"))]
 
 
-def test_validate_checks_the_load_path(registry, tmp_path, tiny_recipe, write_recipe, capsys) -> None:
+def test_validate_checks_the_load_path(
+    registry, tmp_path, tiny_recipe, write_recipe, capsys
+) -> None:
     from compressor.cli import main
 
-    tiny_recipe["stages"] = [{"name": "teacher", "type": "load", "path": str(tmp_path / "absent.pt")}]
+    tiny_recipe["stages"] = [
+        {"name": "teacher", "type": "load", "path": str(tmp_path / "absent.pt")}
+    ]
     assert main(["validate", str(write_recipe(tiny_recipe))]) == 2
-    assert f"stages.teacher.path: {tmp_path / 'absent.pt'}: no such checkpoint" in capsys.readouterr().err
+    assert (
+        f"stages.teacher.path: {tmp_path / 'absent.pt'}: no such checkpoint"
+        in capsys.readouterr().err
+    )

@@ -62,10 +62,13 @@ def test_ce_matches_reference(registry) -> None:
     torch.manual_seed(1)
     logits = torch.randn(6, 4, dtype=torch.float64)
     targets = torch.tensor([0, 1, 2, 3, 0, 1])
-    expected = -sum(
-        math.log(math.exp(row[y]) / sum(math.exp(v) for v in row))
-        for row, y in zip(logits.tolist(), targets.tolist(), strict=True)
-    ) / 6
+    expected = (
+        -sum(
+            math.log(math.exp(row[y]) / sum(math.exp(v) for v in row))
+            for row, y in zip(logits.tolist(), targets.tolist(), strict=True)
+        )
+        / 6
+    )
     assert _build(registry, "ce")(logits, None, targets).item() == pytest.approx(expected, rel=1e-9)
     smoothed = _build(registry, "ce", label_smoothing=0.2)(logits, None, targets).item()
     assert smoothed != pytest.approx(expected)
@@ -99,12 +102,16 @@ def _value_and_grad(fn, student: torch.Tensor, *args) -> tuple[float, torch.Tens
     return value.item(), leaf.grad
 
 
-def _assert_matches(loss, reference, student, *args, rel: float = 1e-9, atol: float = 1e-10) -> None:
+def _assert_matches(
+    loss, reference, student, *args, rel: float = 1e-9, atol: float = 1e-10
+) -> None:
     """Implementation and independent reference agree in value and in gradient."""
     value, grad = _value_and_grad(loss, student, *args)
     ref_value, ref_grad = _value_and_grad(reference, student, *args)
     assert value == pytest.approx(ref_value, rel=rel, abs=atol)
-    assert torch.allclose(grad, ref_grad, rtol=max(rel, 1e-7), atol=atol), (grad - ref_grad).abs().max()
+    assert torch.allclose(grad, ref_grad, rtol=max(rel, 1e-7), atol=atol), (
+        (grad - ref_grad).abs().max()
+    )
 
 
 def _softmax_rows(z: torch.Tensor) -> torch.Tensor:
@@ -117,9 +124,18 @@ def _softmax_rows(z: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("name", "inputs"),
-    [("kd", "logits"), ("ce", "logits"), ("mse_logits", "logits"), ("dkd", "logits"),
-     ("dist", "logits"), ("fitnet", "features"), ("at", "features"), ("rkd", "any"),
-     ("pkt", "any"), ("sp", "any")],
+    [
+        ("kd", "logits"),
+        ("ce", "logits"),
+        ("mse_logits", "logits"),
+        ("dkd", "logits"),
+        ("dist", "logits"),
+        ("fitnet", "features"),
+        ("at", "features"),
+        ("rkd", "any"),
+        ("pkt", "any"),
+        ("sp", "any"),
+    ],
 )
 def test_each_loss_record_says_what_it_compares(registry, name: str, inputs: str) -> None:
     record = registry.get("loss", name)
@@ -130,13 +146,26 @@ def test_each_loss_record_says_what_it_compares(registry, name: str, inputs: str
 
 @pytest.mark.parametrize(
     ("name", "options"),
-    [("kd", {"temperature": 0}), ("kd", {"temperature": -1}), ("dkd", {"temperature": 0}),
-     ("dist", {"temperature": 0.0}), ("dkd", {"alpha": -0.1}), ("dkd", {"beta": -1}),
-     ("dkd", {"alpha": 0, "beta": 0}), ("dist", {"beta": -1}), ("dist", {"gamma": -1}),
-     ("dist", {"beta": 0, "gamma": 0}), ("rkd", {"distance_weight": -1}),
-     ("rkd", {"angle_weight": -2}), ("rkd", {"distance_weight": 0, "angle_weight": 0}),
-     ("at", {"p": 0.5}), ("kd", {"temprature": 4}), ("mse_logits", {"temperature": 4}),
-     ("fitnet", {"p": 2}), ("sp", {"eps": 1})],
+    [
+        ("kd", {"temperature": 0}),
+        ("kd", {"temperature": -1}),
+        ("dkd", {"temperature": 0}),
+        ("dist", {"temperature": 0.0}),
+        ("dkd", {"alpha": -0.1}),
+        ("dkd", {"beta": -1}),
+        ("dkd", {"alpha": 0, "beta": 0}),
+        ("dist", {"beta": -1}),
+        ("dist", {"gamma": -1}),
+        ("dist", {"beta": 0, "gamma": 0}),
+        ("rkd", {"distance_weight": -1}),
+        ("rkd", {"angle_weight": -2}),
+        ("rkd", {"distance_weight": 0, "angle_weight": 0}),
+        ("at", {"p": 0.5}),
+        ("kd", {"temprature": 4}),
+        ("mse_logits", {"temperature": 4}),
+        ("fitnet", {"p": 2}),
+        ("sp", {"eps": 1}),
+    ],
 )
 def test_options_are_validated(registry, name: str, options: dict) -> None:
     with pytest.raises(ValidationError):
@@ -145,11 +174,21 @@ def test_options_are_validated(registry, name: str, options: dict) -> None:
 
 def test_defaults_follow_the_papers(registry) -> None:
     options = {name: registry.get("loss", name).options() for name in ("dkd", "dist", "rkd", "at")}
-    assert (options["dkd"].alpha, options["dkd"].beta, options["dkd"].temperature) == (1.0, 8.0, 4.0)
-    assert (options["dist"].beta, options["dist"].gamma, options["dist"].temperature) == (1.0, 1.0, 1.0)
+    assert (options["dkd"].alpha, options["dkd"].beta, options["dkd"].temperature) == (
+        1.0,
+        8.0,
+        4.0,
+    )
+    assert (options["dist"].beta, options["dist"].gamma, options["dist"].temperature) == (
+        1.0,
+        1.0,
+        1.0,
+    )
     assert (options["rkd"].distance_weight, options["rkd"].angle_weight) == (1.0, 2.0)
     assert options["at"].p == 2.0
-    assert not any(registry.get("loss", n).options().standardize for n in ("kd", "dkd", "dist", "mse_logits"))
+    assert not any(
+        registry.get("loss", n).options().standardize for n in ("kd", "dkd", "dist", "mse_logits")
+    )
 
 
 def test_loss_terms_are_wired_to_what_the_loss_compares(registry) -> None:
@@ -159,13 +198,17 @@ def test_loss_terms_are_wired_to_what_the_loss_compares(registry) -> None:
 
     assert problems(name="kd") == []
     assert problems(name="kd", student="features.3", teacher="features.6")
-    assert problems(name="fitnet", student="features.3", teacher="features.6", adapter="conv1x1") == []
+    assert (
+        problems(name="fitnet", student="features.3", teacher="features.6", adapter="conv1x1") == []
+    )
     assert problems(name="at")  # a feature loss without module paths
     assert problems(name="rkd") == []
     assert problems(name="rkd", student="hidden.1", teacher="classifier.2") == []
 
 
-@pytest.mark.parametrize("name", ["kd", "mse_logits", "dkd", "dist", "fitnet", "at", "rkd", "pkt", "sp"])
+@pytest.mark.parametrize(
+    "name", ["kd", "mse_logits", "dkd", "dist", "fitnet", "at", "rkd", "pkt", "sp"]
+)
 def test_no_gradient_reaches_the_teacher(registry, name: str) -> None:
     torch.manual_seed(2)
     shape = (6, 3, 4, 4) if registry.get("loss", name).inputs == "features" else (6, 5)
@@ -230,7 +273,11 @@ def test_standardized_kd_is_kd_of_z_scored_logits(registry) -> None:
     _assert_matches(
         _build(registry, "kd", temperature=2.0, standardize=True),
         lambda s, t, y: _reference_kd(z(s), z(t), 2.0),
-        student, teacher, None, rel=1e-9, atol=1e-9,
+        student,
+        teacher,
+        None,
+        rel=1e-9,
+        atol=1e-9,
     )
 
 
@@ -252,7 +299,9 @@ def _reference_dkd(s, t, y, alpha, beta, temp):
     return total / len(y) * temp**2
 
 
-@pytest.mark.parametrize(("alpha", "beta", "temperature"), [(1.0, 8.0, 4.0), (0.5, 2.0, 1.0), (1.0, 0.0, 2.0)])
+@pytest.mark.parametrize(
+    ("alpha", "beta", "temperature"), [(1.0, 8.0, 4.0), (0.5, 2.0, 1.0), (1.0, 0.0, 2.0)]
+)
 def test_dkd_matches_reference_value_and_gradient(registry, alpha, beta, temperature) -> None:
     torch.manual_seed(6)
     student = torch.randn(6, 5, dtype=torch.float64) * 2
@@ -261,7 +310,9 @@ def test_dkd_matches_reference_value_and_gradient(registry, alpha, beta, tempera
     _assert_matches(
         _build(registry, "dkd", alpha=alpha, beta=beta, temperature=temperature),
         lambda s, t, y: _reference_dkd(s, t, y, alpha, beta, temperature),
-        student, teacher, targets,
+        student,
+        teacher,
+        targets,
     )
 
 
@@ -278,7 +329,9 @@ def test_dkd_parts_reassemble_classical_kd(registry, temperature: float) -> None
     kd = _build(registry, "kd", temperature=temperature)
     per_sample = torch.stack([kd(student[i : i + 1], teacher[i : i + 1]) for i in range(9)])
     assert torch.allclose(tckd + (1 - p_target) * nckd, per_sample, rtol=1e-10, atol=1e-12)
-    assert kd(student, teacher).item() == pytest.approx((tckd + (1 - p_target) * nckd).mean().item(), rel=1e-10)
+    assert kd(student, teacher).item() == pytest.approx(
+        (tckd + (1 - p_target) * nckd).mean().item(), rel=1e-10
+    )
     # alpha = beta = 1 is NOT KD: it drops the (1 - p_t) weight on NCKD.
     assert dkd(student, teacher, targets).item() > kd(student, teacher).item()
 
@@ -287,9 +340,13 @@ def test_dkd_reads_mixed_labels_by_their_largest_class(registry) -> None:
     torch.manual_seed(8)
     student, teacher = torch.randn(4, 5), torch.randn(4, 5)
     labels = torch.tensor([1, 4, 0, 2])
-    mixed = 0.7 * torch.nn.functional.one_hot(labels, 5) + 0.3 * torch.nn.functional.one_hot(labels.flip(0), 5)
+    mixed = 0.7 * torch.nn.functional.one_hot(labels, 5) + 0.3 * torch.nn.functional.one_hot(
+        labels.flip(0), 5
+    )
     dkd = _build(registry, "dkd")
-    assert dkd(student, teacher, mixed).item() == pytest.approx(dkd(student, teacher, labels).item())
+    assert dkd(student, teacher, mixed).item() == pytest.approx(
+        dkd(student, teacher, labels).item()
+    )
     with pytest.raises(ValueError, match="needs the labels"):
         dkd(student, teacher, None)
 
@@ -334,7 +391,9 @@ def _reference_dist(s, t, y, beta, gamma, temp):
     return (beta * inter + gamma * intra) * temp**2
 
 
-@pytest.mark.parametrize(("beta", "gamma", "temperature"), [(1.0, 1.0, 1.0), (2.0, 0.5, 4.0), (1.0, 0.0, 2.0)])
+@pytest.mark.parametrize(
+    ("beta", "gamma", "temperature"), [(1.0, 1.0, 1.0), (2.0, 0.5, 4.0), (1.0, 0.0, 2.0)]
+)
 def test_dist_matches_reference_value_and_gradient(registry, beta, gamma, temperature) -> None:
     torch.manual_seed(9)
     student = torch.randn(7, 6, dtype=torch.float64) * 2
@@ -347,8 +406,13 @@ def test_dist_matches_reference_value_and_gradient(registry, beta, gamma, temper
     loss.eps = 0.0  # the exact correlation; the guard only moves it by ~1e-8 |a| / |a_c|
     assert loss(student, teacher, None).item() == pytest.approx(guarded, rel=1e-7)
     _assert_matches(
-        loss, lambda s, t, y: _reference_dist(s, t, y, beta, gamma, temperature),
-        student, teacher, None, rel=1e-9, atol=1e-10,
+        loss,
+        lambda s, t, y: _reference_dist(s, t, y, beta, gamma, temperature),
+        student,
+        teacher,
+        None,
+        rel=1e-9,
+        atol=1e-10,
     )
 
 
@@ -366,7 +430,9 @@ def test_dist_ignores_the_intra_class_term_for_a_batch_of_one(registry) -> None:
     assert intra.item() == 0.0 and inter.item() > 0
 
 
-@pytest.mark.parametrize("name", ["kd", "mse_logits", "dkd", "dist", "fitnet", "at", "rkd", "pkt", "sp"])
+@pytest.mark.parametrize(
+    "name", ["kd", "mse_logits", "dkd", "dist", "fitnet", "at", "rkd", "pkt", "sp"]
+)
 def test_a_teacher_computed_in_inference_mode_is_accepted(registry, name: str) -> None:
     # The training loop runs the teacher under torch.inference_mode() when it is not cached.
     torch.manual_seed(11)

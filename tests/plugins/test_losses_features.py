@@ -42,9 +42,15 @@ def test_fitnet_is_zero_on_identical_features_and_asks_for_an_adapter(registry) 
 
 @pytest.mark.parametrize(
     ("kind", "student_shape", "teacher_shape"),
-    [("conv1x1", (4, 8, 6, 6), (4, 16, 3, 3)), ("linear", (4, 20), (4, 12)), ("auto", (4, 8, 3, 3), (4, 16, 3, 3))],
+    [
+        ("conv1x1", (4, 8, 6, 6), (4, 16, 3, 3)),
+        ("linear", (4, 20), (4, 12)),
+        ("auto", (4, 8, 3, 3), (4, 16, 3, 3)),
+    ],
 )
-def test_fitnet_trains_through_the_adapters_of_the_training_loop(registry, kind, student_shape, teacher_shape) -> None:
+def test_fitnet_trains_through_the_adapters_of_the_training_loop(
+    registry, kind, student_shape, teacher_shape
+) -> None:
     torch.manual_seed(1)
     student = torch.randn(*student_shape, requires_grad=True)
     teacher = torch.randn(*teacher_shape)
@@ -64,11 +70,20 @@ def _reference_at(student, teacher, p):
     fh, fw = student.shape[2] // h, student.shape[3] // w
     total = torch.zeros((), dtype=student.dtype)
     for i in range(n):
-        a_s = torch.stack([
-            student[i, :, y * fh : (y + 1) * fh, x * fw : (x + 1) * fw].abs().pow(p).mean(0).mean()
-            for y in range(h) for x in range(w)
-        ])
-        a_t = torch.stack([teacher[i, :, y, x].abs().pow(p).mean() for y in range(h) for x in range(w)])
+        a_s = torch.stack(
+            [
+                student[i, :, y * fh : (y + 1) * fh, x * fw : (x + 1) * fw]
+                .abs()
+                .pow(p)
+                .mean(0)
+                .mean()
+                for y in range(h)
+                for x in range(w)
+            ]
+        )
+        a_t = torch.stack(
+            [teacher[i, :, y, x].abs().pow(p).mean() for y in range(h) for x in range(w)]
+        )
         a_s = a_s / torch.sqrt((a_s**2).sum())
         a_t = a_t / torch.sqrt((a_t**2).sum())
         total = total + ((a_s - a_t) ** 2).sum()
@@ -77,13 +92,19 @@ def _reference_at(student, teacher, p):
 
 @pytest.mark.parametrize(
     ("p", "student_shape", "teacher_shape"),
-    [(2.0, (3, 4, 4, 4), (3, 6, 4, 4)), (1.0, (2, 5, 3, 5), (2, 5, 3, 5)), (4.0, (2, 3, 8, 6), (2, 7, 4, 3))],
+    [
+        (2.0, (3, 4, 4, 4), (3, 6, 4, 4)),
+        (1.0, (2, 5, 3, 5), (2, 5, 3, 5)),
+        (4.0, (2, 3, 8, 6), (2, 7, 4, 3)),
+    ],
 )
 def test_at_matches_reference_value_and_gradient(registry, p, student_shape, teacher_shape) -> None:
     torch.manual_seed(2)
     student = torch.randn(*student_shape, dtype=torch.float64)
     teacher = torch.randn(*teacher_shape, dtype=torch.float64)
-    _assert_matches(_build(registry, "at", p=p), lambda s, t, y: _reference_at(s, t, p), student, teacher)
+    _assert_matches(
+        _build(registry, "at", p=p), lambda s, t, y: _reference_at(s, t, p), student, teacher
+    )
 
 
 def test_at_invariants(registry) -> None:

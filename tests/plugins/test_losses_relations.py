@@ -45,9 +45,15 @@ def _reference_rkd(student, teacher, distance_weight, angle_weight):
 
 @pytest.mark.parametrize(
     ("weights", "student_shape", "teacher_shape"),
-    [((1.0, 2.0), (6, 5), (6, 9)), ((1.0, 0.0), (5, 2, 3, 3), (5, 4)), ((0.0, 1.0), (5, 7), (5, 7))],
+    [
+        ((1.0, 2.0), (6, 5), (6, 9)),
+        ((1.0, 0.0), (5, 2, 3, 3), (5, 4)),
+        ((0.0, 1.0), (5, 7), (5, 7)),
+    ],
 )
-def test_rkd_matches_reference_value_and_gradient(registry, weights, student_shape, teacher_shape) -> None:
+def test_rkd_matches_reference_value_and_gradient(
+    registry, weights, student_shape, teacher_shape
+) -> None:
     torch.manual_seed(0)
     student = torch.randn(*student_shape, dtype=torch.float64)
     teacher = torch.randn(*teacher_shape, dtype=torch.float64) * 3
@@ -58,7 +64,10 @@ def test_rkd_matches_reference_value_and_gradient(registry, weights, student_sha
 def test_rkd_is_blind_to_translation_rotation_and_scale(registry) -> None:
     torch.manual_seed(1)
     rkd = _build(registry, "rkd")
-    student, teacher = torch.randn(8, 6, dtype=torch.float64), torch.randn(8, 4, dtype=torch.float64)
+    student, teacher = (
+        torch.randn(8, 6, dtype=torch.float64),
+        torch.randn(8, 4, dtype=torch.float64),
+    )
     rotation, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))
     base = rkd(student, teacher, None).item()
     assert base > 0
@@ -104,10 +113,18 @@ def _reference_pkt(student, teacher, eps=1e-7):
         n = len(x)
         rows = []
         for i in range(n):
-            kernel = torch.stack([
-                (1 + (x[i] * x[j]).sum() / ((torch.linalg.norm(x[i]) + eps) * (torch.linalg.norm(x[j]) + eps))) / 2
-                for j in range(n) if j != i
-            ])
+            kernel = torch.stack(
+                [
+                    (
+                        1
+                        + (x[i] * x[j]).sum()
+                        / ((torch.linalg.norm(x[i]) + eps) * (torch.linalg.norm(x[j]) + eps))
+                    )
+                    / 2
+                    for j in range(n)
+                    if j != i
+                ]
+            )
             rows.append(kernel / (kernel.sum() + eps))
         return rows
 
@@ -116,7 +133,9 @@ def _reference_pkt(student, teacher, eps=1e-7):
     return torch.stack(kls).mean()
 
 
-@pytest.mark.parametrize(("student_shape", "teacher_shape"), [((6, 5), (6, 9)), ((4, 2, 3, 3), (4, 10))])
+@pytest.mark.parametrize(
+    ("student_shape", "teacher_shape"), [((6, 5), (6, 9)), ((4, 2, 3, 3), (4, 10))]
+)
 def test_pkt_matches_reference_value_and_gradient(registry, student_shape, teacher_shape) -> None:
     torch.manual_seed(3)
     student = torch.randn(*student_shape, dtype=torch.float64)
@@ -126,7 +145,9 @@ def test_pkt_matches_reference_value_and_gradient(registry, student_shape, teach
 
 def test_pkt_rows_are_distributions_over_the_other_samples(registry) -> None:
     p = PKTLoss.conditional(torch.randn(5, 4, dtype=torch.float64))
-    assert torch.allclose(p.sum(1), torch.ones(5, dtype=torch.float64)) and (p.diagonal() == 0).all()
+    assert (
+        torch.allclose(p.sum(1), torch.ones(5, dtype=torch.float64)) and (p.diagonal() == 0).all()
+    )
     assert (p >= 0).all()
 
 
@@ -151,7 +172,9 @@ def _reference_sp(student, teacher):
     return ((g(student) - g(teacher)) ** 2).sum() / len(student) ** 2
 
 
-@pytest.mark.parametrize(("student_shape", "teacher_shape"), [((6, 5), (6, 9)), ((4, 2, 3, 3), (4, 3, 2, 2))])
+@pytest.mark.parametrize(
+    ("student_shape", "teacher_shape"), [((6, 5), (6, 9)), ((4, 2, 3, 3), (4, 3, 2, 2))]
+)
 def test_sp_matches_reference_value_and_gradient(registry, student_shape, teacher_shape) -> None:
     torch.manual_seed(4)
     student = torch.randn(*student_shape, dtype=torch.float64)

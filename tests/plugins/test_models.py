@@ -142,9 +142,13 @@ def test_seed_cnn_learns_a_fixed_batch(registry) -> None:
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"channels": []}, "at least 1"), ({"channels": [0]}, "greater than or equal to 1"),
-     ({"dropout": 1.0}, "less than 1"), ({"hidden": 0}, "greater than or equal to 1"),
-     ({"width": 3}, "Extra inputs")],
+    [
+        ({"channels": []}, "at least 1"),
+        ({"channels": [0]}, "greater than or equal to 1"),
+        ({"dropout": 1.0}, "less than 1"),
+        ({"hidden": 0}, "greater than or equal to 1"),
+        ({"width": 3}, "Extra inputs"),
+    ],
 )
 def test_seed_cnn_option_validation(registry, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -229,13 +233,23 @@ def test_import_shorthand_passes_options_as_kwargs(registry, tiny_module: str) -
 def test_import_keeps_explicit_kwargs(registry, tiny_module: str) -> None:
     # An explicit kwarg wins over the value compressor would pass; the shape check then notices.
     with pytest.raises(UsageError, match=r"logits shaped \(batch, 10\)"):
-        _build(registry, "import", (1, 8, 8), target=f"{tiny_module}:TinyNet",
-               kwargs={"num_classes": 4})
+        _build(
+            registry,
+            "import",
+            (1, 8, 8),
+            target=f"{tiny_module}:TinyNet",
+            kwargs={"num_classes": 4},
+        )
 
 
 def test_import_of_a_torch_class(registry) -> None:
-    model = _build(registry, "import", (64,), target="torch.nn:Linear",
-                   kwargs={"in_features": 64, "out_features": 10})
+    model = _build(
+        registry,
+        "import",
+        (64,),
+        target="torch.nn:Linear",
+        kwargs={"in_features": 64, "out_features": 10},
+    )
     assert isinstance(model, nn.Linear)
 
 

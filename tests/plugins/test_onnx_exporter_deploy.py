@@ -18,7 +18,9 @@ from torch import nn
 from compressor.errors import StageFailure
 from compressor.export_context import ExportContext
 
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 MEAN, STD = (0.3,), (0.4,)
 CONTEXT = ExportContext(
@@ -58,7 +60,9 @@ def test_embedded_preprocessing_takes_raw_pixels(tmp_path, model, inputs, raw_in
     assert facts["input"]["embedded_preprocessing"] and facts["max_abs_error"] <= 1e-4
     # The normalization went into the first Linear: no elementwise pass over the input is left.
     assert facts["folded_preprocessing"]
-    assert not {"Mul", "Add", "Sub", "Div"} & {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert not {"Mul", "Add", "Sub", "Div"} & {
+        n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node
+    }
 
     session = _session(tmp_path / "m.onnx")
     expected_type = "tensor(uint8)" if raw_input == "uint8" else "tensor(float)"

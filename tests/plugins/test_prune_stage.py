@@ -23,8 +23,12 @@ def _run(registry, tiny_recipe, tmp_path, **prune):
 def test_target_macs_with_iterative_steps_and_taylor(registry, tiny_recipe, tmp_path) -> None:
     tiny_recipe["stages"][1]["model"]["options"]["hidden"] = [64, 32]
     result = _run(
-        registry, tiny_recipe, tmp_path,
-        pruner={"name": "taylor"}, target_macs=0.4, iterative_steps=2,
+        registry,
+        tiny_recipe,
+        tmp_path,
+        pruner={"name": "taylor"},
+        target_macs=0.4,
+        iterative_steps=2,
         finetune={"epochs": 1, "epochs_between_steps": 1},
     )
     m = result.metrics["stages"]["prune"]
@@ -37,7 +41,10 @@ def test_target_macs_with_iterative_steps_and_taylor(registry, tiny_recipe, tmp_
 
 
 def test_unknown_ignored_path_fails_before_training(registry, tiny_recipe, tmp_path) -> None:
-    with pytest.raises(RecipeError, match=r"stages.prune.ignored\[0\]: no module 'hiden.0'.*did you mean 'hidden.0'"):
+    with pytest.raises(
+        RecipeError,
+        match=r"stages.prune.ignored\[0\]: no module 'hiden.0'.*did you mean 'hidden.0'",
+    ):
         _run(registry, tiny_recipe, tmp_path, ratio=0.5, ignored=["hiden.0"])
     assert not list(tmp_path.iterdir())  # nothing trained, no run folder
 

@@ -19,9 +19,15 @@ def _criterion(registry, name: str, **options):
 def _cnn() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
     )
 
 
@@ -49,7 +55,10 @@ def test_every_criterion_halves_a_conv_net(registry, name: str) -> None:
     assert model(x).shape == (2, 10)
 
 
-@pytest.mark.parametrize(("name", "options"), [("magnitude", {"norm": "l1"}), ("magnitude", {"norm": "l2"}), ("lamp", {})])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("magnitude", {"norm": "l1"}), ("magnitude", {"norm": "l2"}), ("lamp", {})],
+)
 def test_norm_criteria_keep_the_largest_units(registry, name: str, options: dict) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
@@ -80,8 +89,11 @@ def test_bn_scale_keeps_the_largest_gammas_and_refuses_models_without_batchnorm(
         model[1].bias[[3, 5, 7, 11]] = torch.tensor([1.0, 2.0, 3.0, 4.0])
     criterion = _criterion(registry, "bn_scale")
     prune_model(
-        model, importance=criterion.importance(), example_inputs=torch.randn(2, 1, 8, 8),
-        ignored_layers=[model[8]], settings=PruneSettings(ratio=0.75),
+        model,
+        importance=criterion.importance(),
+        example_inputs=torch.randn(2, 1, 8, 8),
+        ignored_layers=[model[8]],
+        settings=PruneSettings(ratio=0.75),
     )
     assert set(model[1].bias.tolist()) >= {1.0, 2.0, 3.0, 4.0}
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(4, 4))
@@ -93,8 +105,10 @@ def test_random_is_seeded(registry) -> None:
     for _ in range(2):
         model = _cnn()
         prune_model(
-            model, importance=_criterion(registry, "random", seed=3).importance(),
-            example_inputs=torch.randn(2, 1, 8, 8), ignored_layers=[model[8]],
+            model,
+            importance=_criterion(registry, "random", seed=3).importance(),
+            example_inputs=torch.randn(2, 1, 8, 8),
+            ignored_layers=[model[8]],
             settings=PruneSettings(ratio=0.5),
         )
         kept.append(model[0].weight.detach().clone())

@@ -24,7 +24,9 @@ from compressor.errors import StageFailure, UsageError
 from compressor.export_context import ExportContext
 from compressor.progress import Progress
 
-pytestmark = pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
 
 MEAN, STD = (0.4,), (0.3,)
 
@@ -38,8 +40,14 @@ def _bundle() -> DataBundle:
         return Split(x=centers[y] + 0.3 * torch.randn(n, 1, 8, 8, generator=g), y=y)
 
     return DataBundle(
-        name="blobs", train=split(96), val=split(16), test=split(60), num_classes=3,
-        input_shape=(1, 8, 8), mean=MEAN, std=STD,
+        name="blobs",
+        train=split(96),
+        val=split(16),
+        test=split(60),
+        num_classes=3,
+        input_shape=(1, 8, 8),
+        mean=MEAN,
+        std=STD,
     )
 
 
@@ -51,8 +59,12 @@ def bundle() -> DataBundle:
 def _export(folder: Path, name: str, model: nn.Module, x: torch.Tensor, **options) -> FileArtifact:
     path = folder / name
     context = ExportContext(mean=MEAN, std=STD)
-    OnnxExporter(OnnxOptions(dynamo="off", **options)).export(model.eval(), x, path, context=context)
-    return FileArtifact(name=name, path=path, format="onnx", source="student", meta={"params": 1, "macs": 2})
+    OnnxExporter(OnnxOptions(dynamo="off", **options)).export(
+        model.eval(), x, path, context=context
+    )
+    return FileArtifact(
+        name=name, path=path, format="onnx", source="student", meta={"params": 1, "macs": 2}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +75,16 @@ def files(tmp_path_factory, bundle) -> dict[str, FileArtifact]:
     x = bundle.test.x[:16]
     return {
         "student.onnx": _export(folder, "student.onnx", mlp, x),
-        "raw.onnx": _export(folder, "raw.onnx", mlp, x, embed_preprocessing=True, raw_input="uint8"),
+        "raw.onnx": _export(
+            folder, "raw.onnx", mlp, x, embed_preprocessing=True, raw_input="uint8"
+        ),
         "relu.onnx": _export(folder, "relu.onnx", nn.Sequential(nn.ReLU(), nn.Flatten()), x),
     }
 
 
-def _context(tmp_path: Path, files: dict, options: QuantizeOptions, inputs: list[str]) -> StageContext:
+def _context(
+    tmp_path: Path, files: dict, options: QuantizeOptions, inputs: list[str]
+) -> StageContext:
     run = RunContext(
         recipe=types.SimpleNamespace(data=types.SimpleNamespace(eval_batch_size=32, batch_size=16)),
         registry=None,
@@ -80,7 +96,14 @@ def _context(tmp_path: Path, files: dict, options: QuantizeOptions, inputs: list
         _data=_bundle(),
     )
     outputs = {"files": [f"{n.removesuffix('.onnx')}.int8.onnx" for n in inputs]}
-    info = StageInfo(name="quantize", type="quantize", index=4, options=options, inputs={"models": inputs}, outputs=outputs)
+    info = StageInfo(
+        name="quantize",
+        type="quantize",
+        index=4,
+        options=options,
+        inputs={"models": inputs},
+        outputs=outputs,
+    )
     return StageContext(run, info)
 
 
@@ -114,7 +137,11 @@ def test_stage_writes_int8_and_logs_accuracy(tmp_path, files, mode) -> None:
 
 def test_static_calibration_feeds_raw_pixels_to_an_embedded_model(tmp_path, files) -> None:
     options = QuantizeOptions(
-        mode="static", calibration_batches=2, per_channel=True, integer_input=False, keep_fp32_below=0
+        mode="static",
+        calibration_batches=2,
+        per_channel=True,
+        integer_input=False,
+        keep_fp32_below=0,
     )
     ctx = _context(tmp_path, files, options, ["raw.onnx"])
     QuantizeStage(options).run(ctx)
@@ -140,18 +167,33 @@ def test_raw_uint8_input_goes_straight_into_the_int8_first_layer(tmp_path, files
 
 def test_small_layers_stay_fp32_unless_all_are_small(tmp_path, files) -> None:
     source = files["student.onnx"].path
-    kept = quantize_file(source, tmp_path / "a.onnx", mode="static", per_channel=False, preprocess=True,
-                         calibration=[np.zeros((4, 1, 8, 8), np.float32)], keep_fp32_below=4096)
+    kept = quantize_file(
+        source,
+        tmp_path / "a.onnx",
+        mode="static",
+        per_channel=False,
+        preprocess=True,
+        calibration=[np.zeros((4, 1, 8, 8), np.float32)],
+        keep_fp32_below=4096,
+    )
     assert len(kept["kept_fp32"]) == 1 and kept["quantized_ops"]["QuantizeLinear"] >= 2
-    every = quantize_file(source, tmp_path / "b.onnx", mode="dynamic", per_channel=False, preprocess=True,
-                          keep_fp32_below=10**6)
+    every = quantize_file(
+        source,
+        tmp_path / "b.onnx",
+        mode="dynamic",
+        per_channel=False,
+        preprocess=True,
+        keep_fp32_below=10**6,
+    )
     assert every["kept_fp32"] == [] and every["quantized_ops"].get("MatMulInteger") == 2
 
 
 def test_a_model_without_quantizable_ops_is_a_clear_error(tmp_path, files) -> None:
     target = tmp_path / "relu.int8.onnx"
     with pytest.raises(StageFailure, match=r"cannot quantize relu.onnx: it has no op .*Relu"):
-        quantize_file(files["relu.onnx"].path, target, mode="dynamic", per_channel=False, preprocess=True)
+        quantize_file(
+            files["relu.onnx"].path, target, mode="dynamic", per_channel=False, preprocess=True
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -169,13 +211,23 @@ def test_accuracy_guard_removes_the_file(tmp_path, files, monkeypatch) -> None:
 
 def test_a_pytorch_model_is_a_usage_error(tmp_path, files) -> None:
     options = QuantizeOptions()
-    ctx = _context(tmp_path, {"student": types.SimpleNamespace(name="student", format="")}, options, ["student"])
+    ctx = _context(
+        tmp_path,
+        {"student": types.SimpleNamespace(name="student", format="")},
+        options,
+        ["student"],
+    )
     with pytest.raises(UsageError, match="export it first"):
         QuantizeStage(options).run(ctx)
 
 
 def test_options_reject_nonsense() -> None:
-    for bad in ({"mode": "int4"}, {"calibration_batches": 0}, {"max_accuracy_drop": -1}, {"x": 1},
-                {"keep_fp32_below": -1}):
+    for bad in (
+        {"mode": "int4"},
+        {"calibration_batches": 0},
+        {"max_accuracy_drop": -1},
+        {"x": 1},
+        {"keep_fp32_below": -1},
+    ):
         with pytest.raises(pydantic.ValidationError):
             QuantizeOptions.model_validate(bad)

@@ -48,7 +48,9 @@ def test_program_reloads_at_any_batch_and_carries_the_context(tmp_path) -> None:
 
 def test_a_batch_dependent_model_fails_and_leaves_nothing(tmp_path) -> None:
     with pytest.raises(StageFailure, match="torch.export"):
-        TorchExportExporter().export(BatchDependent().eval(), torch.randn(8, 1, 8, 8), tmp_path / "b.pt2")
+        TorchExportExporter().export(
+            BatchDependent().eval(), torch.randn(8, 1, 8, 8), tmp_path / "b.pt2"
+        )
     assert list(tmp_path.iterdir()) == []
 
 
