@@ -7,6 +7,7 @@ dataset's samples fit the model's input, a clear error when they do not.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ def parse_counts(text: str | None, flag: str) -> list[int] | None:
     values = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        # ASCII digits only: str.isdigit() also accepts '¹', which int() refuses.
+        if not re.fullmatch(r"[0-9]+", part) or int(part) < 1:
             raise UsageError(
                 f"{flag} {text!r}: expected positive integers separated by commas, e.g. 1,64"
             )

@@ -21,7 +21,8 @@ def _parts(path: str) -> list[str]:
 
 
 def _list_index(items: list[Any], part: str, where: str, setting: str) -> int:
-    if part.lstrip("-").isdigit():
+    # ASCII digits only: str.isdigit() also accepts '¹' and '²', which int() refuses.
+    if re.fullmatch(r"-?[0-9]+", part):
         index = int(part)
         if not -len(items) <= index < len(items):
             raise UsageError(f"--set {setting}: {where} has {len(items)} entries, no index {index}")

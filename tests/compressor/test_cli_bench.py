@@ -115,6 +115,7 @@ def test_bench_without_a_dataset_times_random_inputs(digits_model, capsys) -> No
             "samples of shape [1, 8, 8]",
         ),
         (lambda d: d / "any.onnx", ["--batch", "1,x"], "--batch '1,x': expected positive integers"),
+        (lambda d: d / "any.onnx", ["--batch", "²"], "--batch '²': expected positive integers"),
         (
             lambda d: _export(d / "m.onnx", 8),
             ["--dataset", "digitz"],
@@ -129,6 +130,7 @@ def test_bench_without_a_dataset_times_random_inputs(digits_model, capsys) -> No
         "unknown-operator",
         "shape",
         "batch",
+        "superscript-batch",
         "dataset",
     ],
 )

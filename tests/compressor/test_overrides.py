@@ -35,5 +35,8 @@ def test_set_errors(tiny_recipe) -> None:
         apply_overrides(tiny_recipe, ["stages.distil.epochs=3"])
     with pytest.raises(UsageError, match="no index 9"):
         apply_overrides(tiny_recipe, ["stages.9.epochs=3"])
+    # Found by test_recipe_fuzz: a superscript digit is a digit to str.isdigit, not to int().
+    with pytest.raises(UsageError, match="no entry named '¹'"):
+        apply_overrides(tiny_recipe, ["stages.¹=1"])
     with pytest.raises(UsageError, match="is a int, it has no field"):
         apply_overrides(tiny_recipe, ["seed.x=1"])
