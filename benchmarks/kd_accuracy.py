@@ -23,9 +23,10 @@ from pathlib import Path
 
 import yaml
 
-from compressor import pipeline, recipe
-from compressor.progress import Progress
-from compressor.registry import Registry
+from compressor import recipe
+from compressor.run import pipeline
+from compressor.run.progress import Progress
+from compressor.plugin.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

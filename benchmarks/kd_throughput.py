@@ -27,10 +27,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from compressor.augment import Augmenter
+from compressor.training.augment import Augmenter
 from compressor.data import iterate_batches
 from compressor.recipe import AugmentConfig
-from compressor.registry import Registry
+from compressor.plugin.registry import Registry
 from compressor.schemas import OptimizerConfig
 from compressor.training import WeightedLoss, evaluate, fit
 

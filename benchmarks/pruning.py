@@ -27,11 +27,12 @@ import torch_pruning as tp
 import torchvision
 from torch import nn
 
-from compressor import pipeline, recipe
-from compressor.onnx_bench import make_session, measure_latency
-from compressor.progress import Progress
-from compressor.pruning import PruneSettings, measure, prune_model
-from compressor.registry import Registry
+from compressor import recipe
+from compressor.run import pipeline
+from compressor.bench import make_session, measure_latency
+from compressor.run.progress import Progress
+from compressor.model.pruning import PruneSettings, measure, prune_model
+from compressor.plugin.registry import Registry
 
 
 def _export(registry: Registry, model: nn.Module, x: torch.Tensor, path: Path) -> None:

@@ -20,11 +20,11 @@ from compressor.errors import StageFailure
 CHECKPOINT_DIR = "checkpoints"
 
 if TYPE_CHECKING:
-    from compressor.training_checkpoint import EpochCheckpoint
+    from compressor.training.epoch_checkpoint import EpochCheckpoint
     from compressor.data import DataBundle
-    from compressor.progress import Progress
+    from compressor.run.progress import Progress
     from compressor.recipe import Recipe
-    from compressor.registry import Registry
+    from compressor.plugin.registry import Registry
     from compressor.schemas import ExporterRef, LossTerm, ModelRef, PrunerRef
 
 
@@ -136,7 +136,7 @@ class StageContext:
         that trains several times (iterative pruning) gets one per loop, and a resumed run,
         making the same calls in the same order, finds each loop's own file.
         """
-        from compressor.training_checkpoint import EpochCheckpoint
+        from compressor.training.epoch_checkpoint import EpochCheckpoint
 
         path = self.run_dir / CHECKPOINT_DIR / f"{self.info.name}-{self._checkpoints}.pt"
         self._checkpoints += 1

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from compressor.data import DataBundle
     from compressor.recipe import Plan
-    from compressor.registry import Registry
+    from compressor.plugin.registry import Registry
 
 
 def load_data(plan: Plan, registry: Registry) -> DataBundle:

@@ -114,7 +114,7 @@ class PrunerPlugin(PluginRecord):
       (e.g. no BatchNorm for ``bn_scale``), checked before pruning.
 
     How many channels go (ratio, MACs or parameter target, iterative schedule, rounding, ignored
-    layers) is the prune stage's business (:mod:`compressor.pruning`), the same for every method.
+    layers) is the prune stage's business (:mod:`compressor.model.pruning`), the same for every method.
     """
 
     kind: ClassVar[str] = "pruner"
@@ -197,7 +197,7 @@ class StagePlugin(PluginRecord):
 
     ``cacheable`` says that the stage's result depends only on its configuration, its inputs,
     the recipe's seed and data, and the plugins' versions, so the pipeline may reuse it from
-    the stage cache (:mod:`compressor.stage_cache`). Leave it ``False`` for stages that measure
+    the stage cache (:mod:`compressor.run.cache`). Leave it ``False`` for stages that measure
     the machine (a benchmark) or read files the recipe does not pin down.
 
     ``all_ranks``: in a multi-process run (torchrun), whether the stage runs on every rank

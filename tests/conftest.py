@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from compressor.registry import Registry
+from compressor.plugin.registry import Registry
 
 TINY_RECIPE: dict[str, Any] = {
     "version": 1,

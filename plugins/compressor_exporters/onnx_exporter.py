@@ -26,7 +26,7 @@ from torch import nn
 from compressor.atomic import atomic_path
 from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
-from compressor.onnx_rewrite import fold_input_normalization
+from compressor.onnx.rewrite import fold_input_normalization
 from compressor_exporters import DYNAMO_MIN_OPSET, TORCHSCRIPT_MAX_OPSET, OnnxOptions
 from compressor_exporters.metadata import build_metadata, set_metadata
 from compressor_exporters.preprocessing import EmbeddedPreprocessing, normalized, raw_pixels

@@ -1,7 +1,7 @@
 """Built-in pruning methods: importance criteria over torch-pruning's dependency graph.
 
 A pruning method decides *which* channel groups matter least; the prune stage and
-:mod:`compressor.pruning` decide *how many* go (ratio, MACs or parameter target, schedule).
+:mod:`compressor.model.pruning` decide *how many* go (ratio, MACs or parameter target, schedule).
 Channels are removed for real, across residual adds, concatenations and depthwise convs.
 """
 

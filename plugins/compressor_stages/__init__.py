@@ -22,7 +22,7 @@ from compressor_stages.options import (
 )
 
 if TYPE_CHECKING:
-    from compressor.registry import Registry
+    from compressor.plugin.registry import Registry
 
 
 def _export_outputs(inputs: dict[str, Any], options: Any, registry: Registry) -> dict[str, Any]:

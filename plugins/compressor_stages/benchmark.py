@@ -119,8 +119,8 @@ def _eager_grid(
 
     import torch
 
-    from compressor.onnx_bench import batch_of
-    from compressor.torch_bench import measure_eager, torch_threads
+    from compressor.bench import batch_of
+    from compressor.bench.eager import measure_eager, torch_threads
 
     split = ctx.data.split(opts.split)
     model = copy.deepcopy(source.model).eval()
@@ -176,7 +176,7 @@ class BenchmarkStage:
                 unknown, or a provider asked for is not available.
         """
         # Imported here: the stage module is loaded for `compressor plugins`, onnxruntime is not.
-        from compressor.onnx_bench import (
+        from compressor.bench import (
             PEAK_MATMUL,
             available_providers,
             benchmark_files,

@@ -9,7 +9,7 @@ from typing import Any
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
 from compressor.export_context import ExportContext, call_export, run_recipe_hash
-from compressor.pruning import measure
+from compressor.model.pruning import measure
 from compressor_stages.model_output import count_parameters
 
 

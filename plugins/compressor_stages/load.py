@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compressor.artifacts import ModelArtifact
-from compressor.checkpoint import load_model
+from compressor.model.checkpoint import load_model
 from compressor.context import StageContext, StageInfo
 from compressor.errors import RecipeError, UsageError
 from compressor.preflight import Preflight

@@ -7,9 +7,9 @@ from typing import Any
 from torch import nn
 
 from compressor.artifacts import ModelArtifact
-from compressor.checkpoint import save_model
+from compressor.model.checkpoint import save_model
 from compressor.context import StageContext
-from compressor.distributed import steps_per_epoch
+from compressor.training.distributed import steps_per_epoch
 from compressor.errors import UsageError, format_choices
 from compressor.training import FitResult, WeightedLoss, evaluate, fit
 

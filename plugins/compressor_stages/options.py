@@ -16,7 +16,7 @@ from compressor.schemas import (
     StrictModel,
 )
 
-#: Where a teacher that must run every step runs (see compressor.fast_teacher.fastest_teacher).
+#: Where a teacher that must run every step runs (see compressor.training.fast_teacher.fastest_teacher).
 TeacherBackend = Literal["auto", "torch", "torchscript", "channels_last", "onnxruntime"]
 
 

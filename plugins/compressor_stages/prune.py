@@ -12,8 +12,8 @@ from torch import nn
 from compressor.context import StageContext
 from compressor.data import iterate_batches
 from compressor.errors import UsageError
-from compressor.features import find_module
-from compressor.pruning import PruneSettings, measure, prune_model
+from compressor.training.features import find_module
+from compressor.model.pruning import PruneSettings, measure, prune_model
 from compressor.training import WeightedLoss, evaluate
 from compressor_stages.model_output import build_losses, publish_model, train_in_stage
 

@@ -8,7 +8,7 @@ inference and graph optimization, which quantization needs for good results).
 
 Two choices serve batch-1 latency, where a small model's time goes to per-node overhead rather
 than arithmetic: a model taking raw ``uint8`` pixels whose first layer is a Linear feeds the
-integers straight into that layer (``integer_input``, see :mod:`compressor.onnx_rewrite`), and
+integers straight into that layer (``integer_input``, see :mod:`compressor.onnx.rewrite`), and
 layers with fewer weights than ``keep_fp32_below`` stay FP32 (a 10-class head saves a few KiB as
 INT8 but pays a Quantize/Dequantize pair on every call).
 
@@ -31,8 +31,8 @@ from compressor.artifacts import FileArtifact
 from compressor.atomic import atomic_path
 from compressor.context import StageContext
 from compressor.errors import StageFailure, UsageError
-from compressor.onnx_model import input_spec, load_model, to_model_inputs
-from compressor.onnx_rewrite import integer_input_first_layer
+from compressor.onnx.inspection import input_spec, load_model, to_model_inputs
+from compressor.onnx.rewrite import integer_input_first_layer
 
 #: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
 #: before anything is written, so a model without one fails with a clear message.
@@ -210,7 +210,7 @@ def quantize_file(
         preprocess: Run ``quant_pre_process`` (shape inference, graph optimization) first.
         calibration: With ``static``: input batches, already as the model takes them.
         integer_input: Feed raw ``uint8`` input straight into an INT8 first Linear when the
-            graph allows it (:func:`compressor.onnx_rewrite.integer_input_first_layer`).
+            graph allows it (:func:`compressor.onnx.rewrite.integer_input_first_layer`).
         keep_fp32_below: Weighted nodes with fewer weights than this stay FP32.
 
     Returns:
@@ -327,7 +327,7 @@ class QuantizeStage:
             StageFailure: A model cannot be quantized, or loses more accuracy than
                 ``max_accuracy_drop`` allows.
         """
-        from compressor.onnx_bench import make_session, onnx_accuracy
+        from compressor.bench import make_session, onnx_accuracy
 
         opts = self.options
         models = ctx.input("models") or []

@@ -16,7 +16,7 @@ from torch import nn
 from compressor.atomic import atomic_path, write_text
 from compressor.context import StageContext
 from compressor.errors import UsageError
-from compressor.pruning import PruneSettings, prune_model
+from compressor.model.pruning import PruneSettings, prune_model
 from compressor.training import WeightedLoss, evaluate
 from compressor_stages.prune import find_classifier, gradient_probe, resolve_modules
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compressor.context import StageInfo
-from compressor.features import LOGITS, find_module
+from compressor.training.features import LOGITS, find_module
 from compressor.preflight import Preflight
 
 

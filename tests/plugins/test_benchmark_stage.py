@@ -15,7 +15,7 @@ from compressor.artifacts import FileArtifact, ModelArtifact
 from compressor.context import RunContext, StageContext, StageInfo
 from compressor.data import DataBundle, Split
 from compressor.errors import UsageError
-from compressor.progress import Progress
+from compressor.run.progress import Progress
 
 # The legacy exporter is used to make fixtures quickly; its deprecation notice is expected.
 pytestmark = pytest.mark.filterwarnings(

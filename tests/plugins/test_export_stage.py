@@ -17,7 +17,7 @@ from compressor.artifacts import ModelArtifact
 from compressor.context import RunContext, StageContext, StageInfo
 from compressor.data import DataBundle, Split
 from compressor.export_context import run_recipe_hash
-from compressor.progress import Progress
+from compressor.run.progress import Progress
 from compressor.schemas import ExporterRef
 
 pytestmark = pytest.mark.filterwarnings(

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from compressor import pipeline, recipe
-from compressor.checkpoint import save_model
+from compressor import recipe
+from compressor.run import pipeline
+from compressor.model.checkpoint import save_model
 from compressor.errors import UsageError
-from compressor.progress import Progress
+from compressor.run.progress import Progress
 
 
 def test_teacher_from_an_earlier_run(registry, tiny_recipe, tmp_path) -> None:

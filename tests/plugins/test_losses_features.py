@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compressor.features import adapt, build_adapter
+from compressor.training.features import adapt, build_adapter
 from tests.plugins.loss_checks import assert_matches, build_loss, value_and_grad
 
 _build = build_loss

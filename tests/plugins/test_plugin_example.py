@@ -14,10 +14,11 @@ import sys
 import pytest
 import yaml
 
-from compressor import pipeline, recipe
+from compressor import recipe
+from compressor.run import pipeline
 from compressor.cli import main
-from compressor.progress import Progress
-from compressor.registry import Registry
+from compressor.run.progress import Progress
+from compressor.plugin.registry import Registry
 from compressor.testing import check_exporter, check_loss, check_pruner, check_stage, tiny_cnn
 from tests.dists import EXAMPLE_DIR, EXAMPLE_DIST, EXAMPLE_PLUGIN, install_example
 
@@ -54,7 +55,7 @@ def test_registers_one_of_each_kind_with_its_distribution(example_registry) -> N
 
 def test_registration_module_does_not_import_torch(example_paths) -> None:
     code = (
-        "import sys; from compressor.registry import Registry; r = Registry.load(); "
+        "import sys; from compressor.plugin.registry import Registry; r = Registry.load(); "
         "assert 'cosine' in r.names('loss'); print('torch' in sys.modules)"
     )
     env = {

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from compressor import pipeline, recipe
+from compressor import recipe
+from compressor.run import pipeline
 from compressor.errors import RecipeError, StageFailure, UsageError
-from compressor.progress import Progress
+from compressor.run.progress import Progress
 
 
 def _run(registry, tiny_recipe, tmp_path, **prune):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from compressor.pruning import PruneSettings, prune_model
+from compressor.model.pruning import PruneSettings, prune_model
 
 CRITERIA = ["magnitude", "taylor", "bn_scale", "lamp", "fpgm", "random"]
 

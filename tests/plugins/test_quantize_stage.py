@@ -22,7 +22,7 @@ from compressor.context import RunContext, StageContext, StageInfo
 from compressor.data import DataBundle, Split
 from compressor.errors import StageFailure, UsageError
 from compressor.export_context import ExportContext
-from compressor.progress import Progress
+from compressor.run.progress import Progress
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:You are using the legacy TorchScript:DeprecationWarning"
@@ -198,7 +198,7 @@ def test_a_model_without_quantizable_ops_is_a_clear_error(tmp_path, files) -> No
 
 
 def test_accuracy_guard_removes_the_file(tmp_path, files, monkeypatch) -> None:
-    from compressor import onnx_bench
+    from compressor import bench as onnx_bench
 
     accuracies = iter([0.9, 0.5])  # FP32, then INT8
     monkeypatch.setattr(onnx_bench, "onnx_accuracy", lambda *args, **kwargs: next(accuracies))

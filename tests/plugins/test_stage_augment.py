@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from compressor import pipeline, recipe
+from compressor import recipe
+from compressor.run import pipeline
 from tests.conftest import TINY_RECIPE
 
 

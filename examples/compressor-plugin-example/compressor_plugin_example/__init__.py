@@ -16,7 +16,7 @@ from compressor.records import ExporterPlugin, LossPlugin, PrunerPlugin, Role, S
 from compressor.schemas import StrictModel
 
 if TYPE_CHECKING:
-    from compressor.registry import Registry
+    from compressor.plugin.registry import Registry
 
 __version__ = "0.1.0"
 
