@@ -16,37 +16,20 @@ from typing import TYPE_CHECKING, Any
 from compressor.artifacts import Artifact
 from compressor.errors import StageFailure
 
+# StageInfo lives in compressor.plan (both the recipe and the context need it); plugins import
+# it from here, as the hook reference documents.
+from compressor.plan import StageInfo
+
 #: The run folder's sub-folder for per-epoch training checkpoints (removed when the run completes).
 CHECKPOINT_DIR = "checkpoints"
 
 if TYPE_CHECKING:
-    from compressor.training.epoch_checkpoint import EpochCheckpoint
     from compressor.data import DataBundle
-    from compressor.run.progress import Progress
-    from compressor.recipe import Recipe
     from compressor.plugin.registry import Registry
+    from compressor.recipe.models import Recipe
+    from compressor.run.progress import Progress
     from compressor.schemas import ExporterRef, LossTerm, ModelRef, PrunerRef
-
-
-@dataclass(frozen=True)
-class StageInfo:
-    """One stage of the recipe, resolved.
-
-    Attributes:
-        name: The stage's unique name (``teacher``, ``distill``, ...).
-        type: The registered stage type (``train``, ``distill``, ...).
-        index: Position in the recipe, from 0.
-        options: The stage options, validated by the stage plugin's schema.
-        inputs: slot -> artifact name (or list of names for ``many`` slots).
-        outputs: slot -> artifact name (or list of names).
-    """
-
-    name: str
-    type: str
-    index: int
-    options: Any
-    inputs: dict[str, str | list[str]]
-    outputs: dict[str, str | list[str]]
+    from compressor.training.epoch_checkpoint import EpochCheckpoint
 
 
 @dataclass

@@ -28,7 +28,8 @@ import pluggy
 from compressor import NAME
 
 if TYPE_CHECKING:
-    from compressor.context import RunContext, StageInfo
+    from compressor.context import RunContext
+    from compressor.plan import StageInfo
     from compressor.records import (
         DatasetPlugin,
         ExporterPlugin,

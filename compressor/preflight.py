@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from compressor.data import DataBundle
-    from compressor.recipe import Plan
+    from compressor.plan import Plan
     from compressor.plugin.registry import Registry
 
 

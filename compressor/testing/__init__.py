@@ -769,7 +769,7 @@ def check_stage(
     from compressor.context import RunContext, StageContext, StageInfo
     from compressor.errors import RecipeError
     from compressor.run.progress import Progress
-    from compressor.recipe import Recipe, _resolve_refs
+    from compressor.recipe import Recipe, resolve_refs
     from compressor.plugin.registry import Registry
 
     registry = registry if registry is not None else Registry.load()
@@ -780,7 +780,7 @@ def check_stage(
     label = f"stage {record.name!r}"
     parsed = _options(record, options)
     try:
-        _resolve_refs(parsed, registry, f"stages.{name}")
+        resolve_refs(parsed, registry, f"stages.{name}")
     except RecipeError as exc:
         raise AssertionError(f"{label}: options do not resolve: {exc}") from exc
     if record.check is not None:
