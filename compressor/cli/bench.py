@@ -219,3 +219,86 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
                 else ""
             )
         )
+
+
+def register(commands: Any, common: Any) -> None:
+    """Add the ``bench`` command to the ``compressor`` parser's subcommands."""
+    parser = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="benchmark any ONNX file in onnxruntime",
+        description="Accuracy on a dataset (when its samples fit the model's input), latency "
+        "percentiles and throughput per batch size and thread count, params, MACs, file size, "
+        "and how close the model runs to this machine's limits (docs/deployment.md).",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL.onnx", help="the ONNX file")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help="a dataset plugin (accuracy, real inputs); without it: random inputs, timing only",
+    )
+    parser.add_argument(
+        "--data-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset option (repeatable), e.g. root=~/mnist",
+    )
+    parser.add_argument("--split", choices=["test", "val", "train"], default="test")
+    parser.add_argument(
+        "--batch", default=None, metavar="B[,B...]", help="batch sizes, e.g. 1,64 (default: 1,64)"
+    )
+    parser.add_argument(
+        "--threads",
+        default=None,
+        metavar="T[,T...]",
+        help="intra-op thread counts, e.g. 1,2 (default: onnxruntime's)",
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
+    parser.add_argument(
+        "--repeat", type=int, default=100, help="at least this many timed calls (default 100)"
+    )
+    parser.add_argument(
+        "--min-seconds", type=float, default=0.5, help="and at least this long (default 0.5)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds the timed calls are spread over (default 5)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, or cuda to time the CUDA provider too when present"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=bench)
+
+
+def bench(args: Any) -> int:
+    """Benchmark the file; print a summary and the table of cells, or JSON with ``--json``."""
+    import json
+
+    from compressor.cli.common import registry_for
+
+    result = run_bench(
+        args.model,
+        registry=registry_for(args) if args.dataset else None,
+        dataset=args.dataset,
+        data_options=parse_options(args.data_option),
+        split=args.split,
+        batch_sizes=parse_counts(args.batch, "--batch"),
+        threads=parse_counts(args.threads, "--threads"),
+        warmup=args.warmup,
+        repeat=args.repeat,
+        min_seconds=args.min_seconds,
+        rounds=args.rounds,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    from rich.console import Console
+
+    print_bench(result, Console())
+    return 0

@@ -16,7 +16,7 @@ import yaml
 from compressor import recipe
 from compressor.training import distributed
 from compressor.run import pipeline
-from compressor.cli import _without_nproc, main
+from compressor.cli import main
 from compressor.context import StageInfo
 from compressor.errors import UsageError
 from compressor.run.progress import Progress
@@ -159,16 +159,6 @@ def test_resume_with_nproc_is_refused_before_launching(capsys, tmp_path) -> None
     )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--resume: not supported with several processes" in err
-
-
-def test_nproc_is_dropped_from_what_each_process_runs() -> None:
-    assert _without_nproc(["--debug", "run", "r.yaml", "--nproc", "2", "--quiet"]) == [
-        "--debug",
-        "run",
-        "r.yaml",
-        "--quiet",
-    ]
-    assert _without_nproc(["run", "r.yaml", "--nproc=4"]) == ["run", "r.yaml"]
 
 
 def test_a_training_stage_may_not_read_a_rank_0_artifact() -> None:
