@@ -1,3 +1,5 @@
+# The hook specifications are signatures with docstrings: their bodies are empty on purpose.
+# mypy: disable-error-code="empty-body"
 """The hooks a compressor plugin can implement: this module is the API reference.
 
 ``docs/plugins/hooks.md`` documents each hook with the records and factory contracts, and

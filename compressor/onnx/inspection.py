@@ -20,7 +20,7 @@ import onnx
 from compressor.errors import UsageError
 
 #: ONNX element types an input may have, as numpy dtype names.
-_DTYPES = {
+_DTYPES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.UINT8: "uint8",
     onnx.TensorProto.INT8: "int8",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr
 
 from compressor.schemas import StrictModel
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 #: What a recipe error says a name must look like, instead of showing NAME_PATTERN.
-NAME_EXPECTED = {"expected": "letters, digits, '_', '.' and '-', starting with a letter or digit"}
+NAME_EXPECTED: dict[str, JsonValue] = {
+    "expected": "letters, digits, '_', '.' and '-', starting with a letter or digit"
+}
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 STAGE_KEYS = ("name", "type", "inputs", "outputs")
 #: NumPy's seed range; stage seeds are derived from it and must stay within torch's int64.

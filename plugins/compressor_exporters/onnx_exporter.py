@@ -346,6 +346,8 @@ class OnnxExporter:
                         dynamic_shapes=({0: batch},),
                         verbose=False,
                     )
+                    if program is None:  # dynamo=True returns the program it exported
+                        raise StageFailure("the dynamo ONNX exporter returned no program")
                     program.save(str(raw), external_data=False)
                 else:
                     torch.onnx.export(

@@ -51,6 +51,9 @@ class EmbeddedPreprocessing(nn.Module):
         self.register_buffer("scale", 1.0 / (RAW_SCALE[raw_input] * std_t))
         self.register_buffer("shift", -mean_t / std_t)
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.to(torch.float32) * self.scale + self.shift)
 

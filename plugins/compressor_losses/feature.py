@@ -102,7 +102,7 @@ class AttentionTransferLoss(nn.Module):
         a_s = attention_map(student, self.p)
         a_t = attention_map(teacher, self.p)
         if a_s.shape[-2:] != a_t.shape[-2:]:
-            a_s = F.adaptive_avg_pool2d(a_s, a_t.shape[-2:])
+            a_s = F.adaptive_avg_pool2d(a_s, (a_t.shape[-2], a_t.shape[-1]))
         a_s = F.normalize(a_s.flatten(1), dim=1)
         a_t = F.normalize(a_t.flatten(1), dim=1)
         return (a_s - a_t).pow(2).mean()

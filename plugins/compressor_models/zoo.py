@@ -8,7 +8,7 @@ logits, is a one-line error at the start of a stage rather than a shape error de
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -82,20 +82,21 @@ def fit_input_channels(model: nn.Module, channels: int) -> None:
             continue
         if module.in_channels == channels or module.groups != 1:
             return
+        # A Conv2d's kernel attributes are pairs; torch types them as tuple[int, ...].
         stem = nn.Conv2d(
             channels,
             module.out_channels,
-            kernel_size=module.kernel_size,
-            stride=module.stride,
-            padding=module.padding,
-            dilation=module.dilation,
+            kernel_size=cast("tuple[int, int]", module.kernel_size),
+            stride=cast("tuple[int, int]", module.stride),
+            padding=cast("str | tuple[int, int]", module.padding),
+            dilation=cast("tuple[int, int]", module.dilation),
             bias=module.bias is not None,
             padding_mode=module.padding_mode,
         )
         with torch.no_grad():
             if channels <= module.in_channels:
                 stem.weight.copy_(module.weight[:, :channels])
-            if module.bias is not None:
+            if module.bias is not None and stem.bias is not None:
                 stem.bias.copy_(module.bias)
         parent_name, _, leaf = name.rpartition(".")
         setattr(model.get_submodule(parent_name), leaf, stem)

@@ -20,7 +20,7 @@ from compressor_stages.model_output import build_losses, publish_model, train_in
 
 def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
     """The last Linear (or conv) layer producing ``num_classes`` outputs: never pruned."""
-    found = None
+    found: nn.Module | None = None
     for module in model.modules():
         if isinstance(module, nn.Linear) and module.out_features == num_classes:
             found = module

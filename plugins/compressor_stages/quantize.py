@@ -228,11 +228,11 @@ def quantize_file(
     proto = load_model(source)
     found = quantizable_ops(proto, mode)
     if not found:
-        ops = ", ".join(sorted({n.op_type for n in proto.graph.node}))
+        present = ", ".join(sorted({n.op_type for n in proto.graph.node}))
         wanted = ", ".join(sorted(_QUANTIZABLE[mode]))
         raise StageFailure(
             f"cannot quantize {source.name}: it has no op that {mode} quantization turns into "
-            f"INT8 (it has {ops}; quantizable: {wanted})"
+            f"INT8 (it has {present}; quantizable: {wanted})"
         )
     del proto
     with tempfile.TemporaryDirectory(prefix="compressor-quant-") as scratch, _quiet():

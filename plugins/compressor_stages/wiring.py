@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from compressor.context import StageInfo
 from compressor.training.features import LOGITS, find_module
@@ -36,7 +36,9 @@ def distill_preflight(info: StageInfo, checker: Preflight) -> None:
 
 def prune_preflight(info: StageInfo, checker: Preflight) -> None:
     """The prune stage's ignored and per-module paths, and its fine-tune losses' paths."""
-    source = checker.model(info.inputs["model"])
+    # A one-artifact slot: the recipe resolver put one name there.
+    model_name = cast(str, info.inputs["model"])
+    source = checker.model(model_name)
     if source is None:
         return
     field = f"stages.{info.name}"
@@ -50,5 +52,5 @@ def prune_preflight(info: StageInfo, checker: Preflight) -> None:
         f"{field}.finetune.losses",
         info.options.finetune.losses,
         source,
-        {teacher_name or info.inputs["model"]: teacher},
+        {teacher_name if isinstance(teacher_name, str) else model_name: teacher},
     )
