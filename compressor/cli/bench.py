@@ -1,8 +1,9 @@
 """``compressor bench MODEL.onnx``: benchmark any ONNX file by itself, as the stage would.
 
-The same measurements as the ``benchmark`` stage (:func:`compressor.bench.benchmark_grid`
-and the machine's limits), with the dataset named on the command line: accuracy when the
-dataset's samples fit the model's input, a clear error when they do not.
+The same measurements as the ``benchmark`` stage
+(:func:`compressor.bench.files.benchmark_files` and the machine's limits), with the dataset
+named on the command line: accuracy when the dataset's samples fit the model's input, a clear
+error when they do not.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def run_bench(
         UsageError: The file is missing or not ONNX, the dataset is unknown, or its samples do
             not fit the model's input.
     """
-    from compressor.bench import available_providers, benchmark_files, limits_figures
+    from compressor.bench.files import benchmark_files
+    from compressor.bench.limits import limits_figures
+    from compressor.bench.session import available_providers
     from compressor.onnx.inspection import check_sample_shape, describe_file, input_spec, load_model
 
     described = describe_file(model)  # a broken file fails here, before a dataset loads
