@@ -159,7 +159,14 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from compressor.report import UNSTABLE_SPREAD, format_bytes, format_count, format_spread
+    from compressor.bench.timing import UNSTABLE_SPREAD, thread_label
+    from compressor.report.format import (
+        format_bytes,
+        format_count,
+        format_limits,
+        format_percent,
+        format_spread,
+    )
 
     accuracy = result.get("accuracy")
     where = f" on {result['dataset']} ({result['split']})" if result.get("dataset") else ""
@@ -168,7 +175,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         + (", normalized inside the graph" if result["input"]["embedded"] else "")
     )
     console.print(
-        "accuracy" + where + f": {'—' if accuracy is None else f'{100 * accuracy:.2f}%'}; "
+        "accuracy" + where + f": {format_percent(accuracy)}; "
         f"params {format_count(result.get('params'))}, MACs {format_count(result.get('macs'))}, "
         f"file {format_bytes(result.get('file_bytes'))}"
     )
@@ -191,7 +198,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         unstable = unstable or spread > UNSTABLE_SPREAD
         table.add_row(
             g["provider"],
-            "default" if g["threads"] is None else str(g["threads"]),
+            thread_label(g["threads"]),
             str(g["batch"]),
             f"{g['p50']:.4f}",
             f"{g['p90']:.4f}",
@@ -206,10 +213,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
             "while timing; these figures will not repeat"
         )
     for label, v in result["limits"].items():
-        console.print(
-            f"limits, {label} thread(s): per-call floor {1000 * v['floor_ms']:.1f} µs, "
-            f"MatMul peak {v['matmul_gflops']:.0f} GFLOP/s"
-        )
+        console.print(f"limits, {format_limits(label, v)}")
     lim = result["vs_limits"]
     if lim.get("latency_vs_floor") is not None:
         gflops = lim.get("gflops")
