@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from compressor import recipe
+from compressor.plugin.registry import Registry
 from compressor.run import pipeline
 from compressor.run.progress import Progress
-from compressor.plugin.registry import Registry
 
 #: Hidden units of the seed student (recipes/mnist_seed.yaml): 784 x 128 weights.
 HIDDEN = 128
@@ -139,7 +139,9 @@ def first_layer_bound(hidden: int = HIDDEN) -> float:
 
     No graph containing that layer can answer faster, so it says whether goal 2 is reachable.
     """
-    from compressor.bench import make_session, matmul_model, measure_latency
+    from compressor.bench.limits import matmul_model
+    from compressor.bench.session import make_session
+    from compressor.bench.timing import measure_latency
 
     session = make_session(matmul_model(1, 28 * 28, hidden), threads=1)
     x = np.zeros((1, 28 * 28), np.float32)

@@ -28,11 +28,12 @@ import torchvision
 from torch import nn
 
 from compressor import recipe
-from compressor.run import pipeline
-from compressor.bench import make_session, measure_latency
-from compressor.run.progress import Progress
+from compressor.bench.session import make_session
+from compressor.bench.timing import measure_latency
 from compressor.model.pruning import PruneSettings, measure, prune_model
 from compressor.plugin.registry import Registry
+from compressor.run import pipeline
+from compressor.run.progress import Progress
 
 
 def _export(registry: Registry, model: nn.Module, x: torch.Tensor, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""PyTorch eager latency, measured the way :mod:`compressor.bench` measures onnxruntime.
+"""PyTorch eager latency, measured the way :mod:`compressor.bench.timing` times onnxruntime.
 
 Shown beside the onnxruntime figures so a report says what exporting bought: the same model,
 the same inputs, the same warm-up and repeat rules. On CUDA every call is synchronized, so the
@@ -14,12 +14,16 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from compressor.bench import summarize
+from compressor.bench.timing import summarize
 
 
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op threads (``None``: leave torch's setting)."""
+    """Run the block with ``threads`` intra-op threads (``None``: leave torch's setting).
+
+    Args:
+        threads: torch intra-op threads for the block; restored after it.
+    """
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -40,6 +44,14 @@ def measure_eager(
 ) -> dict[str, float]:
     """Time ``model(inputs)`` under ``torch.inference_mode``: ``warmup`` untimed calls, then at
     least ``repeat`` timed calls and at least ``min_seconds`` of them.
+
+    Args:
+        model: The model; moved to ``device`` and put in eval mode.
+        inputs: The batch it is called with.
+        device: A torch device string; on CUDA every call is synchronized.
+        warmup: Untimed calls first.
+        repeat: Timed calls at least.
+        min_seconds: Seconds of timed calls at least.
 
     Returns:
         Milliseconds per call: ``p50``, ``p90``, ``p95``, ``p99``, ``mean``, ``min``; ``runs``.

@@ -1,8 +1,9 @@
 """``compressor bench MODEL.onnx``: benchmark any ONNX file by itself, as the stage would.
 
-The same measurements as the ``benchmark`` stage (:func:`compressor.bench.benchmark_grid`
-and the machine's limits), with the dataset named on the command line: accuracy when the
-dataset's samples fit the model's input, a clear error when they do not.
+The same measurements as the ``benchmark`` stage
+(:func:`compressor.bench.files.benchmark_files` and the machine's limits), with the dataset
+named on the command line: accuracy when the dataset's samples fit the model's input, a clear
+error when they do not.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def run_bench(
         UsageError: The file is missing or not ONNX, the dataset is unknown, or its samples do
             not fit the model's input.
     """
-    from compressor.bench import available_providers, benchmark_files, limits_figures
+    from compressor.bench.files import benchmark_files
+    from compressor.bench.limits import limits_figures
+    from compressor.bench.session import available_providers
     from compressor.onnx.inspection import check_sample_shape, describe_file, input_spec, load_model
 
     described = describe_file(model)  # a broken file fails here, before a dataset loads
@@ -156,7 +159,14 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from compressor.report import UNSTABLE_SPREAD, format_bytes, format_count, format_spread
+    from compressor.bench.timing import UNSTABLE_SPREAD, thread_label
+    from compressor.report.format import (
+        format_bytes,
+        format_count,
+        format_limits,
+        format_percent,
+        format_spread,
+    )
 
     accuracy = result.get("accuracy")
     where = f" on {result['dataset']} ({result['split']})" if result.get("dataset") else ""
@@ -165,7 +175,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         + (", normalized inside the graph" if result["input"]["embedded"] else "")
     )
     console.print(
-        "accuracy" + where + f": {'—' if accuracy is None else f'{100 * accuracy:.2f}%'}; "
+        "accuracy" + where + f": {format_percent(accuracy)}; "
         f"params {format_count(result.get('params'))}, MACs {format_count(result.get('macs'))}, "
         f"file {format_bytes(result.get('file_bytes'))}"
     )
@@ -188,7 +198,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
         unstable = unstable or spread > UNSTABLE_SPREAD
         table.add_row(
             g["provider"],
-            "default" if g["threads"] is None else str(g["threads"]),
+            thread_label(g["threads"]),
             str(g["batch"]),
             f"{g['p50']:.4f}",
             f"{g['p90']:.4f}",
@@ -203,10 +213,7 @@ def print_bench(result: dict[str, Any], console: Any) -> None:
             "while timing; these figures will not repeat"
         )
     for label, v in result["limits"].items():
-        console.print(
-            f"limits, {label} thread(s): per-call floor {1000 * v['floor_ms']:.1f} µs, "
-            f"MatMul peak {v['matmul_gflops']:.0f} GFLOP/s"
-        )
+        console.print(f"limits, {format_limits(label, v)}")
     lim = result["vs_limits"]
     if lim.get("latency_vs_floor") is not None:
         gflops = lim.get("gflops")

@@ -119,8 +119,9 @@ def _eager_grid(
 
     import torch
 
-    from compressor.bench import batch_of
     from compressor.bench.eager import measure_eager, torch_threads
+    from compressor.bench.session import batch_of
+    from compressor.bench.timing import throughput_per_s
 
     split = ctx.data.split(opts.split)
     model = copy.deepcopy(source.model).eval()
@@ -140,14 +141,13 @@ def _eager_grid(
                     repeat=opts.repeat,
                     min_seconds=opts.min_seconds,
                 )
-                per_s = batch / (stats["p50"] / 1000.0) if stats["p50"] > 0 else float("inf")
                 grid.append(
                     {
                         "device": device,
                         "threads": count,
                         "batch": batch,
                         **stats,
-                        "throughput_per_s": per_s,
+                        "throughput_per_s": throughput_per_s(batch, stats["p50"]),
                     }
                 )
     return grid
@@ -176,12 +176,9 @@ class BenchmarkStage:
                 unknown, or a provider asked for is not available.
         """
         # Imported here: the stage module is loaded for `compressor plugins`, onnxruntime is not.
-        from compressor.bench import (
-            PEAK_MATMUL,
-            available_providers,
-            benchmark_files,
-            limits_figures,
-        )
+        from compressor.bench.files import benchmark_files
+        from compressor.bench.limits import PEAK_MATMUL, limits_figures
+        from compressor.bench.session import available_providers
 
         opts = self.options
         models = ctx.input("models") or []

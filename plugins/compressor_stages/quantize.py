@@ -327,7 +327,7 @@ class QuantizeStage:
             StageFailure: A model cannot be quantized, or loses more accuracy than
                 ``max_accuracy_drop`` allows.
         """
-        from compressor.bench import make_session, onnx_accuracy
+        from compressor.bench.session import make_session, onnx_accuracy
 
         opts = self.options
         models = ctx.input("models") or []

@@ -198,10 +198,10 @@ def test_a_model_without_quantizable_ops_is_a_clear_error(tmp_path, files) -> No
 
 
 def test_accuracy_guard_removes_the_file(tmp_path, files, monkeypatch) -> None:
-    from compressor import bench as onnx_bench
+    from compressor.bench import session
 
     accuracies = iter([0.9, 0.5])  # FP32, then INT8
-    monkeypatch.setattr(onnx_bench, "onnx_accuracy", lambda *args, **kwargs: next(accuracies))
+    monkeypatch.setattr(session, "onnx_accuracy", lambda *args, **kwargs: next(accuracies))
     options = QuantizeOptions(max_accuracy_drop=0.0)
     ctx = _context(tmp_path, files, options, ["student.onnx"])
     with pytest.raises(StageFailure, match=r"lost 40.00 accuracy points .*max_accuracy_drop 0"):

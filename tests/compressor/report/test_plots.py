@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from compressor.report import plots as report_plots
-from compressor.report.plots import _pyplot, moving_average, separate_labels
+from compressor.report import plots
+from compressor.report.plots import _pyplot, moving_average, pareto_front, separate_labels
 
 
 def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
     """Call a plot function and return its figure instead of saving it."""
     kept = {}
-    monkeypatch.setattr(
-        report_plots, "_save", lambda figure, path: kept.setdefault("figure", figure)
-    )
+    monkeypatch.setattr(plots, "_save", lambda figure, path: kept.setdefault("figure", figure))
     plot(*args)
     return kept["figure"]
 
@@ -69,7 +67,7 @@ def _size_figure(monkeypatch, tmp_path, sizes: dict[str, int]):
     stage = {
         "models": {name: {"file_bytes": size, "precision": "fp32"} for name, size in sizes.items()}
     }
-    return _drawn_figure(monkeypatch, report_plots.plot_sizes, stage, tmp_path / "sizes.png")
+    return _drawn_figure(monkeypatch, plots.plot_sizes, stage, tmp_path / "sizes.png")
 
 
 def _bar_pixels(figure) -> list[float]:
@@ -108,9 +106,7 @@ def _curves_figure(monkeypatch, tmp_path, epochs: int):
         {"epoch": e + 1, "loss": 0.2 if e % 2 else 0.6, "val_accuracy": 0.9} for e in range(epochs)
     ]
     stages = {"distill": {"history": history}}
-    return _drawn_figure(
-        monkeypatch, report_plots.plot_training_curves, stages, tmp_path / "curves.png"
-    )
+    return _drawn_figure(monkeypatch, plots.plot_training_curves, stages, tmp_path / "curves.png")
 
 
 def test_long_runs_get_a_trend_line_over_faint_epochs(monkeypatch, tmp_path) -> None:
@@ -128,3 +124,8 @@ def test_short_runs_keep_every_epoch_as_a_point(monkeypatch, tmp_path) -> None:
     (line,) = figure.axes[0].get_lines()
     assert line.get_marker() == "." and line.get_label() == "distill"
     _pyplot().close(figure)
+
+
+def test_pareto_front() -> None:
+    points = {"a": (1.0, 0.90), "b": (2.0, 0.95), "c": (3.0, 0.93), "d": (1.0, 0.85)}
+    assert pareto_front(points) == ["a", "b"]

@@ -1,0 +1,115 @@
+"""``report.md`` as text: the run's header, each benchmark stage's tables, the training curves,
+and one row per stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compressor.report.benchmark import benchmark_section
+from compressor.report.format import format_count, format_percent, format_ratio, markdown_table
+
+
+def _file_facts(file: str, f: dict[str, Any]) -> str:
+    """What an export or quantize stage says of one file it wrote."""
+    if "int8_accuracy" in f:
+        return (
+            f"`{file}` ({f.get('mode')} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
+            f"accuracy {format_percent(f.get('fp32_accuracy'))} → "
+            f"{format_percent(f.get('int8_accuracy'))} "
+            f"({f.get('accuracy_delta_points', 0):+.2f} points)"
+        )
+    extras = []
+    if (f.get("input") or {}).get("embedded_preprocessing"):
+        extras.append(f"takes {f['input'].get('range', 'raw pixels')}")
+    if f.get("slim"):
+        extras.append(f"onnxslim {f['slim']['nodes_before']} → {f['slim']['nodes_after']} nodes")
+    return (
+        f"`{file}` via {f.get('method', f.get('exporter', '?'))}: max abs error "
+        f"{f.get('max_abs_error', float('nan')):.2e}, top-1 agreement "
+        f"{format_percent(f.get('top1_agreement'))}" + "".join(f"; {e}" for e in extras)
+    )
+
+
+def _stage_facts(m: dict[str, Any]) -> list[str]:
+    """A stage's headline figures, as phrases."""
+    facts = []
+    if "test_accuracy" in m:
+        facts.append(f"test accuracy {format_percent(m['test_accuracy'])} (PyTorch)")
+    if "params" in m:
+        facts.append(f"{format_count(m['params'])} parameters")
+    if "before" in m and "pruned" in m:
+        b, p = m["before"], m["pruned"]
+        facts.append(
+            f"params {format_count(b['params'])} → {format_count(p['params'])}, "
+            f"MACs {format_count(b['macs'])} → {format_count(p['macs'])}; "
+            f"val accuracy {format_percent(b['val_accuracy'])} → "
+            f"{format_percent(p['val_accuracy'])} pruned → "
+            f"{format_percent(m.get('val_accuracy'))} fine-tuned"
+        )
+    if "samples_per_second" in m:
+        cached = " (teacher outputs cached)" if m.get("teacher_cached") else ""
+        facts.append(f"{m['samples_per_second']:,.0f} samples/s{cached}")
+    facts += [_file_facts(file, f) for file, f in m.get("files", {}).items()]
+    if "models" in m and m.get("type") == "benchmark":
+        facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
+    if "error" in m:
+        facts.append(f"**failed:** {m['error']}")
+    return facts
+
+
+def stages_section(stages: dict[str, Any]) -> list[str]:
+    """One row per stage: type, time, and its headline figures.
+
+    Args:
+        stages: The run's metrics per stage.
+
+    Returns:
+        The section's lines.
+    """
+    rows = []
+    for name, m in stages.items():
+        time_cell = f"{m.get('seconds', 0):.1f} s"
+        if m.get("cached"):
+            time_cell += f" (from cache; {m.get('original_seconds') or 0:.1f} s when run)"
+        elif m.get("resumed"):
+            time_cell += " (completed before the run was resumed)"
+        rows.append([f"`{name}`", m.get("type", ""), time_cell, "; ".join(_stage_facts(m))])
+    return ["## Stages", "", *markdown_table(["stage", "type", "time", "result"], rows), ""]
+
+
+def render(metrics: dict[str, Any], plots: dict[str, list[str]] | None = None) -> str:
+    """The whole report as Markdown.
+
+    Args:
+        metrics: The run's ``metrics.json``.
+        plots: Section -> PNG file names relative to the run folder (see
+            :func:`compressor.report.plots.write_plots`): a benchmark stage's name, or
+            ``training``.
+
+    Returns:
+        The text of ``report.md``.
+    """
+    plots = plots or {}
+    data = metrics.get("data", {})
+    versions = metrics.get("versions", {})
+    stages = metrics.get("stages", {})
+    hashes = {m["recipe_hash"] for m in stages.values() if m.get("recipe_hash")}
+    lines = [
+        f"# compressor run: `{metrics.get('recipe', '?')}`",
+        "",
+        f"Status **{metrics.get('status', '?')}** in {metrics.get('seconds', 0):.1f} s on "
+        f"`{metrics.get('device', '?')}`, seed {metrics.get('seed', '?')}. Dataset "
+        f"`{data.get('dataset', '?')}` {data.get('sizes', {})}. "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+        + "."
+        + (f" Recipe hash `{', '.join(sorted(hashes))}`." if hashes else ""),
+        "",
+    ]
+    for name, m in stages.items():
+        if m.get("type") == "benchmark":
+            lines += benchmark_section(name, m, plots.get(name))
+    if plots.get("training"):
+        lines += ["## Training curves", ""]
+        lines += [f"![training curves]({p})" for p in plots["training"]] + [""]
+    lines += stages_section(stages)
+    return "\n".join(lines)
