@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from compressor.report.format import compact_count
+
 #: The summary's columns; with no padding they fit an 80-column terminal.
 COLUMNS = ("model", "acc", "p50 ms", "per s", "params", "size", "Δ acc", "faster", "smaller")
-
-
-def _compact(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.1f}{prefix}{unit}"
-    return f"{value:.0f}{unit}"
 
 
 def print_summary(console: Any, metrics: dict[str, Any]) -> None:
@@ -44,9 +37,9 @@ def print_summary(console: Any, metrics: dict[str, Any]) -> None:
                 model,
                 f"{100 * m['accuracy']:.2f}%",
                 f"{m['latency_ms']['p50']:.3f}",
-                _compact(m.get("throughput_per_s")),
-                _compact(m.get("params")),
-                _compact(m.get("file_bytes"), "B"),
+                compact_count(m.get("throughput_per_s")),
+                compact_count(m.get("params")),
+                compact_count(m.get("file_bytes"), "B"),
                 f"{r.get('accuracy_delta_points', 0):+.2f}",
                 f"{r.get('latency_speedup', 1):.1f}×",
                 f"{r.get('size_ratio', 1):.1f}×",
