@@ -43,11 +43,11 @@ def _prepare(
         count_macs,
         count_params,
         input_spec,
-        load_model,
+        load_onnx,
         to_model_inputs,
     )
 
-    proto = load_model(path)
+    proto = load_onnx(path)
     spec = input_spec(proto)
     check_sample_shape(spec, tuple(split.x.shape[1:]), "the data", path.name)
     params, macs = count_params(proto), count_macs(proto)

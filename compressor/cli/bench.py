@@ -102,10 +102,10 @@ def run_bench(
     from compressor.bench.files import benchmark_files
     from compressor.bench.limits import limits_figures
     from compressor.bench.session import available_providers
-    from compressor.onnx.inspection import check_sample_shape, describe_file, input_spec, load_model
+    from compressor.onnx.inspection import check_sample_shape, describe_file, input_spec, load_onnx
 
     described = describe_file(model)  # a broken file fails here, before a dataset loads
-    spec = input_spec(load_model(model))
+    spec = input_spec(load_onnx(model))
     if dataset is not None:
         bundle = load_dataset(registry, dataset, data_options)
         check_sample_shape(spec, bundle.input_shape, f"dataset {dataset!r}", model.name)

@@ -72,7 +72,7 @@ class InputSpec:
         return f"{self.dtype} [{dims}], {what}"
 
 
-def load_model(path: str | Path) -> onnx.ModelProto:
+def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Read an ONNX file, with a one-line error when it is missing or not ONNX.
 
     Raises:
@@ -261,7 +261,7 @@ def count_macs(proto: onnx.ModelProto) -> int | None:
 
 def describe_file(path: str | Path) -> dict[str, Any]:
     """Input, metadata, parameters, MACs and size of an ONNX file, JSON-ready."""
-    proto = load_model(path)
+    proto = load_onnx(path)
     spec = input_spec(proto)
     return {
         "input": {"name": spec.name, "dtype": spec.dtype, "shape": list(spec.shape)},

@@ -31,7 +31,7 @@ from compressor.artifacts import FileArtifact
 from compressor.atomic import atomic_path
 from compressor.context import StageContext
 from compressor.errors import StageFailure, UsageError
-from compressor.onnx.inspection import input_spec, load_model, to_model_inputs
+from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 from compressor.onnx.rewrite import integer_input_first_layer
 
 #: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
@@ -225,7 +225,7 @@ def quantize_file(
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    proto = load_model(source)
+    proto = load_onnx(source)
     found = quantizable_ops(proto, mode)
     if not found:
         present = ", ".join(sorted({n.op_type for n in proto.graph.node}))
@@ -272,7 +272,7 @@ def quantize_file(
                         nodes_to_exclude=kept,
                     )
                 else:
-                    name = input_spec(load_model(model_in)).name
+                    name = input_spec(load_onnx(model_in)).name
                     quantize_static(
                         model_in,
                         tmp,
@@ -343,7 +343,7 @@ class QuantizeStage:
         results: dict[str, Any] = {}
         with ctx.progress(len(models), ctx.info.name) as bar:
             for artifact, name in zip(models, names, strict=True):
-                spec = input_spec(load_model(artifact.path))
+                spec = input_spec(load_onnx(artifact.path))
 
                 def convert(x: np.ndarray, spec: Any = spec) -> np.ndarray:
                     return to_model_inputs(x, spec, data.mean, data.std)

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from compressor.onnx import inspection as onnx_model
+from compressor.onnx import inspection
 from compressor.errors import UsageError
 
 
@@ -39,34 +39,34 @@ def _model(input_type=TensorProto.FLOAT, batch="batch", meta=None) -> onnx.Model
 
 
 def test_input_spec_and_counts() -> None:
-    spec = onnx_model.input_spec(_model())
+    spec = inspection.input_spec(_model())
     assert spec.name == "input" and spec.dtype == "float32" and not spec.embedded
     assert spec.shape == ("batch", 2, 3, 3) and spec.fixed_batch is None
-    assert onnx_model.count_params(_model()) == 72 + 180 + 5
+    assert inspection.count_params(_model()) == 72 + 180 + 5
     # Conv: 4x3x3 outputs x (2x3x3) each; Gemm: 5 outputs x 36.
-    assert onnx_model.count_macs(_model()) == 36 * 18 + 5 * 36
+    assert inspection.count_macs(_model()) == 36 * 18 + 5 * 36
 
 
 def test_uint8_or_embedded_inputs_are_raw_pixels() -> None:
-    spec = onnx_model.input_spec(_model(TensorProto.UINT8, batch=1))
+    spec = inspection.input_spec(_model(TensorProto.UINT8, batch=1))
     assert spec.embedded and spec.raw_scale == 255 and spec.fixed_batch == 1
-    floats = onnx_model.input_spec(_model(meta={"normalization": "embedded"}))
+    floats = inspection.input_spec(_model(meta={"normalization": "embedded"}))
     assert floats.embedded and floats.raw_scale == 1
 
     x = np.array([[[[-1.0]], [[1.0]]]], np.float32)  # (1, 2, 1, 1): two channels
     mean, std = (0.5, 0.25), (0.5, 0.25)
-    np.testing.assert_allclose(onnx_model.to_model_inputs(x, floats, mean, std).ravel(), [0.0, 0.5])
-    as_uint8 = onnx_model.to_model_inputs(x, spec, mean, std)
+    np.testing.assert_allclose(inspection.to_model_inputs(x, floats, mean, std).ravel(), [0.0, 0.5])
+    as_uint8 = inspection.to_model_inputs(x, spec, mean, std)
     assert as_uint8.dtype == np.uint8 and as_uint8.ravel().tolist() == [0, 128]
-    normal = onnx_model.input_spec(_model())
-    np.testing.assert_array_equal(onnx_model.to_model_inputs(x, normal, mean, std), x)
+    normal = inspection.input_spec(_model())
+    np.testing.assert_array_equal(inspection.to_model_inputs(x, normal, mean, std), x)
 
 
 def test_sample_shape_mismatch_is_one_clear_line() -> None:
-    spec = onnx_model.input_spec(_model())
-    onnx_model.check_sample_shape(spec, (2, 3, 3), "dataset 'x'", "m.onnx")
+    spec = inspection.input_spec(_model())
+    inspection.check_sample_shape(spec, (2, 3, 3), "dataset 'x'", "m.onnx")
     with pytest.raises(UsageError) as caught:
-        onnx_model.check_sample_shape(spec, (1, 28, 28), "dataset 'mnist'", "m.onnx")
+        inspection.check_sample_shape(spec, (1, 28, 28), "dataset 'mnist'", "m.onnx")
     assert str(caught.value) == (
         "m.onnx takes inputs of shape [batch, 2, 3, 3] but dataset 'mnist' has samples of shape "
         "[1, 28, 28]; use the dataset the model was trained on"
@@ -77,16 +77,16 @@ def test_broken_and_missing_files(tmp_path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"this is not protobuf \x00\xff" * 10)
     with pytest.raises(UsageError, match=r"broken.onnx: not a readable ONNX model") as caught:
-        onnx_model.load_model(broken)
+        inspection.load_onnx(broken)
     assert "\n" not in str(caught.value)
     with pytest.raises(UsageError, match="no such ONNX file"):
-        onnx_model.load_model(tmp_path / "missing.onnx")
+        inspection.load_onnx(tmp_path / "missing.onnx")
 
 
 def test_describe_file(tmp_path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save(_model(meta={"recipe_hash": "abc"}), str(path))
-    described = onnx_model.describe_file(path)
+    described = inspection.describe_file(path)
     assert described["input"]["shape"] == ["batch", 2, 3, 3]
     assert described["metadata"] == {"recipe_hash": "abc"} and described["macs"] == 828
     assert described["file_bytes"] == path.stat().st_size
