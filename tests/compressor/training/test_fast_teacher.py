@@ -53,7 +53,8 @@ def test_channels_last_leaves_the_original_and_flat_inputs_alone(cnn, registry) 
 
 @pytest.mark.parametrize("backend", [OnnxTeacher, TorchScriptTeacher])
 def test_compiled_teachers_refuse_to_disagree(cnn, monkeypatch, backend) -> None:
-    monkeypatch.setattr("compressor.training.fast_teacher.ATOL", -1.0)  # nothing can agree that closely
+    # Nothing can agree that closely.
+    monkeypatch.setattr("compressor.training.fast_teacher.ATOL", -1.0)
     with pytest.raises(ValueError, match="disagrees with PyTorch"):
         backend(cnn, torch.randn(4, 1, 8, 8))
 
