@@ -1,0 +1,82 @@
+"""check_exporter: passes on the ONNX exporter and fails, clearly, on broken exporters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from compressor.atomic import atomic_path
+from compressor.testing import check_exporter
+
+# The legacy exporter keeps the ONNX check fast; its deprecation notice is expected.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:You are using the legacy TorchScript:DeprecationWarning"
+)
+
+
+def test_onnx_exporter_passes(tmp_path: Path) -> None:
+    facts = check_exporter("onnx", {"dynamo": "off", "opset": 17}, directory=tmp_path)
+    assert facts["exporter"] == "onnx" and (tmp_path / "model.onnx").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+class DirectWriter:
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> dict:
+        path.write_text("{}")
+        return {}
+
+
+class LeavesHalfAFile:
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> dict:
+        tmp = path.with_name(path.name + ".part")
+        with tmp.open("w") as f:
+            f.write("[")
+            model(example)  # raises for check_exporter's failing model, leaving the .part file
+            f.write("]")
+        tmp.replace(path)
+        return {}
+
+
+class ReturnsNothing:
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text("[]")
+
+
+class ModifiesTheModel:
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> dict:
+        model.train()
+        with atomic_path(path) as tmp:
+            tmp.write_text("[]")
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("exporter", "message"),
+    [
+        (DirectWriter(), "opened the destination model.json for writing"),
+        (LeavesHalfAFile(), "failed .* but left failing.json.part behind"),
+        (ReturnsNothing(), "must return a dict"),
+        (ModifiesTheModel(), "modified the model it exported"),
+    ],
+)
+def test_broken_exporters_fail_with_a_clear_message(
+    tmp_path: Path, exporter: Any, message: str
+) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_exporter(exporter, suffix=".json", directory=tmp_path)
+
+
+def test_unloadable_file_fails(tmp_path: Path) -> None:
+    class NotJson:
+        def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> dict:
+            with atomic_path(path) as tmp:
+                tmp.write_text("not json")
+            return {}
+
+    with pytest.raises(AssertionError, match="model.json does not load"):
+        check_exporter(NotJson(), suffix=".json", directory=tmp_path)
