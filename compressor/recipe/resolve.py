@@ -4,7 +4,7 @@ Every plugin name must be registered, every ``options`` mapping must pass that p
 schema, every stage input must be produced by an earlier stage, and no artifact may be produced
 twice. The first problem is a :class:`~compressor.errors.RecipeError` naming the field.
 
-:func:`resolve_refs`, :func:`stage_inputs` and :func:`stage_outputs` are also what
+:func:`resolve_refs` and :func:`stage_outputs` are also what
 :func:`compressor.testing.check_stage` uses, so a stage checked alone is wired exactly as a
 recipe would wire it.
 """
