@@ -1,4 +1,4 @@
-"""Data-parallel training across processes (``torchrun``) and mixed precision.
+"""Data-parallel training across processes (``torchrun``).
 
 ``torchrun --nproc_per_node=N -m compressor run RECIPE`` (or ``compressor run --nproc N``)
 starts N copies of the run. Each reads torchrun's environment (``WORLD_SIZE``, ``RANK``,
@@ -9,7 +9,8 @@ falls back to the single-process behaviour.
 
 The recipe's ``data.batch_size`` is the global batch: each of N ranks takes
 ``ceil(batch_size / N)`` samples per step, so the averaged gradients match what one process
-computes on the whole batch.
+computes on the whole batch. Validation shared among the ranks is
+:func:`compressor.training.evaluation.evaluate_sharded`.
 
 torch is imported inside the functions: ``compressor plugins`` lists plugins without it.
 """
@@ -20,7 +21,6 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from torch import nn
 
     from compressor.data import Split
-
-#: ``precision:`` choices of a recipe.
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -277,31 +274,6 @@ def shard_batches(
     for start in range(0, len(order), step):
         idx = order[start : start + step]
         yield idx, split.x[idx], split.y[idx]
-
-
-def evaluate_sharded(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
-    """Top-1 accuracy on ``split``, each rank scoring every ``world_size``-th sample."""
-    import torch
-
-    from compressor.training import predict_logits
-
-    if len(split) == 0:
-        return float("nan")
-    rows = torch.arange(_current.rank, len(split), _current.world_size)
-    logits = predict_logits(model, split.x[rows], batch_size, device)
-    correct = (logits.argmax(dim=1).cpu() == split.y[rows]).sum().item() if len(rows) else 0
-    correct, total = reduce_totals(float(correct), float(len(rows)))
-    return correct / total
-
-
-def autocast(device: str, precision: str) -> AbstractContextManager[Any]:
-    """``torch.autocast`` to bfloat16 for ``precision: bf16``; a no-op context for ``fp32``."""
-    if precision != "bf16":
-        # Not even a disabled autocast: fp32 runs stay exactly what they were.
-        return nullcontext()
-    import torch
-
-    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
 
 
 def check_plan(stages: Sequence[Any], all_ranks: dict[str, bool]) -> None:

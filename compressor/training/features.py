@@ -53,7 +53,7 @@ class FeatureTap:
         self.outputs: dict[str, torch.Tensor] = {}
         self._handles: list[Any] = []
 
-    def __enter__(self) -> FeatureTap:
+    def __enter__(self) -> FeatureTap:  # noqa: PYI034  never subclassed; typing.Self needs 3.11
         for path, module in self.modules.items():
             self._handles.append(module.register_forward_hook(self._hook(path)))
         return self

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compressor.training.augment import Augmenter
 from compressor.recipe import AugmentConfig
-
+from compressor.training.augment import Augmenter
 
 BACKGROUND = -0.5 / 0.25  # a black pixel, normalized with _augmenter's mean and std
 

@@ -1,0 +1,45 @@
+"""Accuracy of a model on a split, in one process or shared among torchrun's ranks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from compressor.data import Split
+from compressor.training import distributed
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+    """Logits of ``model`` (in eval mode) for every row of ``x``, on ``device``.
+
+    The model's train/eval mode is put back afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    outputs = [model(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
+    """Top-1 accuracy of ``model`` on ``split`` (0..1; NaN for an empty split)."""
+    if len(split) == 0:
+        return float("nan")
+    logits = predict_logits(model, split.x, batch_size, device)
+    return (logits.argmax(dim=1).cpu() == split.y).float().mean().item()
+
+
+def evaluate_sharded(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
+    """Top-1 accuracy on ``split``, each rank scoring every ``world_size``-th sample.
+
+    Every rank must call it (the counts are summed over ranks); all get the same result.
+    """
+    if len(split) == 0:
+        return float("nan")
+    place = distributed.current()
+    rows = torch.arange(place.rank, len(split), place.world_size)
+    logits = predict_logits(model, split.x[rows], batch_size, device)
+    correct = (logits.argmax(dim=1).cpu() == split.y[rows]).sum().item() if len(rows) else 0
+    correct, total = distributed.reduce_totals(float(correct), float(len(rows)))
+    return correct / total

@@ -1,0 +1,278 @@
+"""One stage's training, set up: the student, its adapters, optimizer and teachers; one epoch.
+
+:class:`Trainer` builds everything :func:`compressor.training.fit` trains with, in the order
+the random draws depend on, then trains one epoch at a time: each batch is augmented, scored
+by the weighted loss terms against the teachers' outputs (cached or computed on the spot),
+and followed by one optimizer step. Epochs, validation and checkpoints are the loop's
+(:mod:`compressor.training.loop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+from torch import nn
+
+from compressor import interrupt
+from compressor.data import DataBundle, Split, iterate_batches, num_batches
+from compressor.errors import StageFailure
+from compressor.schemas import OptimizerConfig
+from compressor.training import distributed
+from compressor.training.augment import Augmenter
+from compressor.training.epoch_checkpoint import EpochCheckpoint
+from compressor.training.evaluation import evaluate, evaluate_sharded
+from compressor.training.features import LOGITS, FeatureTap, adapt, build_adapter
+from compressor.training.optim import build_optimizer
+from compressor.training.precision import autocast
+from compressor.training.teachers import TeacherOutputs, Teachers, prepare_teacher_outputs
+from compressor.training.terms import WeightedLoss
+
+
+def build_adapters(
+    model: nn.Module,
+    losses: Sequence[WeightedLoss],
+    tutor: Teachers,
+    x: torch.Tensor,
+    device: str,
+) -> dict[int, nn.Module]:
+    """The adapters the loss terms ask for, sized by a dry forward pass on two rows of ``x``.
+
+    Args:
+        model: The student (on ``device``); left in eval mode when a probe pass ran.
+        losses: The loss terms; those with an ``adapter`` other than ``none`` get one.
+        tutor: The teachers, probed at the locations the terms read.
+        x: Training inputs; the first two rows are the probe.
+        device: Torch device the adapters are moved to.
+
+    Returns:
+        Term index -> adapter mapping the student's feature onto the teacher's; empty when no
+        term asks for an adapter (then nothing runs).
+    """
+    adapters: dict[int, nn.Module] = {}
+    if not any(term.adapter != "none" for term in losses):
+        return adapters
+    probe = x[:2].to(device)
+    model.eval()
+    with torch.no_grad(), FeatureTap(model, [term.student_at for term in losses]) as tap:
+        student_probe = tap.collect(model(probe))
+    teacher_probe = tutor.outputs(probe)
+    for i, term in enumerate(losses):
+        built = build_adapter(
+            term.adapter,
+            student_probe[term.student_at].shape,
+            tutor.for_term(term, teacher_probe).shape,
+        )
+        if built is not None:
+            adapters[i] = built.to(device)
+    return adapters
+
+
+class Trainer:
+    """One stage's training, set up from :func:`compressor.training.fit`'s arguments.
+
+    Setting up moves the student to ``device``, builds the adapters (their initial weights
+    come from torch's global generator), seeds the loop's generator per rank, wraps the
+    student for torchrun, builds the optimizer and schedule, and caches the teachers' outputs
+    or readies the teachers to run every step.
+
+    Attributes:
+        model: The student (unwrapped: feature taps and checkpoints use it).
+        trained: What the forward pass calls: ``model``, or its ``DistributedDataParallel``.
+        losses: The loss terms.
+        adapters: Term index -> adapter (see :func:`build_adapters`).
+        tutor: The teachers.
+        cached: The teachers' outputs over the whole training split, when reused every epoch.
+        teacher_backends: What each teacher runs on, when a fast backend was set up.
+        augmenter: The batch augmentation.
+        generator: The loop's generator: shuffling (one process) and augmentation.
+        optimizer: Optimizes the student's and the adapters' parameters.
+        scheduler: Stepped after every optimizer step, if any.
+        precision: The autocast context forward passes and losses run under.
+        place: This process's place among torchrun's ranks.
+        steps_per_epoch: Optimizer steps per epoch (the same on every rank).
+
+    Raises:
+        StageFailure: A loss term needs a teacher, but there is none.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        data: DataBundle,
+        losses: Sequence[WeightedLoss],
+        epochs: int,
+        optimizer: OptimizerConfig,
+        batch_size: int,
+        eval_batch_size: int,
+        device: str,
+        seed: int,
+        teachers: Sequence[nn.Module],
+        cache_teacher: bool,
+        augment: Any,
+        teacher_cache: dict[Any, Any] | None,
+        teacher_backend: str,
+        precision: str,
+    ) -> None:
+        model.to(device)
+        self.model, self.losses, self.device = model, losses, device
+        self.batch_size, self.seed, self.num_classes = batch_size, seed, data.num_classes
+        self.needs_teacher = any(term.needs_teacher for term in losses)
+        if self.needs_teacher and not teachers:
+            raise StageFailure("a loss term needs a teacher, but the stage has none")
+        self.tutor = Teachers(teachers, losses, device)
+        self.place = distributed.current()
+        # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
+        self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
+        self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
+        self.student_paths = [term.student_at for term in losses]
+        self.adapters = build_adapters(model, losses, self.tutor, data.train.x, device)
+        self.adapter_params = [p for a in self.adapters.values() for p in a.parameters()]
+        for adapter in self.adapters.values():
+            distributed.broadcast_module(adapter)
+        # Feature taps stay on the unwrapped model: its hooks fire when the wrapper calls it.
+        self.trained = distributed.wrap(
+            model, device, static_graph=not any(term.student_at == LOGITS for term in losses)
+        )
+        self.precision: AbstractContextManager[Any] = autocast(device, precision)
+        self.steps_per_epoch = (
+            distributed.steps_per_epoch(len(data.train), batch_size)
+            if self.place.enabled
+            else num_batches(len(data.train), batch_size)
+        )
+        self.optimizer, self.scheduler = build_optimizer(
+            [*model.parameters(), *self.adapter_params], optimizer, epochs * self.steps_per_epoch
+        )
+        self.cached: TeacherOutputs | None = None
+        self.teacher_backends: list[str] = []
+        if self.needs_teacher:
+            self.cached, self.teacher_backends = prepare_teacher_outputs(
+                self.tutor,
+                teachers,
+                data.train.x,
+                cacheable=cache_teacher and not self.augmenter.active,
+                shared=teacher_cache,
+                backend=teacher_backend,
+                batch_size=batch_size,
+                eval_batch_size=eval_batch_size,
+                device=device,
+                precision=self.precision,
+            )
+
+    def batches(
+        self, split: Split, epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """``(indices, x, y)`` of one epoch: this rank's shard, or the whole split shuffled."""
+        if self.place.enabled:
+            return distributed.shard_batches(split, self.batch_size, seed=self.seed, epoch=epoch)
+        return iterate_batches(split, self.batch_size, shuffle=True, generator=self.generator)
+
+    def batch_loss(self, idx: torch.Tensor, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The weighted sum of the loss terms on one (augmented) batch.
+
+        Args:
+            idx: The batch's rows in the training split (they look the cached outputs up).
+            x: The batch as the student and the teachers see it.
+            targets: Class indices, or mixed soft targets.
+        """
+        teacher_out: TeacherOutputs = {}
+        with self.precision:
+            if self.needs_teacher:
+                if self.cached is not None:
+                    rows = idx.to(self.device)
+                    teacher_out = {k: v[rows] for k, v in self.cached.items()}
+                else:
+                    teacher_out = self.tutor.outputs(x)
+            with FeatureTap(self.model, self.student_paths) as tap:
+                student_out = tap.collect(self.trained(x))
+            loss = torch.zeros((), device=self.device)
+            for i, term in enumerate(self.losses):
+                teacher_value = (
+                    self.tutor.for_term(term, teacher_out) if term.needs_teacher else None
+                )
+                student_value = student_out[term.student_at]
+                if i in self.adapters:
+                    student_value = adapt(self.adapters[i], student_value, teacher_value)
+                loss = loss + term.weight * term.module(student_value, teacher_value, targets)
+        return loss
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimizer (and schedule) step on ``loss``; adapter gradients averaged over ranks."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.average_gradients(self.adapter_params)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def train_epoch(
+        self,
+        split: Split,
+        *,
+        epoch: int,
+        epochs: int,
+        bar: Any,
+        checkpoint: EpochCheckpoint | None,
+    ) -> tuple[float, int]:
+        """Train on one epoch of ``split``, advancing ``bar`` once per batch.
+
+        Args:
+            split: The training split.
+            epoch: Which epoch this is (1-based; it seeds a sharded epoch's order).
+            epochs: Epochs in the stage (for the bar).
+            bar: A progress bar with ``advance(steps, **postfix)``.
+            checkpoint: The stage's epoch checkpoint, named when the loss diverges.
+
+        Returns:
+            The sum of the batch losses weighted by batch size, and the number of samples,
+            both summed over ranks.
+
+        Raises:
+            StageFailure: The loss became NaN or infinite.
+            compressor.interrupt.Interrupted: Ctrl-C was pressed (checked after every step).
+        """
+        self.model.train()
+        for adapter in self.adapters.values():
+            adapter.train()
+        total, count = 0.0, 0
+        for step, (idx, x, y) in enumerate(self.batches(split, epoch), start=1):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x, targets = self.augmenter(x, y, self.num_classes)
+            loss = self.batch_loss(idx, x, targets)
+            if not torch.isfinite(loss):
+                raise _diverged(loss, epoch=epoch, step=step, checkpoint=checkpoint)
+            self.step(loss)
+            total += loss.item() * len(y)
+            count += len(y)
+            bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
+            if (
+                not self.place.enabled
+            ):  # ranks must stop at the same step; torchrun handles Ctrl-C there
+                interrupt.check(f"epoch {epoch}, step {step}")
+        if self.place.enabled:
+            total, summed_count = distributed.reduce_totals(total, count)
+            count = int(summed_count)
+        return total, count
+
+    def validate(self, split: Split, batch_size: int) -> float:
+        """Accuracy on ``split``; under torchrun every rank must call it (they share the work)."""
+        score = evaluate_sharded if self.place.enabled else evaluate
+        return score(self.model, split, batch_size, self.device)
+
+
+def _diverged(
+    loss: torch.Tensor, *, epoch: int, step: int, checkpoint: EpochCheckpoint | None
+) -> StageFailure:
+    """The error for a loss that became NaN or infinite, naming the checkpoint that stays."""
+    kept = (
+        f"; the checkpoint of epoch {epoch - 1} is kept (checkpoints/{checkpoint.path.name})"
+        if checkpoint is not None and epoch > 1
+        else ""
+    )
+    return StageFailure(
+        f"the loss became {loss.item()} at epoch {epoch}, step {step}{kept}; "
+        "try a lower learning rate"
+    )
