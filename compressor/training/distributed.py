@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from compressor.errors import UsageError
 
@@ -245,10 +245,12 @@ def shard_indices(
     ``world_size``-th index from ``rank`` on. When ``n`` is not a multiple of ``world_size``
     the sampler repeats a few indices so that all ranks take the same number of steps.
     """
-    from torch.utils.data import DistributedSampler
+    from torch.utils.data import Dataset, DistributedSampler
 
-    sampler = DistributedSampler(
-        range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+    # The sampler only takes len() of its dataset: a range stands for the split's rows.
+    rows = cast("Dataset[int]", range(n))
+    sampler: DistributedSampler[int] = DistributedSampler(
+        rows, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
     )
     sampler.set_epoch(epoch)
     return list(sampler)

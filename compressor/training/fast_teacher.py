@@ -43,7 +43,8 @@ class OnnxTeacher(nn.Module):
             torch.onnx.export(
                 cpu,
                 (example[:2].cpu(),),
-                buffer,
+                # The TorchScript exporter writes to a file object too; torch annotates paths only.
+                buffer,  # type: ignore[arg-type]
                 dynamo=False,
                 input_names=["input"],
                 output_names=["logits"],

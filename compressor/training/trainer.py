@@ -194,7 +194,8 @@ class Trainer:
                     self.tutor.for_term(term, teacher_out) if term.needs_teacher else None
                 )
                 student_value = student_out[term.student_at]
-                if i in self.adapters:
+                # Only terms that read a teacher have adapters (built from its output's shape).
+                if i in self.adapters and teacher_value is not None:
                     student_value = adapt(self.adapters[i], student_value, teacher_value)
                 loss = loss + term.weight * term.module(student_value, teacher_value, targets)
         return loss
