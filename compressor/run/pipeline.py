@@ -32,6 +32,7 @@ from compressor.run.progress import Progress
 from compressor.recipe import Plan
 from compressor.plugin.registry import Registry
 from compressor.run.cache import StageCache, cache_key
+from compressor.run.ranks import check_plan
 from compressor.run.results import COMPLETED_FILE
 
 
@@ -285,7 +286,7 @@ def run(
     dist = distributed.init_from_env(resolve_device(plan.recipe.device))
     try:
         if dist.enabled:
-            distributed.check_plan(
+            check_plan(
                 plan.stages, {r.name: r.all_ranks for r in registry.records("stage")}
             )
             if resume is not None:
