@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compressor import interrupt
-from tests.compressor.test_resume import RECIPE
+from tests.compressor.run.test_resume import RECIPE
 
 
 def test_first_sigint_only_asks_to_stop_and_the_second_raises() -> None:
