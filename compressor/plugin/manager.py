@@ -9,6 +9,11 @@ using the same entry-point name is an error rather than a silent skip.
 
 Plugins are blocked by name with ``--disable-plugin NAME`` or the environment variable
 ``COMPRESSOR_DISABLE_PLUGINS=name1,name2``.
+
+The rest of compressor calls the hooks through the manager's typed methods, one per hook in
+the style of tox 4's manager (:meth:`CompressorPluginManager.before_stage`, ...), never through
+``pm.hook`` by name: a type checker then sees every argument. A plugin that crashes in a
+lifecycle hook is named, with its distribution, in the error.
 """
 
 from __future__ import annotations
@@ -16,15 +21,29 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from compressor import NAME, hookspecs
-from compressor.errors import PluginError
+from compressor.errors import CompressorError, PluginError
+
+if TYPE_CHECKING:
+    from compressor.context import RunContext, StageInfo
 
 DISABLE_ENV = "COMPRESSOR_DISABLE_PLUGINS"
+
+#: kind -> the registration hook that provides it.
+REGISTRATION_HOOKS: dict[str, str] = {
+    "loss": "compressor_register_losses",
+    "pruner": "compressor_register_pruners",
+    "exporter": "compressor_register_exporters",
+    "dataset": "compressor_register_datasets",
+    "model": "compressor_register_models",
+    "stage": "compressor_register_stages",
+}
 
 
 @dataclass
@@ -55,6 +74,22 @@ class PluginInfo:
         return f"{self.name} ({self.distribution} {self.version})"
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One plugin's implementation of a registration hook, to be called on its own.
+
+    Attributes:
+        plugin: The plugin's name (see :meth:`CompressorPluginManager.info_for`).
+        hook: The hook's name (``compressor_register_losses``, ...), for messages.
+        call: Calls the implementation; returns what it returned (a list of records, if the
+            plugin is right).
+    """
+
+    plugin: str
+    hook: str
+    call: Callable[[], object]
+
+
 class CompressorPluginManager(pluggy.PluginManager):
     """A pluggy manager that also remembers where each plugin came from and what broke."""
 
@@ -78,6 +113,87 @@ class CompressorPluginManager(pluggy.PluginManager):
             module = getattr(plugin, "__name__", type(plugin).__name__)
             self.infos[plugin_name] = PluginInfo(name=plugin_name, module=module)
         return self.infos[plugin_name]
+
+    def registrations(self, kind: str) -> list[Registration]:
+        """Every plugin's implementation of the registration hook for ``kind``.
+
+        The registry calls each on its own rather than the hook as a whole: it must know which
+        plugin returned which record (for duplicate errors and ``compressor plugins``), and one
+        broken plugin must not hide the others' records.
+
+        Args:
+            kind: A key of :data:`REGISTRATION_HOOKS` (``loss``, ``pruner``, ...).
+        """
+        hook_name = REGISTRATION_HOOKS[kind]
+        caller: pluggy.HookCaller = getattr(self.hook, hook_name)
+        return [
+            Registration(plugin=impl.plugin_name, hook=hook_name, call=impl.function)
+            for impl in caller.get_hookimpls()
+        ]
+
+    def before_stage(self, stage: StageInfo, context: RunContext) -> None:
+        """Call ``compressor_before_stage``: a stage's inputs are ready and it is about to run.
+
+        Raises:
+            PluginError: A plugin's implementation raised (see :meth:`_call_lifecycle`).
+        """
+        self._call_lifecycle(self.hook.compressor_before_stage, stage, context=context)
+
+    def after_stage(self, stage: StageInfo, context: RunContext, seconds: float) -> None:
+        """Call ``compressor_after_stage``: a stage finished and published its outputs.
+
+        Raises:
+            PluginError: A plugin's implementation raised (see :meth:`_call_lifecycle`).
+        """
+        self._call_lifecycle(
+            self.hook.compressor_after_stage, stage, context=context, seconds=seconds
+        )
+
+    def on_stage_error(self, stage: StageInfo, context: RunContext, error: BaseException) -> None:
+        """Call ``compressor_on_stage_error``: a stage raised ``error``.
+
+        Raises:
+            PluginError: A plugin's implementation raised (see :meth:`_call_lifecycle`).
+        """
+        self._call_lifecycle(
+            self.hook.compressor_on_stage_error, stage, context=context, error=error
+        )
+
+    def _call_lifecycle(self, caller: pluggy.HookCaller, stage: StageInfo, **kwargs: Any) -> None:
+        """Call a lifecycle hook; a plugin that crashes in it is named, with its distribution.
+
+        Raises:
+            PluginError: A plugin's implementation raised (a CompressorError it raised on
+                purpose passes through unchanged).
+        """
+        try:
+            caller(stage=stage, **kwargs)
+        except CompressorError:
+            raise
+        except Exception as error:
+            plugin = _plugin_that_raised(caller, error)
+            if plugin is None:
+                raise
+            label = self.info_for(plugin).label
+            raise PluginError(
+                f"plugin {label} failed in {caller.name} for stage {stage.name!r}: "
+                f"{type(error).__name__}: {error}; fix or uninstall it, or block it with "
+                f"--disable-plugin {plugin}"
+            ) from error
+
+
+def _plugin_that_raised(caller: pluggy.HookCaller, error: BaseException) -> str | None:
+    """The plugin whose implementation of the hook is in ``error``'s traceback, if any."""
+    codes = {
+        getattr(impl.function, "__code__", None): impl.plugin_name
+        for impl in caller.get_hookimpls()
+    }
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return codes[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return None
 
 
 def disabled_from_env() -> list[str]:
@@ -145,7 +261,7 @@ def build_plugin_manager(
             continue
         try:
             plugin = ep.load()
-        except Exception as exc:  # a broken plugin must not break unrelated work
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break unrelated work
             info.error = f"failed to import {ep.value}: {type(exc).__name__}: {exc}"
             pm.infos[ep.name] = info
             continue

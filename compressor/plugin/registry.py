@@ -12,18 +12,14 @@ from dataclasses import replace
 from typing import Any
 
 from compressor.errors import PluginError, UnknownNameError
-from compressor.plugin.manager import CompressorPluginManager, build_plugin_manager
+from compressor.plugin.manager import (
+    REGISTRATION_HOOKS,
+    CompressorPluginManager,
+    build_plugin_manager,
+)
 from compressor.records import RECORD_TYPES, PluginRecord, normalize_name
 
-#: kind -> the registration hook that provides it.
-REGISTRATION_HOOKS: dict[str, str] = {
-    "loss": "compressor_register_losses",
-    "pruner": "compressor_register_pruners",
-    "exporter": "compressor_register_exporters",
-    "dataset": "compressor_register_datasets",
-    "model": "compressor_register_models",
-    "stage": "compressor_register_stages",
-}
+__all__ = ["REGISTRATION_HOOKS", "Registry"]
 
 
 class Registry:
@@ -37,8 +33,8 @@ class Registry:
         self._records: dict[str, dict[str, PluginRecord]] = {
             kind: {} for kind in REGISTRATION_HOOKS
         }
-        for kind, hook_name in REGISTRATION_HOOKS.items():
-            self._collect(kind, hook_name)
+        for kind in REGISTRATION_HOOKS:
+            self._collect(kind)
 
     @classmethod
     def load(
@@ -52,17 +48,15 @@ class Registry:
         """Collect records from an existing plugin manager."""
         return cls(pm)
 
-    def _collect(self, kind: str, hook_name: str) -> None:
+    def _collect(self, kind: str) -> None:
         expected = RECORD_TYPES[kind]
-        hook = getattr(self.pm.hook, hook_name)
-        # Call each implementation on its own: we need to know which plugin returned which
-        # record (for duplicate errors and `compressor plugins`), and one broken plugin must
-        # not hide the others' records.
-        for impl in hook.get_hookimpls():
-            info = self.pm.info_for(impl.plugin_name)
+        # Each implementation on its own: see CompressorPluginManager.registrations.
+        for registration in self.pm.registrations(kind):
+            hook_name = registration.hook
+            info = self.pm.info_for(registration.plugin)
             try:
-                returned = impl.function() or []
-            except Exception as exc:
+                returned = registration.call() or []
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break unrelated work
                 info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 continue
             if not isinstance(returned, list | tuple):

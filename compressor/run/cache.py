@@ -24,9 +24,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from compressor import __version__
 from compressor.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from compressor.context import RunContext, StageInfo
+    from compressor.plugin.registry import Registry
 
 ENTRY_FILE = "entry.json"
 KEY_FORMAT = 1
@@ -39,6 +44,42 @@ def default_cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "compressor" / "stages"
+
+
+def cache_material(
+    resolved: dict[str, Any], registry: Registry, info: StageInfo, context: RunContext
+) -> dict[str, Any] | None:
+    """What a stage's result depends on, or ``None`` when an input's content is unknown.
+
+    Args:
+        resolved: :meth:`compressor.recipe.Plan.resolved` of the run's recipe.
+        registry: The run's registry (every loaded plugin's version is part of the key).
+        info: The stage.
+        context: The run, holding the stage's input artifacts.
+    """
+    import torch
+
+    from compressor.run.results import artifact_digest
+
+    inputs: dict[str, Any] = {}
+    for slot, names in info.inputs.items():
+        digests = [
+            artifact_digest(context.artifacts[n])
+            for n in (names if isinstance(names, list) else [names])
+        ]
+        if any(d is None for d in digests):
+            return None
+        inputs[slot] = digests if isinstance(names, list) else digests[0]
+    stage = {k: v for k, v in resolved["stages"][info.index].items() if k != "name"}
+    return {
+        "stage": stage,
+        "index": info.index,  # stage seeds derive from it
+        "inputs": inputs,
+        "recipe": {k: v for k, v in resolved.items() if k not in ("name", "description", "stages")},
+        "device": context.device,
+        "versions": {"compressor": __version__, "torch": torch.__version__},
+        "plugins": sorted(info_.label for info_ in registry.pm.infos.values() if not info_.blocked),
+    }
 
 
 def cache_key(material: dict[str, Any]) -> str:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from compressor.errors import UsageError, describe_value
+from compressor.run.folder import FAILED_SUFFIX, PARTIAL_SUFFIX, failed_dir, staging_dir
 from compressor.run.results import read_completed
 
-FAILED_SUFFIX = ".failed"
-PARTIAL_SUFFIX = ".partial"
+__all__ = ["FAILED_SUFFIX", "PARTIAL_SUFFIX", "ReopenedRun", "final_name", "reopen_run"]
 
 
 @dataclass
@@ -69,10 +69,7 @@ def _first_difference(then: Any, now: Any, path: str = "") -> tuple[str, Any, An
 def _locate(folder: Path) -> Path:
     if folder.is_dir():
         return folder
-    for candidate in (
-        folder.with_name(folder.name + FAILED_SUFFIX),
-        folder.with_name(f".{folder.name}{PARTIAL_SUFFIX}"),
-    ):
+    for candidate in (failed_dir(folder), staging_dir(folder)):
         if candidate.is_dir():
             return candidate
     raise UsageError(f"--resume {folder}: no such run folder (nor {folder.name}{FAILED_SUFFIX})")
@@ -121,7 +118,7 @@ def reopen_run(folder: Path, resolved_recipe: dict[str, Any]) -> ReopenedRun:
     out_dir = final_name(folder)
     if out_dir != folder and out_dir.exists():
         raise UsageError(f"--resume {folder}: {out_dir} exists already; move it away first")
-    staging = out_dir.with_name(f".{out_dir.name}{PARTIAL_SUFFIX}")
+    staging = staging_dir(out_dir)
     if folder != staging:
         if staging.exists():
             raise UsageError(

@@ -278,34 +278,6 @@ def shard_batches(
         yield idx, split.x[idx], split.y[idx]
 
 
-def check_plan(stages: Sequence[Any], all_ranks: dict[str, bool]) -> None:
-    """Refuse a recipe where a stage run on every rank reads what a rank-0-only stage made.
-
-    Args:
-        stages: The plan's :class:`compressor.context.StageInfo` list.
-        all_ranks: Stage type -> whether it runs on every rank.
-
-    Raises:
-        UsageError: Such a stage exists (the other ranks would not have its input).
-    """
-    producer: dict[str, Any] = {}
-    for info in stages:
-        if all_ranks.get(info.type, False):
-            for names in info.inputs.values():
-                for name in names if isinstance(names, list) else [names]:
-                    source = producer.get(name)
-                    if source is not None and not all_ranks.get(source.type, False):
-                        raise UsageError(
-                            f"stages.{info.name}: reads {name!r} from stage {source.name!r} "
-                            f"({source.type}), which runs on rank 0 only; with several processes "
-                            "a stage that runs on every rank can read only models of stages that "
-                            "do too (train, distill, prune, load)"
-                        )
-        for names in info.outputs.values():
-            for name in names if isinstance(names, list) else [names]:
-                producer[name] = info
-
-
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run ``compressor ARGV`` in ``nproc`` processes under torchrun; return the exit code.
 

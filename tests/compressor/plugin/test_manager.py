@@ -1,12 +1,19 @@
-"""The plugin manager: entry points (built-ins included), isolation, blocking, conflicts."""
+"""The plugin manager: entry points (built-ins included), isolation, blocking, conflicts, and
+its typed hook methods."""
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import pytest
 
-from compressor.errors import PluginError
-from compressor.plugin.manager import build_plugin_manager
+from compressor import hookimpl
+from compressor.context import StageInfo
+from compressor.errors import PluginError, StageFailure
+from compressor.plugin.manager import REGISTRATION_HOOKS, build_plugin_manager
 from compressor.plugin.registry import Registry
+from compressor.records import RECORD_TYPES, LossPlugin
 
 BUILTINS = {
     "compressor_losses",
@@ -86,3 +93,113 @@ def test_two_distributions_with_one_entry_point_name(install_fake_plugin) -> Non
     install_fake_plugin("fake_b", "", dist="dist-b", entry_name="shared_name")
     with pytest.raises(PluginError, match="dist-a.*dist-b|dist-b.*dist-a"):
         build_plugin_manager()
+
+
+STAGE = StageInfo(name="teacher", type="train", index=0, options=None, inputs={}, outputs={})
+
+
+class LifecycleRecorder:
+    """A plugin that records the lifecycle hooks it receives, with their arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    @hookimpl
+    def compressor_before_stage(self, stage, context) -> None:
+        self.calls.append(("before", stage, context))
+
+    @hookimpl
+    def compressor_after_stage(self, stage, context, seconds) -> None:
+        self.calls.append(("after", stage, context, seconds))
+
+    @hookimpl
+    def compressor_on_stage_error(self, stage, context, error) -> None:
+        self.calls.append(("error", stage, context, error))
+
+
+def test_each_lifecycle_hook_has_a_typed_method() -> None:
+    recorder = LifecycleRecorder()
+    pm = build_plugin_manager(extra_plugins=[("recorder", recorder)])
+    context, error = object(), ValueError("boom")
+    pm.before_stage(STAGE, context)
+    pm.after_stage(STAGE, context, 2.5)
+    pm.on_stage_error(STAGE, context, error)
+    assert recorder.calls == [
+        ("before", STAGE, context),
+        ("after", STAGE, context, 2.5),
+        ("error", STAGE, context, error),
+    ]
+
+
+def test_a_plugin_crashing_after_a_stage_is_named_with_its_distribution(
+    install_fake_plugin,
+) -> None:
+    install_fake_plugin(
+        "fake_timer",
+        """
+        from compressor import hookimpl
+        @hookimpl
+        def compressor_after_stage(stage, context, seconds):
+            raise ZeroDivisionError("no clock")
+        """,
+        dist="timer-dist",
+        version="3.1",
+    )
+    pm = build_plugin_manager()
+    with pytest.raises(PluginError) as excinfo:
+        pm.after_stage(STAGE, object(), 1.0)
+    assert str(excinfo.value) == (
+        "plugin fake_timer (timer-dist 3.1) failed in compressor_after_stage for stage "
+        "'teacher': ZeroDivisionError: no clock; fix or uninstall it, or block it with "
+        "--disable-plugin fake_timer"
+    )
+    assert isinstance(excinfo.value.__cause__, ZeroDivisionError)
+
+
+def test_a_compressor_error_or_ctrl_c_in_a_lifecycle_hook_passes_through(
+    install_fake_plugin,
+) -> None:
+    install_fake_plugin(
+        "fake_strict",
+        """
+        from compressor import hookimpl
+        from compressor.errors import StageFailure
+        @hookimpl
+        def compressor_before_stage(stage, context):
+            raise StageFailure("the teacher is too small for this plugin")
+        @hookimpl
+        def compressor_on_stage_error(stage, context, error):
+            raise KeyboardInterrupt
+        """,
+    )
+    pm = build_plugin_manager()
+    with pytest.raises(StageFailure, match="^the teacher is too small for this plugin$"):
+        pm.before_stage(STAGE, object())
+    with pytest.raises(KeyboardInterrupt):
+        pm.on_stage_error(STAGE, object(), ValueError())
+
+
+def test_registrations_are_one_per_plugin_to_be_called_on_their_own() -> None:
+    record = LossPlugin(name="cosine", factory="x:y")
+
+    @hookimpl
+    def compressor_register_losses() -> list[LossPlugin]:
+        return [record]
+
+    extra = types.SimpleNamespace(compressor_register_losses=compressor_register_losses)
+    pm = build_plugin_manager(extra_plugins=[("extra", extra)])
+    registrations = {r.plugin: r for r in pm.registrations("loss")}
+    assert {"compressor_losses", "extra"} <= set(registrations)
+    assert {r.hook for r in registrations.values()} == {"compressor_register_losses"}
+    assert registrations["extra"].call() == [record]
+    assert pm.registrations("stage") and not [
+        r for r in pm.registrations("stage") if r.hook != "compressor_register_stages"
+    ]
+    assert set(REGISTRATION_HOOKS) == set(RECORD_TYPES)
+
+
+def test_registration_hooks_stay_importable_from_the_old_module() -> None:
+    from compressor.registry import REGISTRATION_HOOKS as OLD_HOOKS
+    from compressor.registry import Registry as OldRegistry
+
+    assert OLD_HOOKS is REGISTRATION_HOOKS and OldRegistry is Registry

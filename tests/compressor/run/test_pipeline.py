@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from compressor import hookimpl, recipe
-from compressor.run import pipeline
 from compressor.errors import StageFailure, UsageError
-from compressor.run.progress import Progress
 from compressor.plugin.registry import Registry
+from compressor.run import pipeline
+from compressor.run.progress import Progress
 
 
 class LifecycleRecorder:
@@ -136,15 +136,6 @@ def test_out_folder_must_be_new(tmp_path, tiny_recipe, registry) -> None:
     with pytest.raises(UsageError, match="already exists and is not empty"):
         pipeline.run(plan, registry, tmp_path / "taken", progress=Progress(enabled=False))
     assert (tmp_path / "taken" / "keep.txt").read_text() == "precious"
-
-
-def test_cuda_requested_without_cuda(monkeypatch) -> None:
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert pipeline.resolve_device("auto") == "cpu"
-    with pytest.raises(UsageError, match="CUDA is not available"):
-        pipeline.resolve_device("cuda")
 
 
 def test_entry_point_plugin_is_listed_and_usable(

@@ -17,7 +17,6 @@ from compressor import recipe
 from compressor.training import distributed
 from compressor.run import pipeline
 from compressor.cli import main
-from compressor.context import StageInfo
 from compressor.errors import UsageError
 from compressor.run.progress import Progress
 from tests.conftest import teacher_student_recipe
@@ -162,24 +161,6 @@ def test_resume_with_nproc_is_refused_before_launching(capsys, tmp_path) -> None
     assert len(err.splitlines()) == 1 and "--resume: not supported with several processes" in err
 
 
-def test_a_training_stage_may_not_read_a_rank_0_artifact() -> None:
-    def stage(name: str, type_: str, inputs: dict, outputs: dict) -> StageInfo:
-        return StageInfo(
-            name=name, type=type_, index=0, options=None, inputs=inputs, outputs=outputs
-        )
-
-    all_ranks = {"train": True, "distill": True, "mine": False}
-    fine = [
-        stage("t", "train", {}, {"model": "t"}),
-        stage("d", "distill", {"teacher": ["t"]}, {"model": "d"}),
-    ]
-    distributed.check_plan(fine, all_ranks)
-    bad = [
-        stage("m", "mine", {}, {"model": "m"}),
-        stage("d", "distill", {"teacher": ["m"]}, {"model": "d"}),
-    ]
-    with pytest.raises(UsageError, match="runs on rank 0 only"):
-        distributed.check_plan(bad, all_ranks)
 
 
 def test_bf16_on_cpu_trains(tmp_path, registry) -> None:
