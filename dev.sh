@@ -3,6 +3,7 @@
 #
 #   bash dev.sh run    # set up, then run recipes/quickstart.yaml end to end
 #   bash dev.sh test   # set up, then run the test suite
+#   bash dev.sh check  # set up, then lint, check formatting, types and the import layers
 #   bash dev.sh setup  # only set up
 #
 # Extra arguments go to the command: `bash dev.sh test -k recipe`, `bash dev.sh run --out runs/x`.
@@ -23,7 +24,7 @@ setup() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "==> installing compressor and its dependencies into $VENV (the first time takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[test,dev]"
     touch "$stamp"
   fi
 }
@@ -40,8 +41,16 @@ case "$command" in
     setup
     exec "$VENV/bin/python" -m pytest -q "$@"
     ;;
+  check)
+    setup
+    # What CI runs before the tests; each names what it found, and the first failure stops.
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports"
+    ;;
   *)
-    echo "usage: bash dev.sh [run|test|setup] [args...]" >&2
+    echo "usage: bash dev.sh [run|test|check|setup] [args...]" >&2
     exit 2
     ;;
 esac
