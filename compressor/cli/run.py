@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from compressor.cli.common import add_recipe_arguments, registry_for
+from compressor.cli.launch import launch, parse_nproc, without_nproc
 from compressor.errors import CompressorError, UsageError
 
 
@@ -61,32 +61,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _nproc(value: str | None) -> int:
-    if value is None:
-        return 1
-    try:
-        nproc = int(value)
-    except ValueError:
-        nproc = 0
-    if nproc < 1:
-        raise UsageError(f"--nproc {value!r}: must be a whole number of processes, 1 or more")
-    return nproc
-
-
-def without_nproc(argv: Sequence[str]) -> list[str]:
-    """``argv`` less its ``--nproc N`` / ``--nproc=N``: what each torchrun process runs."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            kept.append(arg)
-    return kept
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the recipe (in ``--nproc`` processes under torchrun when asked); print the summary."""
     from rich.console import Console
@@ -99,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from compressor.run.progress import Progress
     from compressor.training import distributed
 
-    nproc = _nproc(args.nproc)
+    nproc = parse_nproc(args.nproc)
     if nproc > 1:
         if "WORLD_SIZE" in os.environ:
             raise UsageError("--nproc: already running under torchrun; drop --nproc")
@@ -109,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             )
         # Check the recipe here, once, before starting N processes that would each reject it.
         recipe.load(args.recipe, registry_for(args), args.overrides)
-        return distributed.launch(nproc, without_nproc(args.argv))
+        return launch(nproc, without_nproc(args.argv))
     registry = registry_for(args)
     plan = recipe.load(args.recipe, registry, args.overrides)
     progress = Progress(enabled=not args.quiet)

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from compressor.errors import UsageError
 
@@ -276,33 +275,3 @@ def shard_batches(
     for start in range(0, len(order), step):
         idx = order[start : start + step]
         yield idx, split.x[idx], split.y[idx]
-
-
-def launch(nproc: int, argv: Sequence[str]) -> int:
-    """Run ``compressor ARGV`` in ``nproc`` processes under torchrun; return the exit code.
-
-    torchrun runs in this process (``torch.distributed.run.run``) rather than as a child, so
-    that a failed rank's own exit code (2 for bad input, 1 for a failed stage) comes back and
-    the failure is reported in one line, after the rank's own error message.
-
-    Args:
-        nproc: Processes on this machine (at least 2).
-        argv: The command line after ``compressor`` (``run RECIPE ...``), without ``--nproc``.
-    """
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
-
-    args = parse_args(
-        ["--standalone", f"--nproc_per_node={nproc}", "--module", "compressor", *argv]
-    )
-    try:
-        run(args)
-    except ChildFailedError as error:
-        rank, failure = error.get_first_failure()
-        code = failure.exitcode if failure.exitcode > 0 else 1
-        print(
-            f"error: rank {rank} of {nproc} failed with exit code {failure.exitcode} (its message is above)",
-            file=sys.stderr,
-        )
-        return code
-    return 0

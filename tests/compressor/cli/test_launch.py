@@ -1,8 +1,8 @@
-"""``compressor run``'s own arguments (the runs themselves are tested in tests/compressor/run/)."""
+"""``compressor run --nproc N``: what each torchrun process runs."""
 
 from __future__ import annotations
 
-from compressor.cli.run import without_nproc
+from compressor.cli.launch import without_nproc
 
 
 def test_nproc_is_dropped_from_what_each_process_runs() -> None:
