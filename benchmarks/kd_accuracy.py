@@ -24,9 +24,9 @@ from pathlib import Path
 import yaml
 
 from compressor import recipe
+from compressor.plugin.registry import Registry
 from compressor.run import pipeline
 from compressor.run.progress import Progress
-from compressor.plugin.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,11 +104,15 @@ def render(results: dict[str, list[float]], seeds: list[int], scale: float) -> s
     """
     alone = results["student_alone"]
     lines = [
-        f"# Distillation vs training alone: seed MLP on the shipped MNIST digits ({len(seeds)} seeds, "
-        f"epochs x{scale})",
+        (
+            "# Distillation vs training alone: seed MLP on the shipped MNIST digits "
+            f"({len(seeds)} seeds, epochs x{scale})"
+        ),
         "",
-        f"| model | test accuracy (mean ± std) | per seed ({', '.join(map(str, seeds))}) "
-        "| vs student alone: mean (per seed), points |",
+        (
+            f"| model | test accuracy (mean ± std) | per seed ({', '.join(map(str, seeds))}) "
+            "| vs student alone: mean (per seed), points |"
+        ),
         "|---|---|---|---|",
     ]
     for name, values in results.items():

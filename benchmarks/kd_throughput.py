@@ -27,12 +27,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from compressor.training.augment import Augmenter
 from compressor.data import iterate_batches
-from compressor.recipe import AugmentConfig
 from compressor.plugin.registry import Registry
+from compressor.recipe import AugmentConfig
 from compressor.schemas import OptimizerConfig
 from compressor.training import WeightedLoss, evaluate, fit
+from compressor.training.augment import Augmenter
 
 
 class _Quiet:
@@ -183,9 +183,9 @@ def main() -> None:
             else f"teacher on {', '.join(result.teacher_backends) or 'torch'}"
         )
         print(f"\n{label}:")
-        for name in timings:
+        for name, seconds in timings.items():
             print(
-                f"  {name:20} {timings[name]:7.2f} s  {samples / timings[name]:9,.0f} samples/s  "
+                f"  {name:20} {seconds:7.2f} s  {samples / seconds:9,.0f} samples/s  "
                 f"test accuracy {100 * accuracy[name]:.2f}%"
             )
         per_epoch = timings["plain PyTorch loop"] / args.epochs / epoch_seconds

@@ -110,16 +110,20 @@ class LossTerm(PluginRef):
             return [
                 (
                     where,
-                    f"{self.name!r} compares logits; remove the module path, or use a "
-                    "feature loss such as fitnet or at",
+                    (
+                        f"{self.name!r} compares logits; remove the module path, or use a "
+                        "feature loss such as fitnet or at"
+                    ),
                 )
             ]
         if accepts == "features" and not self.uses_features:
             return [
                 (
                     "student",
-                    f"{self.name!r} compares intermediate features: set student: and "
-                    "teacher: to module paths",
+                    (
+                        f"{self.name!r} compares intermediate features: set student: and "
+                        "teacher: to module paths"
+                    ),
                 )
             ]
         if not record.needs_teacher and (self.teacher != "logits" or self.teacher_artifact):

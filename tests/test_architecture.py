@@ -90,7 +90,9 @@ def test_the_import_linter_contracts_hold() -> None:
 
 
 def _python_files() -> list[Path]:
-    return sorted([*ROOT.joinpath("compressor").rglob("*.py"), *ROOT.joinpath("plugins").rglob("*.py")])
+    return sorted(
+        [*ROOT.joinpath("compressor").rglob("*.py"), *ROOT.joinpath("plugins").rglob("*.py")]
+    )
 
 
 @pytest.mark.parametrize("path", _python_files(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -130,7 +130,8 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
             f"{path}: not a loadable checkpoint (not written by torch.save, or it holds Python "
             "objects other than tensors and plain values, which compressor never unpickles)"
         ) from None
-    except Exception as exc:
+    # torch.load raises whatever its unpickler or zip reader met: any of it means the same.
+    except Exception as exc:  # noqa: BLE001
         raise UsageError(f"{path}: not a loadable checkpoint ({one_line(exc, 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UsageError(f"{path}: not a compressor model checkpoint")
@@ -148,6 +149,7 @@ def load_model(path: str | Path, registry: Registry) -> tuple[nn.Module, dict[st
         model.load_state_dict(payload["state_dict"])
     except CompressorError:
         raise
-    except Exception as exc:  # a missing key, a wrong type, weights that do not fit the model
+    # A missing key, a wrong type, weights that do not fit the model: a damaged file.
+    except Exception as exc:  # noqa: BLE001
         raise UsageError(f"{path}: damaged compressor checkpoint ({one_line(exc, 200)})") from None
     return model.eval(), {**extra, "spec": payload["spec"]}

@@ -83,7 +83,8 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         raise UsageError(f"{file}: no such ONNX file")
     try:
         proto = onnx.load(str(file))
-    except Exception as error:  # protobuf raises DecodeError, onnx its own: all mean "not ONNX"
+    # protobuf raises DecodeError, onnx its own: all mean "not ONNX".
+    except Exception as error:  # noqa: BLE001
         reason = " ".join(str(error).split())[:120] or type(error).__name__
         raise UsageError(f"{file}: not a readable ONNX model ({reason})") from None
     if not proto.graph.node or not proto.graph.input:
@@ -225,7 +226,8 @@ def count_macs(proto: onnx.ModelProto) -> int | None:
             dims[0].dim_value = 1
     try:
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # a graph the inference cannot follow: no count rather than a crash
+    # A graph the inference cannot follow: no count rather than a crash.
+    except Exception:  # noqa: BLE001
         return None
     shapes: dict[str, list[int] | None] = {
         v.name: _dims(v) for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]

@@ -118,7 +118,7 @@ def build_import(
     what = f"model target {options.target!r}"
     try:
         target = resolve_factory(options.target)
-    except Exception as exc:  # noqa: BLE001 - importing user code can raise anything
+    except Exception as exc:
         raise UsageError(f"{what} cannot be imported ({type(exc).__name__}: {exc})") from exc
     if not callable(target):
         raise UsageError(f"{what} is a {type(target).__name__}, not a class or function")

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from compressor.artifacts import ModelArtifact
-from compressor.model.checkpoint import load_model
 from compressor.context import StageContext, StageInfo
 from compressor.errors import RecipeError, UsageError
+from compressor.model.checkpoint import load_model
 from compressor.preflight import Preflight
 from compressor.training import evaluate
 from compressor_stages.model_output import count_parameters

@@ -7,11 +7,11 @@ from typing import Any
 from torch import nn
 
 from compressor.artifacts import ModelArtifact
-from compressor.model.checkpoint import save_model
 from compressor.context import StageContext
-from compressor.training.distributed import steps_per_epoch
 from compressor.errors import UsageError, format_choices
+from compressor.model.checkpoint import save_model
 from compressor.training import FitResult, WeightedLoss, evaluate, fit
+from compressor.training.distributed import steps_per_epoch
 
 
 def count_parameters(model: nn.Module) -> int:

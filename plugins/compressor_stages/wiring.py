@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from compressor.context import StageInfo
-from compressor.training.features import LOGITS, find_module
 from compressor.preflight import Preflight
+from compressor.training.features import LOGITS, find_module
 
 
 def check_loss_paths(field: str, terms: list[Any], student: Any, teachers: dict[str, Any]) -> None:

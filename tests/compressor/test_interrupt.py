@@ -60,7 +60,7 @@ def _start(tmp_path: Path, write_recipe) -> tuple[subprocess.Popen[str], Path]:
 
 
 def test_ctrl_c_stops_after_the_current_step_and_can_be_resumed(tmp_path, write_recipe) -> None:
-    process, out = _start(tmp_path, write_recipe)
+    process, _ = _start(tmp_path, write_recipe)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -77,7 +77,7 @@ def test_ctrl_c_stops_after_the_current_step_and_can_be_resumed(tmp_path, write_
 
 
 def test_second_ctrl_c_stops_at_once_without_half_written_files(tmp_path, write_recipe) -> None:
-    process, out = _start(tmp_path, write_recipe)
+    process, _ = _start(tmp_path, write_recipe)
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

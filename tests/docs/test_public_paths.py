@@ -19,7 +19,9 @@ PAGES = sorted(
     [*ROOT.joinpath("docs").rglob("*.md"), ROOT / "README.md", ROOT / "ARCHITECTURE.md"]
     + list(ROOT.joinpath("examples").glob("*/README.md"))
 )
-FROM_IMPORT = re.compile(r"^\s*from (compressor(?:\.\w+)*) import \(?([\w, \n]+?)\)?$", re.M)
+FROM_IMPORT = re.compile(
+    r"^\s*from (compressor(?:\.\w+)*) import \(?([\w, \n]+?)\)?$", re.MULTILINE
+)
 # File names such as `compressor.json` (an ONNX metadata key) are not import paths.
 DOTTED = re.compile(r"`(compressor(?:\.\w+)+)(?<!\.json)(?<!\.yaml)(?<!\.onnx)(?:\(\))?`")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from compressor_datasets.shipped import read_shipped
 from pydantic import ValidationError
 
 from compressor.data import DataBundle, Split
 from compressor.errors import UsageError
-from compressor_datasets.shipped import read_shipped
 
 #: name -> (samples in the dataset, input shape) for the default (offline) options.
 DATASETS = {"digits": (1797, (1, 8, 8)), "mnist": (5000, (1, 28, 28))}

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from compressor import recipe
-from compressor.run import pipeline
-from compressor.model.checkpoint import save_model
 from compressor.errors import UsageError
+from compressor.model.checkpoint import save_model
+from compressor.run import pipeline
 from compressor.run.progress import Progress
 
 

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from compressor import recipe
-from compressor.run import pipeline
 from compressor.cli import main
-from compressor.run.progress import Progress
 from compressor.plugin.registry import Registry
+from compressor.run import pipeline
+from compressor.run.progress import Progress
 from compressor.testing import check_exporter, check_loss, check_pruner, check_stage, tiny_cnn
 from tests.dists import EXAMPLE_DIR, EXAMPLE_DIST, EXAMPLE_PLUGIN, install_example
 

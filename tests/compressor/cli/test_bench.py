@@ -111,8 +111,10 @@ def test_bench_without_a_dataset_times_random_inputs(digits_model, capsys) -> No
         (
             lambda d: _export(d / "mnist_shaped.onnx", 28),
             ["--dataset", "digits"],
-            "mnist_shaped.onnx takes inputs of shape [batch, 1, 28, 28] but dataset 'digits' has "
-            "samples of shape [1, 8, 8]",
+            (
+                "mnist_shaped.onnx takes inputs of shape [batch, 1, 28, 28] but dataset 'digits' "
+                "has samples of shape [1, 8, 8]"
+            ),
         ),
         (lambda d: d / "any.onnx", ["--batch", "1,x"], "--batch '1,x': expected positive integers"),
         (lambda d: d / "any.onnx", ["--batch", "²"], "--batch '²': expected positive integers"),

@@ -22,7 +22,7 @@ def test_bad_recipe_exits_2_with_one_line(
     mutate(tiny_recipe)
     path = write_recipe(tiny_recipe)
     for command in ("validate", "run"):
-        code, out, err = run_cli(capsys, command, str(path))
+        code, _, err = run_cli(capsys, command, str(path))
         assert code == 2
         lines = err.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0] and "Traceback" not in err

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch_pruning as tp
 
-from compressor.model.checkpoint import load_model, save_model
 from compressor.errors import UsageError
+from compressor.model.checkpoint import load_model, save_model
 from compressor.model.pruning import PruneSettings, prune_model
 
 

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from compressor.onnx import inspection
 from compressor.errors import UsageError
+from compressor.onnx import inspection
 
 
 def _model(input_type=TensorProto.FLOAT, batch="batch", meta=None) -> onnx.ModelProto:

@@ -8,8 +8,8 @@ import pytest
 
 from compressor import hookimpl
 from compressor.errors import PluginError, UnknownNameError
-from compressor.records import LossPlugin, normalize_name
 from compressor.plugin.registry import Registry
+from compressor.records import LossPlugin, normalize_name
 
 
 def _plugin(*records: LossPlugin) -> types.SimpleNamespace:

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from compressor.cli import main
 from compressor.run.cache import StageCache, cache_key, default_cache_dir
 from tests.conftest import teacher_student_recipe

@@ -46,7 +46,7 @@ def test_same_seed_gives_identical_figures_and_weights(
     # the backend `auto` picks (a fixed rule, so both runs pick the same).
     tiny_recipe["stages"] = tiny_recipe["stages"][:3]
     tiny_recipe["data"]["augment"] = {"shift": 1, "mixup": 0.2, "mix_prob": 0.5}
-    teacher, distill, prune = tiny_recipe["stages"]
+    teacher, distill, _ = tiny_recipe["stages"]
     teacher["epochs"] = distill["epochs"] = 1
     recipe_file = write_recipe(tiny_recipe)
 

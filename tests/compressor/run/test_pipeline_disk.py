@@ -6,7 +6,6 @@ import errno
 import os
 from pathlib import Path
 
-import pytest
 import torch
 
 from compressor.cli import main

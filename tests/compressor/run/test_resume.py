@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from compressor import hookimpl, interrupt, recipe
-from compressor.run import pipeline
 from compressor.errors import StageFailure, UsageError
 from compressor.interrupt import Interrupted
 from compressor.plugin.registry import Registry
+from compressor.run import pipeline
 from tests.conftest import teacher_student_recipe
 
 RECIPE: dict[str, Any] = teacher_student_recipe("resumable", exported=["student"], seed=3)
@@ -141,7 +141,6 @@ def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(
         @staticmethod
         @hookimpl
         def compressor_register_losses():
-            import torch
             from torch import nn
 
             from compressor.records import LossPlugin

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from compressor import recipe
-from compressor.training import distributed
-from compressor.run import pipeline
 from compressor.cli import main
 from compressor.errors import UsageError
+from compressor.run import pipeline
 from compressor.run.progress import Progress
+from compressor.training import distributed
 from tests.conftest import teacher_student_recipe
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -159,8 +159,6 @@ def test_resume_with_nproc_is_refused_before_launching(capsys, tmp_path) -> None
     )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--resume: not supported with several processes" in err
-
-
 
 
 def test_bf16_on_cpu_trains(tmp_path, registry) -> None:
