@@ -96,6 +96,29 @@ def _file_cells(
     return cells, used
 
 
+def _grids(
+    cells: list[Cell], stats: list[dict[str, float]], *, names: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each file's grid from the timed cells of :func:`_file_cells` and their figures.
+
+    A grid has one entry per (provider, threads, batch) cell, in the cells' order: those keys,
+    the cell's figures and its throughput at the median.
+    """
+    grids: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for cell, figures in zip(cells, stats, strict=True):
+        name, provider, count, batch = cell.key
+        grids[name].append(
+            {
+                "provider": provider,
+                "threads": count,
+                "batch": batch,
+                **figures,
+                "throughput_per_s": throughput_per_s(batch, figures["p50"]),
+            }
+        )
+    return grids
+
+
 def _results(
     item: _Prepared, grid: list[dict[str, Any]], headline: str, used: list[str]
 ) -> dict[str, Any]:
@@ -194,18 +217,7 @@ def benchmark_files(
         on_round=lambda index: step("round", index + 1),
     )
 
-    grids: dict[str, list[dict[str, Any]]] = {name: [] for name in prepared}
-    for cell, figures in zip(cells, stats[: len(cells)], strict=True):
-        name, provider, count, batch = cell.key
-        grids[name].append(
-            {
-                "provider": provider,
-                "threads": count,
-                "batch": batch,
-                **figures,
-                "throughput_per_s": throughput_per_s(batch, figures["p50"]),
-            }
-        )
+    grids = _grids(cells, stats[: len(cells)], names=list(prepared))
     results = {
         name: _results(item, grids[name], providers[0], used[name])
         for name, item in prepared.items()

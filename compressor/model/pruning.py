@@ -135,6 +135,131 @@ def _prunable_groups(pruner: tp.pruner.BasePruner) -> int:
     )
 
 
+def _schedule(settings: PruneSettings) -> tuple[int, int]:
+    """``(milestones, torch-pruning steps)`` of the iterative schedule ``settings`` ask for.
+
+    A ratio takes one step per milestone; a target :data:`TARGET_STEPS_PER_MILESTONE` small
+    ones, the model being measured after each.
+    """
+    milestones = max(settings.iterative_steps, 1)
+    steps = milestones * TARGET_STEPS_PER_MILESTONE if settings.target else milestones
+    return milestones, steps
+
+
+def _build_pruner(
+    model: nn.Module,
+    importance: Any,
+    example_inputs: torch.Tensor,
+    ignored_layers: Sequence[nn.Module],
+    settings: PruneSettings,
+) -> tp.pruner.BasePruner:
+    """torch-pruning's pruner over ``model``'s dependency graph, traced on ``example_inputs``.
+
+    Toward a target every layer may lose up to ``max_ratio``, in the steps of
+    :func:`_schedule`; the target itself is checked by :func:`_step_to_milestones`.
+
+    Raises:
+        UsageError: ``model`` cannot be traced (names the module), or has no prunable layer.
+    """
+    _, steps = _schedule(settings)
+    with _name_failing_module(model):
+        pruner = tp.pruner.BasePruner(
+            model,
+            example_inputs,
+            importance=importance,
+            pruning_ratio=settings.max_ratio if settings.target else float(settings.ratio or 0.0),
+            pruning_ratio_dict=dict(settings.ratio_dict) or None,
+            global_pruning=settings.global_pruning,
+            iterative_steps=steps,
+            ignored_layers=list(ignored_layers),
+            round_to=settings.round_to,
+        )
+    if _prunable_groups(pruner) == 0:
+        raise UsageError(
+            f"{type(model).__name__} has no prunable layer outside the ignored ones "
+            f"({len(ignored_layers)} ignored, the classifier included)"
+        )
+    return pruner
+
+
+def _step_to_milestones(
+    model: nn.Module,
+    pruner: tp.pruner.BasePruner,
+    report: PruneReport,
+    example_inputs: torch.Tensor,
+    settings: PruneSettings,
+    gradient_fn: Callable[[nn.Module], None] | None,
+    between_steps: Callable[[int], None] | None,
+) -> bool:
+    """Take pruning steps until the last milestone is reached or the schedule runs out.
+
+    ``report`` is updated after every step (sizes, step count) and milestone.
+
+    Returns:
+        Whether the last milestone was reached.
+    """
+    milestones, steps = _schedule(settings)
+    target = settings.target
+    milestone = 0
+    for _ in range(steps):
+        _prune_step(model, pruner, gradient_fn)
+        report.steps += 1
+        report.macs_after, report.params_after = measure(model, example_inputs)
+        if target and _short_of_milestone(report, target, milestone + 1, milestones):
+            continue
+        report.milestones.append(
+            {"params": report.params_after, "macs": report.macs_after, "step": report.steps}
+        )
+        milestone += 1
+        if milestone == milestones:
+            return True
+        if between_steps is not None:
+            between_steps(milestone)
+    return False
+
+
+def _prune_step(
+    model: nn.Module, pruner: tp.pruner.BasePruner, gradient_fn: Callable[[nn.Module], None] | None
+) -> None:
+    """One torch-pruning step, on fresh gradients when the criterion needs them."""
+    if gradient_fn is not None:
+        model.zero_grad(set_to_none=True)
+        gradient_fn(model)
+    pruner.step()
+    model.zero_grad(set_to_none=True)
+
+
+def _kept(report: PruneReport, kind: str) -> float:
+    """The fraction of the original ``kind`` (``macs`` or ``params``) the model has left."""
+    return report.macs_fraction if kind == "macs" else report.params_fraction
+
+
+def _short_of_milestone(
+    report: PruneReport, target: tuple[str, float], milestone: int, milestones: int
+) -> bool:
+    """Whether the model is still larger than milestone ``milestone`` (1-based) aims at.
+
+    Milestone ``milestone`` of ``milestones`` toward ``target`` aims at
+    ``1 - (1 - goal) * milestone / milestones`` of the original size.
+    """
+    kind, goal = target
+    aim = 1 - (1 - goal) * milestone / milestones
+    return _kept(report, kind) > aim
+
+
+def _target_missed(
+    report: PruneReport, target: tuple[str, float], max_ratio: float
+) -> StageFailure:
+    """The error for a target the whole schedule missed: what was reached, and what to try."""
+    kind, goal = target
+    return StageFailure(
+        f"target_{kind} {goal} cannot be met: pruning every prunable layer by up to "
+        f"max_ratio {max_ratio} reached {_kept(report, kind):.3f} of the original {kind} "
+        f"({report.params_after:,} parameters, {report.macs_after:,} MACs); raise "
+        "max_ratio, lower the target's ambition, or prune fewer ignored layers"
+    )
+
+
 def prune_model(
     model: nn.Module,
     *,
@@ -162,60 +287,12 @@ def prune_model(
         StageFailure: A target cannot be met; the message says what was reached.
     """
     macs_before, params_before = measure(model, example_inputs)
-    target = settings.target
-    milestones = max(settings.iterative_steps, 1)
-    tp_steps = milestones * TARGET_STEPS_PER_MILESTONE if target else milestones
-    with _name_failing_module(model):
-        pruner = tp.pruner.BasePruner(
-            model,
-            example_inputs,
-            importance=importance,
-            pruning_ratio=settings.max_ratio if target else float(settings.ratio or 0.0),
-            pruning_ratio_dict=dict(settings.ratio_dict) or None,
-            global_pruning=settings.global_pruning,
-            iterative_steps=tp_steps,
-            ignored_layers=list(ignored_layers),
-            round_to=settings.round_to,
-        )
-    if _prunable_groups(pruner) == 0:
-        raise UsageError(
-            f"{type(model).__name__} has no prunable layer outside the ignored ones "
-            f"({len(ignored_layers)} ignored, the classifier included)"
-        )
-
+    pruner = _build_pruner(model, importance, example_inputs, ignored_layers, settings)
     report = PruneReport(params_before, params_before, macs_before, macs_before, steps=0)
-    milestone = 0
-    for _ in range(tp_steps):
-        if gradient_fn is not None:
-            model.zero_grad(set_to_none=True)
-            gradient_fn(model)
-        pruner.step()
-        model.zero_grad(set_to_none=True)
-        report.steps += 1
-        report.macs_after, report.params_after = measure(model, example_inputs)
-        if target:
-            kind, goal = target
-            fraction = report.macs_fraction if kind == "macs" else report.params_fraction
-            # Milestone i of n aims at 1 - (1 - goal) * i / n of the original size.
-            aim = 1 - (1 - goal) * (milestone + 1) / milestones
-            if fraction > aim:
-                continue
-        report.milestones.append(
-            {"params": report.params_after, "macs": report.macs_after, "step": report.steps}
-        )
-        milestone += 1
-        if milestone == milestones:
-            break
-        if between_steps is not None:
-            between_steps(milestone)
-    else:
-        if target:
-            kind, goal = target
-            reached = report.macs_fraction if kind == "macs" else report.params_fraction
-            raise StageFailure(
-                f"target_{kind} {goal} cannot be met: pruning every prunable layer by up to "
-                f"max_ratio {settings.max_ratio} reached {reached:.3f} of the original {kind} "
-                f"({report.params_after:,} parameters, {report.macs_after:,} MACs); raise "
-                "max_ratio, lower the target's ambition, or prune fewer ignored layers"
-            )
+    reached = _step_to_milestones(
+        model, pruner, report, example_inputs, settings, gradient_fn, between_steps
+    )
+    target = settings.target
+    if not reached and target:
+        raise _target_missed(report, target, settings.max_ratio)
     return report

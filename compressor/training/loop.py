@@ -162,7 +162,7 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place.
 
-    The function is long only because it documents its seventeen keyword arguments, which the
+    It is one piece, long only because it documents its seventeen keyword arguments, which the
     stages and benchmarks pass by name; the work is in
     :class:`compressor.training.trainer.Trainer`, :func:`_resume` and :func:`_train_epochs`.
 

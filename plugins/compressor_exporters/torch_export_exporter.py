@@ -20,9 +20,7 @@ from compressor.atomic import atomic_path
 from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
 from compressor_exporters import TorchExportOptions
-
-#: Samples traced; not 1, which torch.export would specialize as a static batch size.
-TRACE_BATCH = 2
+from compressor_exporters.example_batches import TRACE_BATCH, example_batches
 
 
 class TorchExportExporter:
@@ -60,13 +58,7 @@ class TorchExportExporter:
         """
         opts = self.options
         cpu_model = copy.deepcopy(model).to("cpu").eval()
-        inputs = example_inputs.detach().to("cpu")
-        if len(inputs) == 0:
-            raise StageFailure("torch.export needs at least one example input")
-        trace = inputs[:TRACE_BATCH]
-        if len(trace) < TRACE_BATCH:
-            trace = trace.repeat(TRACE_BATCH, *([1] * (inputs.dim() - 1)))[:TRACE_BATCH]
-        parity = inputs if len(inputs) != TRACE_BATCH else torch.cat([inputs, inputs[:1]])
+        inputs, trace, parity = example_batches(example_inputs, exporter="torch.export")
         try:
             program = torch.export.export(
                 cpu_model, (trace,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)

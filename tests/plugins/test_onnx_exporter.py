@@ -11,7 +11,9 @@ import pydantic
 import pytest
 import torch
 from compressor_exporters import OnnxOptions, compressor_register_exporters
+from compressor_exporters.example_batches import TRACE_BATCH, example_batches
 from compressor_exporters.onnx_exporter import OnnxExporter
+from compressor_exporters.onnx_parity import require_parity
 from torch import nn
 
 from compressor.errors import StageFailure
@@ -143,6 +145,23 @@ def test_parity_batch_differs_from_traced_batch(tmp_path, inputs) -> None:
     with pytest.raises(StageFailure, match="on 3 samples"):
         OnnxExporter(OnnxOptions()).export(BatchDependent().eval(), inputs[:2], tmp_path / "b.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_example_batches_trace_two_and_check_at_another_size() -> None:
+    one = torch.arange(4.0).view(1, 1, 2, 2)
+    _, trace, parity = example_batches(one, exporter="ONNX export")
+    assert len(trace) == TRACE_BATCH and torch.equal(trace[1], one[0]) and len(parity) == 1
+    _, _, parity = example_batches(torch.randn(TRACE_BATCH, 3), exporter="ONNX export")
+    assert len(parity) == TRACE_BATCH + 1
+    with pytest.raises(StageFailure, match="^torch.export needs at least one example input$"):
+        example_batches(torch.empty(0, 3), exporter="torch.export")
+
+
+def test_a_nan_error_fails_the_parity_check() -> None:
+    where = {"samples": 3, "file_name": "m.onnx", "method": "dynamo", "fallback_reason": None}
+    require_parity(0.0, 1.0, OnnxOptions(), **where)
+    with pytest.raises(StageFailure, match=r"max \|onnx - torch\| = nan"):
+        require_parity(float("nan"), 1.0, OnnxOptions(), **where)
 
 
 def test_top1_tolerance_is_enforced(tmp_path, inputs, monkeypatch) -> None:
