@@ -42,8 +42,10 @@ def _losses_without_teacher(options: Any, registry: Registry) -> list[tuple[str,
     return [
         (
             f"losses[{i}].name",
-            f"{term.name!r} needs a teacher, and a train stage has none; "
-            "use a distill stage, or a loss such as 'ce'",
+            (
+                f"{term.name!r} needs a teacher, and a train stage has none; "
+                "use a distill stage, or a loss such as 'ce'"
+            ),
         )
         for i, term in enumerate(options.losses)
         if registry.get("loss", term.name).needs_teacher
@@ -52,7 +54,12 @@ def _losses_without_teacher(options: Any, registry: Registry) -> list[tuple[str,
 
 @hookimpl
 def compressor_register_stages() -> list[StagePlugin]:
-    """Register the built-in stage types."""
+    """Register the built-in stage types.
+
+    This is one piece because it is a flat table: one :class:`StagePlugin` record per stage,
+    only fields and values, in the order a recipe usually runs the stages. Split up, it would
+    only be harder to read whole.
+    """
     model_out = {"model": Role("the trained model")}
     return [
         StagePlugin(

@@ -153,6 +153,85 @@ def _eager_grid(
     return grid
 
 
+def _onnx_models(ctx: StageContext) -> list[FileArtifact]:
+    """The ``models`` slot as a list of ONNX files.
+
+    Raises:
+        UsageError: The slot is empty, or an input is not an ONNX file.
+    """
+    models = ctx.input("models") or []
+    if not isinstance(models, list):
+        models = [models]
+    if not models:
+        raise UsageError("benchmark needs at least one model in its 'models' input")
+    for artifact in models:
+        if not isinstance(artifact, FileArtifact) or artifact.format != "onnx":
+            kind = getattr(artifact, "format", "") or type(artifact).__name__
+            raise UsageError(
+                f"benchmark measures ONNX files, but {artifact.name!r} is {kind}; "
+                "export it first (an export stage with exporter onnx)"
+            )
+    return models
+
+
+def _providers(ctx: StageContext, asked: list[str] | None) -> list[str]:
+    """The onnxruntime providers to time: those ``asked`` for, else all the device has.
+
+    Raises:
+        UsageError: A provider asked for is not in this onnxruntime.
+    """
+    from compressor.bench.session import available_providers
+
+    present = available_providers("cuda" if ctx.device.startswith("cuda") else "cpu")
+    providers = asked or present
+    missing = [p for p in providers if p not in available_providers("cuda")]
+    if missing:
+        raise UsageError(
+            f"benchmark providers: {', '.join(missing)} is not available in this onnxruntime "
+            "(CUDA needs the onnxruntime-gpu package and a GPU); valid choices: "
+            + ", ".join(available_providers("cuda"))
+        )
+    return providers
+
+
+def _model_figures(
+    ctx: StageContext,
+    opts: Any,
+    artifact: FileArtifact,
+    measured: dict[str, Any],
+    limits: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """One model's figures for ``metrics.json``, ratios aside.
+
+    What was measured, its counts and precision, how close it runs to the machine's limits,
+    and the PyTorch eager latency of its source model when ``torch_eager`` asks for it.
+    """
+    from compressor.bench.limits import limits_figures
+
+    meta = artifact.meta
+    # The PyTorch counts when the export recorded them, else what the graph holds.
+    params = meta.get("params") if meta.get("params") is not None else measured["graph_params"]
+    macs = meta.get("macs") if meta.get("macs") is not None else measured["graph_macs"]
+    figures: dict[str, Any] = {
+        "source": artifact.source,
+        "precision": meta.get("precision", "fp32"),
+        **measured,
+        "params": params,
+        "macs": macs,
+    }
+    for key in ("quantized_from", "quantization"):
+        if key in meta:
+            figures[key] = meta[key]
+    if limits:
+        figures["limits"] = limits_figures(measured, limits, macs)
+    if opts.torch_eager:
+        eager = _eager_grid(ctx, artifact, opts.batches, opts.thread_counts, opts)
+        if eager:
+            figures["torch_eager"] = eager
+            figures["torch_latency_ms"] = eager[0]["p50"]
+    return figures
+
+
 class BenchmarkStage:
     """Measure every ONNX file in the ``models`` slot and compare it with the reference.
 
@@ -176,90 +255,20 @@ class BenchmarkStage:
                 unknown, or a provider asked for is not available.
         """
         # Imported here: the stage module is loaded for `compressor plugins`, onnxruntime is not.
-        from compressor.bench.files import benchmark_files
-        from compressor.bench.limits import PEAK_MATMUL, limits_figures
-        from compressor.bench.session import available_providers
+        from compressor.bench.limits import PEAK_MATMUL
 
         opts = self.options
-        models = ctx.input("models") or []
-        if not isinstance(models, list):
-            models = [models]
-        if not models:
-            raise UsageError("benchmark needs at least one model in its 'models' input")
-        for artifact in models:
-            if not isinstance(artifact, FileArtifact) or artifact.format != "onnx":
-                kind = getattr(artifact, "format", "") or type(artifact).__name__
-                raise UsageError(
-                    f"benchmark measures ONNX files, but {artifact.name!r} is {kind}; "
-                    "export it first (an export stage with exporter onnx)"
-                )
+        models = _onnx_models(ctx)
         # Resolve before measuring: a typo should not cost minutes of benchmarking.
         reference = resolve_reference(models, opts.reference)
-        present = available_providers("cuda" if ctx.device.startswith("cuda") else "cpu")
-        providers = opts.providers or present
-        missing = [p for p in providers if p not in available_providers("cuda")]
-        if missing:
-            raise UsageError(
-                f"benchmark providers: {', '.join(missing)} is not available in this onnxruntime "
-                "(CUDA needs the onnxruntime-gpu package and a GPU); valid choices: "
-                + ", ".join(available_providers("cuda"))
-            )
-
-        data = ctx.data
-        split = data.split(opts.split)
-        batches, thread_counts = opts.batches, opts.thread_counts
-        measure_limits = opts.limits and "cpu" in providers
+        providers = _providers(ctx, opts.providers)
+        measured_all, limits = self._time_all(ctx, models, providers)
         results: dict[str, dict[str, Any]] = {}
         used: list[str] = []
-        with ctx.progress(len(models) + opts.rounds, "benchmark") as bar:
-
-            def advance(name: str, value: float) -> None:
-                bar.advance(1, **{name: value})
-
-            # Every file, and the machine's references, timed together in interleaved rounds.
-            measured_all, limits = benchmark_files(
-                {a.name: a.path for a in models},
-                split,
-                mean=data.mean,
-                std=data.std,
-                batch_sizes=batches,
-                threads=thread_counts,
-                providers=providers,
-                eval_batch_size=ctx.eval_batch_size,
-                warmup=opts.warmup,
-                repeat=opts.repeat,
-                min_seconds=opts.min_seconds,
-                rounds=opts.rounds,
-                limits=measure_limits,
-                on_step=advance,
-            )
         for artifact in models:
             measured = measured_all[artifact.name]
             used.extend(p for p in measured.pop("providers") if p not in used)
-            meta = artifact.meta
-            # The PyTorch counts when the export recorded them, else what the graph holds.
-            params = (
-                meta.get("params") if meta.get("params") is not None else measured["graph_params"]
-            )
-            macs = meta.get("macs") if meta.get("macs") is not None else measured["graph_macs"]
-            figures: dict[str, Any] = {
-                "source": artifact.source,
-                "precision": meta.get("precision", "fp32"),
-                **measured,
-                "params": params,
-                "macs": macs,
-            }
-            for key in ("quantized_from", "quantization"):
-                if key in meta:
-                    figures[key] = meta[key]
-            if limits:
-                figures["limits"] = limits_figures(measured, limits, macs)
-            if opts.torch_eager:
-                eager = _eager_grid(ctx, artifact, batches, thread_counts, opts)
-                if eager:
-                    figures["torch_eager"] = eager
-                    figures["torch_latency_ms"] = eager[0]["p50"]
-            results[artifact.name] = figures
+            results[artifact.name] = _model_figures(ctx, opts, artifact, measured, limits)
 
         ref = results[reference.name]
         for figures in results.values():
@@ -269,10 +278,46 @@ class BenchmarkStage:
             split=opts.split,
             models=results,
             threads=opts.threads,
-            thread_counts=thread_counts,
-            batch_sizes=batches,
+            thread_counts=opts.thread_counts,
+            batch_sizes=opts.batches,
             providers=used,
             limits=limits,
             peak_matmul=list(PEAK_MATMUL),
             int8=int8_comparisons(results),
         )
+
+    def _time_all(
+        self, ctx: StageContext, models: list[FileArtifact], providers: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+        """Every file, and the machine's references, timed together in interleaved rounds.
+
+        Returns:
+            :func:`compressor.bench.files.benchmark_files`'s figures per file, and the
+            machine's limits (empty unless ``limits`` is on and the CPU provider is timed).
+        """
+        from compressor.bench.files import benchmark_files
+
+        opts = self.options
+        data = ctx.data
+        split = data.split(opts.split)
+        with ctx.progress(len(models) + opts.rounds, "benchmark") as bar:
+
+            def advance(name: str, value: float) -> None:
+                bar.advance(1, **{name: value})
+
+            return benchmark_files(
+                {a.name: a.path for a in models},
+                split,
+                mean=data.mean,
+                std=data.std,
+                batch_sizes=opts.batches,
+                threads=opts.thread_counts,
+                providers=providers,
+                eval_batch_size=ctx.eval_batch_size,
+                warmup=opts.warmup,
+                repeat=opts.repeat,
+                min_seconds=opts.min_seconds,
+                rounds=opts.rounds,
+                limits=opts.limits and "cpu" in providers,
+                on_step=advance,
+            )

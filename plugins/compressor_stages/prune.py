@@ -12,9 +12,9 @@ from torch import nn
 from compressor.context import StageContext
 from compressor.data import iterate_batches
 from compressor.errors import UsageError
+from compressor.model.pruning import PruneReport, PruneSettings, measure, prune_model
+from compressor.training import FitResult, WeightedLoss, evaluate
 from compressor.training.features import find_module
-from compressor.model.pruning import PruneSettings, measure, prune_model
-from compressor.training import WeightedLoss, evaluate
 from compressor_stages.model_output import build_losses, publish_model, train_in_stage
 
 
@@ -22,9 +22,9 @@ def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
     """The last Linear (or conv) layer producing ``num_classes`` outputs: never pruned."""
     found: nn.Module | None = None
     for module in model.modules():
-        if isinstance(module, nn.Linear) and module.out_features == num_classes:
-            found = module
-        elif isinstance(module, nn.Conv2d) and module.out_channels == num_classes:
+        if (isinstance(module, nn.Linear) and module.out_features == num_classes) or (
+            isinstance(module, nn.Conv2d) and module.out_channels == num_classes
+        ):
             found = module
     return found
 
@@ -63,6 +63,112 @@ def gradient_probe(
     return accumulate
 
 
+def _layers_left_whole(
+    model: nn.Module, paths: list[str], field: str, num_classes: int
+) -> list[nn.Module]:
+    """The layers pruning must not touch: those ``ignored`` names, and the classifier."""
+    ignored = resolve_modules(model, paths, f"{field}.ignored")
+    classifier = find_classifier(model, num_classes)
+    if classifier is not None:
+        ignored.append(classifier)
+    return ignored
+
+
+def _checked_pruner(ctx: StageContext, opts: Any, model: nn.Module, field: str) -> Any:
+    """The recipe's pruning criterion, built, once it has said it can prune ``model``.
+
+    Raises:
+        UsageError: The criterion's ``check_model`` found a problem with ``model``.
+    """
+    criterion = ctx.build_pruner(opts.pruner)
+    problem = criterion.check_model(model) if hasattr(criterion, "check_model") else None
+    if problem:
+        raise UsageError(f"{field}.pruner.name: {problem}")
+    return criterion
+
+
+def _prune_settings(opts: Any, per_module: list[nn.Module]) -> PruneSettings:
+    """The stage's options as :class:`PruneSettings`; ``per_module`` are the ``ratios`` layers."""
+    return PruneSettings(
+        ratio=opts.ratio,
+        target_macs=opts.target_macs,
+        target_params=opts.target_params,
+        global_pruning=opts.global_pruning,
+        ratio_dict=dict(zip(per_module, opts.ratios.values(), strict=True)),
+        round_to=opts.round_to,
+        iterative_steps=opts.iterative_steps,
+        max_ratio=opts.max_ratio,
+    )
+
+
+def _fine_tune(
+    ctx: StageContext, opts: Any, model: nn.Module, teacher: nn.Module, epochs: int, label: str
+) -> FitResult:
+    """Heal ``model`` for ``epochs`` with the ``finetune`` losses, distilling from ``teacher``."""
+    return train_in_stage(
+        ctx,
+        model,
+        losses=opts.finetune.losses,
+        epochs=epochs,
+        optimizer=opts.finetune.optimizer,
+        teachers=[teacher],
+        teacher_backend=opts.finetune.teacher_backend,
+        label=label,
+    )
+
+
+def _fine_tune_between_steps(
+    ctx: StageContext, opts: Any, model: nn.Module, teacher: nn.Module
+) -> Callable[[int], None]:
+    """What iterative pruning runs after each step: ``epochs_between_steps`` of fine-tuning."""
+
+    def fine_tune_between(step: int) -> None:
+        epochs = opts.finetune.epochs_between_steps
+        if epochs:
+            label = f"{ctx.info.name} (step {step}/{opts.iterative_steps})"
+            _fine_tune(ctx, opts, model, teacher, epochs, label)
+
+    return fine_tune_between
+
+
+def _pruning_figures(
+    opts: Any,
+    report: PruneReport,
+    *,
+    before_acc: float,
+    pruned_acc: float,
+    macs: int,
+    params: int,
+) -> dict[str, Any]:
+    """What the stage logs about pruning, ``fine_tuned_from`` aside.
+
+    The goal; sizes and validation accuracy before pruning (``before_acc``) and after it
+    (``macs`` and ``params`` of the pruned model, ``pruned_acc`` before fine-tuning); the
+    ratios and fractions reached; the steps taken.
+    """
+    return {
+        "pruner": opts.pruner.name,
+        "goal": {
+            k: getattr(opts, k)
+            for k in ("ratio", "target_macs", "target_params")
+            if getattr(opts, k) is not None
+        },
+        "before": {
+            "params": report.params_before,
+            "macs": report.macs_before,
+            "val_accuracy": before_acc,
+        },
+        "pruned": {"params": params, "macs": macs, "val_accuracy": pruned_acc},
+        "params_ratio": report.params_before / max(params, 1),
+        "macs_ratio": report.macs_before / max(macs, 1),
+        "reached": {
+            "params_fraction": report.params_fraction,
+            "macs_fraction": report.macs_fraction,
+        },
+        "pruning_steps": report.steps,
+    }
+
+
 class PruneStage:
     """Prune a copy of the input model toward a ratio or target, then fine-tune it."""
 
@@ -80,91 +186,41 @@ class PruneStage:
         teacher = teacher_artifact.model if teacher_artifact is not None else original
         model = copy.deepcopy(original).to(ctx.device).eval()
 
-        ignored = resolve_modules(model, opts.ignored, f"{field}.ignored")
-        classifier = find_classifier(model, data.num_classes)
-        if classifier is not None:
-            ignored.append(classifier)
+        ignored = _layers_left_whole(model, opts.ignored, field, data.num_classes)
         per_module = resolve_modules(model, list(opts.ratios), f"{field}.ratios")
-
-        criterion = ctx.build_pruner(opts.pruner)
-        problem = criterion.check_model(model) if hasattr(criterion, "check_model") else None
-        if problem:
-            raise UsageError(f"{field}.pruner.name: {problem}")
-
+        criterion = _checked_pruner(ctx, opts, model, field)
         example = data.example_inputs(2).to(ctx.device)
         before_acc = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
 
-        def fine_tune_between(step: int) -> None:
-            epochs = opts.finetune.epochs_between_steps
-            if epochs:
-                train_in_stage(
-                    ctx,
-                    model,
-                    losses=opts.finetune.losses,
-                    epochs=epochs,
-                    optimizer=opts.finetune.optimizer,
-                    teachers=[teacher],
-                    teacher_backend=opts.finetune.teacher_backend,
-                    label=f"{ctx.info.name} (step {step}/{opts.iterative_steps})",
-                )
-
-        report = prune_model(
-            model,
-            importance=criterion.importance(),
-            example_inputs=example,
-            ignored_layers=ignored,
-            settings=PruneSettings(
-                ratio=opts.ratio,
-                target_macs=opts.target_macs,
-                target_params=opts.target_params,
-                global_pruning=opts.global_pruning,
-                ratio_dict=dict(zip(per_module, opts.ratios.values(), strict=True)),
-                round_to=opts.round_to,
-                iterative_steps=opts.iterative_steps,
-                max_ratio=opts.max_ratio,
-            ),
-            gradient_fn=gradient_probe(
+        importance = criterion.importance()
+        settings = _prune_settings(opts, per_module)
+        gradient_fn = (
+            gradient_probe(
                 ctx, build_losses(ctx, opts.finetune.losses), teacher, opts.calibration_batches
             )
             if criterion.needs_gradients
-            else None,
-            between_steps=fine_tune_between,
+            else None
+        )
+        report = prune_model(
+            model,
+            importance=importance,
+            example_inputs=example,
+            ignored_layers=ignored,
+            settings=settings,
+            gradient_fn=gradient_fn,
+            between_steps=_fine_tune_between_steps(ctx, opts, model, teacher),
         )
         pruned_acc = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
 
         fit_result = None
         if opts.finetune.epochs > 0:
-            fit_result = train_in_stage(
-                ctx,
-                model,
-                losses=opts.finetune.losses,
-                epochs=opts.finetune.epochs,
-                optimizer=opts.finetune.optimizer,
-                teachers=[teacher],
-                teacher_backend=opts.finetune.teacher_backend,
-                label=f"{ctx.info.name} (fine-tune)",
-            )
+            label = f"{ctx.info.name} (fine-tune)"
+            fit_result = _fine_tune(ctx, opts, model, teacher, opts.finetune.epochs, label)
         macs, params = measure(model, example)
         ctx.log(
-            pruner=opts.pruner.name,
-            goal={
-                k: getattr(opts, k)
-                for k in ("ratio", "target_macs", "target_params")
-                if getattr(opts, k) is not None
-            },
-            before={
-                "params": report.params_before,
-                "macs": report.macs_before,
-                "val_accuracy": before_acc,
-            },
-            pruned={"params": params, "macs": macs, "val_accuracy": pruned_acc},
-            params_ratio=report.params_before / max(params, 1),
-            macs_ratio=report.macs_before / max(macs, 1),
-            reached={
-                "params_fraction": report.params_fraction,
-                "macs_fraction": report.macs_fraction,
-            },
-            pruning_steps=report.steps,
+            **_pruning_figures(
+                opts, report, before_acc=before_acc, pruned_acc=pruned_acc, macs=macs, params=params
+            ),
             fine_tuned_from=teacher_artifact.name if teacher_artifact is not None else source.name,
         )
         publish_model(ctx, model, source.spec, fit_result)

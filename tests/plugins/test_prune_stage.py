@@ -7,8 +7,8 @@ import json
 import pytest
 
 from compressor import recipe
-from compressor.run import pipeline
 from compressor.errors import RecipeError, StageFailure, UsageError
+from compressor.run import pipeline
 from compressor.run.progress import Progress
 
 

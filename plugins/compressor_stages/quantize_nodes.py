@@ -1,0 +1,185 @@
+"""Which nodes of an ONNX graph the ``quantize`` stage turns into INT8, and which stay FP32.
+
+Owns the op types each mode can quantize (and the check that a model has one), the rewrite of
+``Gemm`` as ``MatMul`` that lets dynamic quantization reach ``nn.Linear`` layers, the rule that
+layers with few weights stay FP32 (``keep_fp32_below``), and the op types that mark a graph as
+quantized, for the check after quantizing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from compressor.errors import StageFailure
+
+#: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
+#: before anything is written, so a model without one fails with a clear message.
+_DYNAMIC_OPS = {
+    "Attention",
+    "Conv",
+    "EmbedLayerNormalization",
+    "Gather",
+    "LSTM",
+    "MatMul",
+    "Transpose",
+}
+#: Ops that carry the arithmetic; a static quantization touching only Relu or Reshape is no
+#: INT8 model in any useful sense.
+_STATIC_COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Attention", "LSTM", "Gather"}
+#: What each mode can turn into INT8; Gemm for dynamic through :func:`gemm_to_matmul`.
+_QUANTIZABLE = {"dynamic": _DYNAMIC_OPS | {"Gemm"}, "static": _STATIC_COMPUTE_OPS}
+#: Op types that mark a quantized graph, for the check after quantizing.
+_QUANTIZED_OPS = {
+    "QuantizeLinear",
+    "DynamicQuantizeLinear",
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearMatMul",
+    "QLinearConv",
+    "DynamicQuantizeMatMul",
+    "QAttention",
+    "DynamicQuantizeLSTM",
+    "MatMulIntegerToFloat",
+}
+#: Ops whose second input is the weight :func:`small_weight_nodes` measures.
+_WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+def quantizable_ops(proto: onnx.ModelProto, mode: str) -> list[str]:
+    """The op types in ``proto`` that ``mode`` quantizes, sorted.
+
+    Gemm counts for dynamic mode too: :func:`gemm_to_matmul` rewrites it first.
+    """
+    return sorted({node.op_type for node in proto.graph.node if node.op_type in _QUANTIZABLE[mode]})
+
+
+def require_quantizable(proto: onnx.ModelProto, mode: str, file_name: str) -> None:
+    """Fail unless ``proto`` has an op that ``mode`` turns into INT8.
+
+    Raises:
+        StageFailure: It has none; the message lists the ops it has and the ones that qualify.
+    """
+    if quantizable_ops(proto, mode):
+        return
+    present = ", ".join(sorted({n.op_type for n in proto.graph.node}))
+    wanted = ", ".join(sorted(_QUANTIZABLE[mode]))
+    raise StageFailure(
+        f"cannot quantize {file_name}: it has no op that {mode} quantization turns into "
+        f"INT8 (it has {present}; quantizable: {wanted})"
+    )
+
+
+def gemm_to_matmul(proto: onnx.ModelProto) -> int:
+    """Rewrite ``Gemm`` nodes with a constant weight as ``MatMul`` (+ ``Add`` for the bias).
+
+    torch exports ``nn.Linear`` as Gemm, which onnxruntime's dynamic quantization skips (its
+    registry has MatMul but not Gemm): without this, a whole MLP would stay FP32. Only plain
+    Gemms are rewritten (alpha = beta = 1, no transposed input); ``transB`` is folded into a
+    transposed copy of the weight.
+
+    Returns:
+        How many nodes were rewritten (``proto`` is changed in place).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    weights = {t.name: t for t in graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    rewritten = 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = (
+            node.op_type == "Gemm"
+            and node.input[1] in weights
+            and attrs.get("alpha", 1.0) == 1.0
+            and attrs.get("beta", 1.0) == 1.0
+            and not attrs.get("transA", 0)
+        )
+        if not plain:
+            nodes.append(node)
+            continue
+        weight_name = node.input[1]
+        if attrs.get("transB", 0):
+            array = numpy_helper.to_array(weights[weight_name]).T.copy()
+            weight_name = f"{weight_name}_matmul"
+            graph.initializer.append(numpy_helper.from_array(array, weight_name))
+        has_bias = len(node.input) > 2 and node.input[2]
+        product = f"{node.output[0]}_matmul" if has_bias else node.output[0]
+        nodes.append(
+            helper.make_node(
+                "MatMul", [node.input[0], weight_name], [product], name=f"{node.name}_matmul"
+            )
+        )
+        if has_bias:
+            nodes.append(
+                helper.make_node(
+                    "Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_bias"
+                )
+            )
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for tensor in unused:  # the original transB weights, now copied
+        graph.initializer.remove(tensor)
+    return rewritten
+
+
+def small_weight_nodes(proto: onnx.ModelProto, below: int) -> list[str]:
+    """Names of weighted nodes whose constant weight has fewer than ``below`` elements.
+
+    Unnamed nodes are named first (onnxruntime's quantizer excludes nodes by name).
+    """
+    sizes = {t.name: int(np.prod(t.dims)) for t in proto.graph.initializer}
+    small = []
+    for index, node in enumerate(proto.graph.node):
+        if node.op_type not in _WEIGHTED_OPS or len(node.input) < 2:
+            continue
+        if node.input[1] in sizes and sizes[node.input[1]] < below:
+            if not node.name:
+                node.name = f"{node.op_type}_{index}"
+            small.append(node.name)
+    return small
+
+
+@dataclass(frozen=True)
+class NodeChoice:
+    """What quantization does with a graph's quantizable nodes.
+
+    Attributes:
+        kept_fp32: Names of the nodes left FP32 for their size (``nodes_to_exclude``).
+        int8: The quantizable nodes the quantizer turns into INT8; empty when an integer-input
+            first layer is the only INT8 layer.
+    """
+
+    kept_fp32: list[str]
+    int8: list[onnx.NodeProto]
+
+
+def choose_nodes(
+    proto: onnx.ModelProto, mode: str, keep_fp32_below: int, *, integer_first_layer: bool
+) -> NodeChoice:
+    """Keep nodes with fewer than ``keep_fp32_below`` weights FP32, unless that leaves no INT8.
+
+    A model of small layers only is quantized whole, since INT8 is what was asked for; with an
+    integer-input first layer (already INT8) the small layers stay FP32 even if none is left.
+    Unnamed small nodes are named in ``proto`` (see :func:`small_weight_nodes`).
+    """
+    kept = small_weight_nodes(proto, keep_fp32_below)
+    rest = [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in kept]
+    if not rest and not integer_first_layer:
+        kept, rest = [], [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode]]
+    return NodeChoice(kept_fp32=kept, int8=rest)
+
+
+def quantized_op_counts(proto: onnx.ModelProto) -> dict[str, int]:
+    """Op type -> count for the ops in ``proto`` that mark a quantized graph (none: ``{}``)."""
+    ops: dict[str, int] = {}
+    for node in proto.graph.node:
+        if node.op_type in _QUANTIZED_OPS:
+            ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return ops

@@ -1,0 +1,202 @@
+"""The INT8 copy of one ONNX file: :func:`quantize_file` and the steps it takes.
+
+In order: check that the model has an op the mode quantizes; ``quant_pre_process`` (shape
+inference and graph optimization, which quantization needs for good results); the graph
+rewrites (an integer-input first layer, ``Gemm`` as ``MatMul`` for dynamic mode) and the choice
+of nodes left FP32; onnxruntime's quantizer; the check that the result holds an INT8 op. All in a
+scratch folder, with the INT8 file written through :func:`compressor.atomic.atomic_path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from compressor.atomic import atomic_path
+from compressor.errors import StageFailure
+from compressor.onnx.inspection import input_spec, load_onnx
+from compressor.onnx.rewrite import integer_input_first_layer
+from compressor_stages.quantize_calibration import SplitReader
+from compressor_stages.quantize_nodes import (
+    NodeChoice,
+    choose_nodes,
+    gemm_to_matmul,
+    quantized_op_counts,
+    require_quantizable,
+)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    # onnxruntime.quantization logs routine advice at WARNING through the root logger.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _one_line(error: Exception) -> str:
+    """``error`` as ``Type: message`` on one line, the message cut at 200 characters."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+
+
+def _preprocessed(source: Path, scratch: Path) -> Path:
+    """``source`` after ``quant_pre_process``, written into ``scratch``.
+
+    Raises:
+        StageFailure: ``quant_pre_process`` failed; the message says how to skip it.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model_in = scratch / "pre.onnx"
+    try:
+        quant_pre_process(str(source), str(model_in), skip_symbolic_shape=False)
+    except Exception as error:
+        raise StageFailure(
+            f"quant_pre_process failed on {source.name}: {_one_line(error)}; "
+            "set preprocess: false to skip it"
+        ) from error
+    return model_in
+
+
+def _rewritten(
+    model_in: Path, model_out: Path, *, mode: str, integer_input: bool, keep_fp32_below: int
+) -> tuple[bool, NodeChoice]:
+    """Rewrite ``model_in`` for quantization into ``model_out`` and choose the FP32 nodes.
+
+    Returns:
+        Whether the first layer now takes the raw integers, and the :class:`NodeChoice`.
+    """
+    proto = onnx.load(str(model_in))
+    integer = integer_input and integer_input_first_layer(proto)
+    if mode == "dynamic":
+        gemm_to_matmul(proto)
+    # Before saving: choosing names the unnamed small nodes the quantizer excludes by name.
+    choice = choose_nodes(proto, mode, keep_fp32_below, integer_first_layer=bool(integer))
+    onnx.save_model(proto, str(model_out))
+    return bool(integer), choice
+
+
+def _write_int8(
+    model_in: Path,
+    tmp: Path,
+    choice: NodeChoice,
+    *,
+    mode: str,
+    per_channel: bool,
+    calibration: list[np.ndarray] | None,
+) -> None:
+    """Run onnxruntime's quantizer on ``model_in`` into ``tmp`` (or copy it: see below).
+
+    With no node left to quantize, the integer-input first layer is the only INT8 layer and
+    ``model_in`` is written as it is.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if not choice.int8:
+        tmp.write_bytes(model_in.read_bytes())
+    elif mode == "dynamic":
+        quantize_dynamic(
+            model_in,
+            tmp,
+            per_channel=per_channel,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=choice.kept_fp32,
+        )
+    else:
+        name = input_spec(load_onnx(model_in)).name
+        quantize_static(
+            model_in,
+            tmp,
+            SplitReader(name, calibration or []),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=choice.kept_fp32,
+        )
+
+
+def quantize_file(
+    source: Path,
+    target: Path,
+    *,
+    mode: str,
+    per_channel: bool,
+    preprocess: bool,
+    calibration: list[np.ndarray] | None = None,
+    integer_input: bool = False,
+    keep_fp32_below: int = 0,
+) -> dict[str, Any]:
+    """Write an INT8 copy of ``source`` to ``target`` atomically.
+
+    Args:
+        source: The FP32 ``.onnx`` file.
+        target: Where the INT8 file goes; nothing is left there on failure.
+        mode: ``dynamic`` or ``static`` (QDQ).
+        per_channel: One scale per output channel of each weight rather than per tensor.
+        preprocess: Run ``quant_pre_process`` (shape inference, graph optimization) first.
+        calibration: With ``static``: input batches, already as the model takes them.
+        integer_input: Feed raw ``uint8`` input straight into an INT8 first Linear when the
+            graph allows it (:func:`compressor.onnx.rewrite.integer_input_first_layer`).
+        keep_fp32_below: Weighted nodes with fewer weights than this stay FP32.
+
+    Returns:
+        ``mode``, ``per_channel``, ``quantized_ops`` (op type -> count in the INT8 graph),
+        ``integer_input`` (whether the first layer takes the raw integers), ``kept_fp32`` (node
+        names left FP32 for their size), ``calibrated`` (whether activation ranges were
+        calibrated), ``file_bytes``.
+
+    Raises:
+        StageFailure: The model has no op the mode can quantize, or quantization failed.
+    """
+    require_quantizable(load_onnx(source), mode, source.name)
+    with tempfile.TemporaryDirectory(prefix="compressor-quant-") as scratch, _quiet():
+        model_in = _preprocessed(source, Path(scratch)) if preprocess else source
+        rewritten = Path(scratch) / "rewritten.onnx"
+        integer, choice = _rewritten(
+            model_in,
+            rewritten,
+            mode=mode,
+            integer_input=integer_input,
+            keep_fp32_below=keep_fp32_below,
+        )
+        with atomic_path(target) as tmp:
+            try:
+                _write_int8(
+                    rewritten,
+                    tmp,
+                    choice,
+                    mode=mode,
+                    per_channel=per_channel,
+                    calibration=calibration,
+                )
+            except Exception as error:
+                raise StageFailure(
+                    f"{mode} quantization of {source.name} failed: {_one_line(error)}"
+                ) from error
+            ops = quantized_op_counts(onnx.load(str(tmp)))
+            if not ops:
+                raise StageFailure(
+                    f"{mode} quantization left {source.name} without any INT8 op; nothing to ship"
+                )
+            file_bytes = tmp.stat().st_size
+    return {
+        "mode": mode,
+        "per_channel": per_channel,
+        "quantized_ops": ops,
+        "integer_input": integer,
+        "kept_fp32": choice.kept_fp32,
+        "calibrated": mode == "static" and bool(choice.int8),
+        "file_bytes": file_bytes,
+    }
