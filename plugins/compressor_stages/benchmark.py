@@ -15,6 +15,7 @@ from typing import Any
 from compressor.artifacts import FileArtifact, ModelArtifact
 from compressor.context import StageContext
 from compressor.errors import UsageError, format_choices
+from compressor_stages.onnx_inputs import require_onnx_files
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -164,14 +165,7 @@ def _onnx_models(ctx: StageContext) -> list[FileArtifact]:
         models = [models]
     if not models:
         raise UsageError("benchmark needs at least one model in its 'models' input")
-    for artifact in models:
-        if not isinstance(artifact, FileArtifact) or artifact.format != "onnx":
-            kind = getattr(artifact, "format", "") or type(artifact).__name__
-            raise UsageError(
-                f"benchmark measures ONNX files, but {artifact.name!r} is {kind}; "
-                "export it first (an export stage with exporter onnx)"
-            )
-    return models
+    return require_onnx_files(models, "benchmark measures")
 
 
 def _providers(ctx: StageContext, asked: list[str] | None) -> list[str]:

@@ -33,8 +33,9 @@ import numpy as np
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
 from compressor.data import DataBundle
-from compressor.errors import StageFailure, UsageError
+from compressor.errors import StageFailure
 from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
+from compressor_stages.onnx_inputs import require_onnx_files
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
 from compressor_stages.quantize_nodes import gemm_to_matmul, quantizable_ops, small_weight_nodes
 from compressor_stages.quantize_onnx import quantize_file
@@ -58,17 +59,6 @@ _Converter = Callable[[np.ndarray], np.ndarray]
 def quantized_name(name: str) -> str:
     """Default output name: ``student.onnx`` -> ``student.int8.onnx``."""
     return f"{name.removesuffix('.onnx')}.int8.onnx"
-
-
-def _require_onnx_files(models: list[Any]) -> None:
-    """Raises UsageError for the first input that is not an ONNX file."""
-    for artifact in models:
-        if not isinstance(artifact, FileArtifact) or artifact.format != "onnx":
-            kind = getattr(artifact, "format", "") or type(artifact).__name__
-            raise UsageError(
-                f"quantize takes ONNX files, but {artifact.name!r} is {kind}; export it "
-                "first (an export stage with exporter onnx)"
-            )
 
 
 def _static_calibration(
@@ -206,7 +196,7 @@ class QuantizeStage:
         opts = self.options
         models = ctx.input("models") or []
         names = ctx.output_name("files") or []
-        _require_onnx_files(models)
+        require_onnx_files(models, "quantize takes")
         data = ctx.data
         results: dict[str, Any] = {}
         with ctx.progress(len(models), ctx.info.name) as bar:
