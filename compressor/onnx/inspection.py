@@ -273,11 +273,3 @@ def describe_file(path: str | Path) -> dict[str, Any]:
         "macs": count_macs(proto),
         "file_bytes": Path(path).stat().st_size,
     }
-
-
-def metadata_json(meta: dict[str, str], key: str) -> Any:
-    """A JSON-valued metadata entry (``mean``, ``class_names``), or ``None`` when absent."""
-    try:
-        return json.loads(meta[key])
-    except (KeyError, ValueError):
-        return None
