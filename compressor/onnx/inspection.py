@@ -8,7 +8,6 @@ normalization is inside the graph.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
