@@ -161,6 +161,10 @@ class ModelPlugin(PluginRecord):
     kind: ClassVar[str] = "model"
 
 
+#: ``Role.file`` when the stage does not say: see :class:`Role`.
+FILE_BY_NAME = "by name"
+
+
 @dataclass(frozen=True)
 class Role:
     """One named input or output slot of a stage.
@@ -169,11 +173,21 @@ class Role:
         description: What the slot holds, shown in errors and docs.
         required: Whether a recipe must fill the slot.
         many: Whether the slot takes a list of artifact names rather than one.
+        file: For an output slot, the file each of its artifacts is written to in the run
+            folder, as a pattern of the artifact's name: ``"{name}.pt"`` (a model checkpoint,
+            ``teacher.pt``), ``"{name}"`` (a file named like its artifact, ``student.onnx``);
+            ``None`` when the stage writes no file for it. The default, :data:`FILE_BY_NAME`,
+            decides by the name: ``{name}`` when it has a suffix (``student.onnx``), else
+            ``{name}.pt``, which is what the built-in stages write. ``compressor validate``
+            rejects a recipe in which two artifacts, or an artifact and one of the run folder's
+            own files (``metrics.json``, ``report.md``, ...), would be the same file
+            (:func:`compressor.recipe.resolve.output_file` applies the pattern).
     """
 
     description: str = ""
     required: bool = True
     many: bool = False
+    file: str | None = FILE_BY_NAME
 
 
 @dataclass(frozen=True)

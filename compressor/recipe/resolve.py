@@ -1,8 +1,10 @@
 """Resolving a validated recipe against the registry, into the :class:`~compressor.plan.Plan`.
 
 Every plugin name must be registered, every ``options`` mapping must pass that plugin's own
-schema, every stage input must be produced by an earlier stage, and no artifact may be produced
-twice. The first problem is a :class:`~compressor.errors.RecipeError` naming the field.
+schema, every stage input must be produced by an earlier stage, no artifact may be produced
+twice, and no two artifacts (nor an artifact and the run folder's own files) may be written to
+the same file (:func:`output_file`). The first problem is a
+:class:`~compressor.errors.RecipeError` naming the field.
 
 :func:`resolve_refs` and :func:`stage_outputs` are also what
 :func:`compressor.testing.check_stage` uses, so a stage checked alone is wired exactly as a
@@ -21,6 +23,7 @@ from compressor.plan import Plan, StageInfo, artifact_names
 from compressor.recipe.messages import validate
 from compressor.recipe.models import NAME_EXPECTED, NAME_PATTERN, STAGE_KEYS, Recipe, StageConfig
 from compressor.recipe.values import check_values
+from compressor.records import FILE_BY_NAME
 from compressor.schemas import PluginRef
 
 if TYPE_CHECKING:
@@ -173,6 +176,86 @@ def _check_flow(
             producers[artifact] = name
 
 
+#: The run folder's own files (and its folder of epoch checkpoints, compressor.context's
+#: CHECKPOINT_DIR), with what each holds: an artifact must not be written over one of them.
+RUN_FOLDER_FILES = {
+    "recipe.yaml": "the resolved recipe",
+    "metrics.json": "the run's metrics",
+    "report.md": "the report",
+    "report.html": "the report's page",
+    "error.txt": "a failed run's error",
+    "completed_stages.json": "the stages --resume keeps",
+    "training_curves.png": "the report's training curves",
+    "checkpoints": "the epoch checkpoints",
+}
+#: The plots the report draws for each stage of type ``benchmark`` (compressor.report.plots).
+BENCHMARK_PLOTS = ("{stage}_accuracy_vs_latency.png", "{stage}_sizes.png")
+
+
+def output_file(role: Role, artifact: str) -> str | None:
+    """The run-folder file that an output slot's artifact ``artifact`` is written to, if any.
+
+    Applies the slot's :attr:`~compressor.records.Role.file` pattern; by default a name with a
+    suffix (``student.onnx``) is its own file and any other name is a model, ``NAME.pt``.
+
+    Example:
+        >>> from compressor.records import Role
+        >>> output_file(Role(file="{name}.pt"), "teacher"), output_file(Role(), "student.onnx")
+        ('teacher.pt', 'student.onnx')
+    """
+    if role.file == FILE_BY_NAME:
+        return artifact if "." in artifact[1:] else f"{artifact}.pt"
+    return None if role.file is None else role.file.replace("{name}", artifact)
+
+
+def _run_folder_files(stages: list[StageInfo]) -> dict[str, str]:
+    """The run folder's own files for these stages, each with what it holds."""
+    owned = dict(RUN_FOLDER_FILES)
+    for info in stages:
+        if info.type == "benchmark":
+            for plot in BENCHMARK_PLOTS:
+                owned[plot.format(stage=info.name)] = f"the report's plot of stage {info.name!r}"
+    return owned
+
+
+def _check_output_files(stages: list[StageInfo], registry: Registry) -> None:
+    """No two artifacts, nor an artifact and the run folder's own files, are one file.
+
+    Names are compared ignoring case, as the file systems of macOS and Windows do.
+
+    Raises:
+        RecipeError: At the later output, naming both artifacts, their stages and the file.
+    """
+    owned = {file.casefold(): what for file, what in _run_folder_files(stages).items()}
+    written: dict[str, tuple[str, str]] = {}
+    for info in stages:
+        record = registry.get("stage", info.type)
+        for slot, names in info.outputs.items():
+            for artifact in artifact_names(names):
+                file = output_file(record.outputs[slot], artifact)
+                if file is None:
+                    continue
+                key = file.casefold()
+                claim = f"artifact {artifact!r} of stage {info.name!r} would be written to {file}"
+                what = owned.get(key) or owned.get(key.split("/")[0])
+                if what is not None:
+                    raise RecipeError(
+                        f"stages.{info.name}.outputs.{slot}",
+                        f"{claim}, where the run folder keeps {what}; give the artifact another "
+                        "name in the stage's outputs",
+                        value=artifact,
+                    )
+                if key in written:
+                    other, producer = written[key]
+                    raise RecipeError(
+                        f"stages.{info.name}.outputs.{slot}",
+                        f"{claim}, the file stage {producer!r} writes for artifact {other!r}; "
+                        "give one of them another name in its stage's outputs",
+                        value=artifact,
+                    )
+                written[key] = (artifact, info.name)
+
+
 def _resolve_stage(
     index: int, stage: StageConfig, name: str, registry: Registry, producers: dict[str, str]
 ) -> StageInfo:
@@ -217,4 +300,5 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -
             )
         seen_names[name] = index
         stages.append(_resolve_stage(index, stage, name, registry, producers))
+    _check_output_files(stages, registry)
     return Plan(recipe=recipe, stages=stages, source=source)

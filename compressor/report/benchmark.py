@@ -15,6 +15,7 @@ from compressor.report.format import (
     format_ms,
     format_per_s,
     format_percent,
+    format_points,
     format_ratio,
     format_spread,
     markdown_table,
@@ -66,7 +67,7 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
         lines.append(
             f"- `{c['int8']}` ({c.get('quantization') or 'INT8'} INT8) vs `{c['fp32']}` (FP32): "
             f"{format_ratio(c.get('size_ratio'))} smaller file, accuracy "
-            f"{c.get('accuracy_delta_points', 0):+.2f} points; {at_latency} at batch "
+            f"{format_points(c.get('accuracy_delta_points'))} points; {at_latency} at batch "
             f"{c.get('latency_batch')}, {at_throughput} at batch {c.get('throughput_batch')}."
         )
     if any(c.get("slower") or c.get("slower_at_throughput") for c in metrics.get("int8", [])):
@@ -119,7 +120,7 @@ def grid_section(models: dict[str, Any]) -> list[str]:
                     thread_label(g["threads"]),
                     str(g["batch"]),
                     *(format_ms(g.get(p)) for p in ("p50", "p90", "p95", "p99")),
-                    format_per_s(g["throughput_per_s"]),
+                    format_per_s(g.get("throughput_per_s")),
                     format_ms(eager.get((g["threads"], g["batch"]))) if on_cpu else MISSING,
                     format_spread(g.get("round_spread")),
                 ]
@@ -172,7 +173,7 @@ def _figures_table(models: dict[str, Any]) -> list[str]:
             format_percent(m.get("accuracy")),
             format_ms(lat.get("p50")),
             format_ms(lat.get("p95")),
-            format_per_s(m.get("throughput_per_s", 0)),
+            format_per_s(m.get("throughput_per_s")),
             format_count(m.get("params")),
             format_count(m.get("macs")),
             format_bytes(m.get("file_bytes")),
@@ -204,11 +205,10 @@ def _ratios_table(models: dict[str, Any]) -> list[str]:
     rows = []
     for name, m in models.items():
         r = m.get("ratios", {})
-        delta = r.get("accuracy_delta_points")
         rows.append(
             [
                 f"`{name}`",
-                MISSING if delta is None else f"{delta:+.2f}",
+                format_points(r.get("accuracy_delta_points")),
                 format_ratio(r.get("latency_speedup")),
                 format_ratio(r.get("throughput_ratio")),
                 format_ratio(r.get("params_ratio")),

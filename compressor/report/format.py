@@ -1,5 +1,6 @@
 """How figures are written for people: counts, bytes, percentages, ratios, milliseconds,
-rates, round spreads, the machine's limits, and the Markdown tables they go in.
+rates, errors, points, seconds, round spreads, the machine's limits, and the Markdown tables
+they go in.
 
 Every formatter writes ``—`` for a figure that is unknown (``None``). Thread counts are written
 by :func:`compressor.bench.timing.thread_label`, the same text as the metrics keys; the
@@ -120,6 +121,42 @@ def format_per_s(value: float | None) -> str:
     return MISSING if value is None else f"{value:,.0f} /s"
 
 
+def format_error(value: float | None) -> str:
+    """A small error in scientific notation with two decimals: ``1.19e-07``.
+
+    Args:
+        value: The error (an exporter's ``max_abs_error``).
+
+    Returns:
+        The text, or ``—`` for ``None``.
+    """
+    return MISSING if value is None else f"{value:.2e}"
+
+
+def format_points(value: float | None) -> str:
+    """A change in percentage points, signed, with two decimals: ``-0.10``.
+
+    Args:
+        value: The change (an accuracy delta in points).
+
+    Returns:
+        The text, or ``—`` for ``None``.
+    """
+    return MISSING if value is None else f"{value:+.2f}"
+
+
+def format_seconds(value: float | None) -> str:
+    """Seconds with one decimal: ``12.3 s``.
+
+    Args:
+        value: Seconds.
+
+    Returns:
+        The text, or ``—`` for ``None``.
+    """
+    return MISSING if value is None else f"{value:.1f} s"
+
+
 def format_spread(value: float | None) -> str:
     """A cell's round spread as a percentage, flagged ⚠ above ``UNSTABLE_SPREAD``.
 
@@ -151,8 +188,22 @@ def format_limits(label: str, limits: dict[str, Any]) -> str:
     )
 
 
+def table_cell(text: str) -> str:
+    """``text`` made safe for one cell of a pipe table.
+
+    A ``|`` would end the cell and a line break the row, so a stage's error message could
+    reshape the table: ``|`` is written ``\\|`` (which Markdown shows as ``|``, inside code spans
+    too) and each line break as ``<br>``.
+
+    Example:
+        >>> table_cell("a | b\\nc")
+        'a \\\\| b<br>c'
+    """
+    return "<br>".join(text.replace("|", "\\|").splitlines())
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A pipe table.
+    """A pipe table, each cell made safe by :func:`table_cell`.
 
     Args:
         header: Column titles.
@@ -161,6 +212,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     Returns:
         The table's lines.
     """
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(table_cell(c) for c in cells) + " |"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]

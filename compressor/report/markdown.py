@@ -6,7 +6,37 @@ from __future__ import annotations
 from typing import Any
 
 from compressor.report.benchmark import benchmark_section
-from compressor.report.format import format_count, format_percent, format_ratio, markdown_table
+from compressor.report.format import (
+    MISSING,
+    format_count,
+    format_error,
+    format_percent,
+    format_points,
+    format_ratio,
+    format_seconds,
+    markdown_table,
+)
+
+#: What the report reads from the facts an exporter returns (``ExporterPlugin``'s ``export``),
+#: documented in docs/plugins/hooks.md. A key left out is written ``—``.
+EXPORTER_FACTS = ("method", "exporter", "max_abs_error", "top1_agreement", "input", "slim")
+
+
+def _export_facts(file: str, f: dict[str, Any]) -> str:
+    """What an export stage says of one file it wrote, from its exporter's facts."""
+    label = f.get("method") or f.get("exporter")
+    extras = []
+    if (f.get("input") or {}).get("embedded_preprocessing"):
+        extras.append(f"takes {f['input'].get('range', 'raw pixels')}")
+    if f.get("slim"):
+        slim = f["slim"]
+        before, after = (slim.get(k, MISSING) for k in ("nodes_before", "nodes_after"))
+        extras.append(f"onnxslim {before} → {after} nodes")
+    return (
+        f"`{file}`" + (f" via {label}" if label else "") + ": max abs error "
+        f"{format_error(f.get('max_abs_error'))}, top-1 agreement "
+        f"{format_percent(f.get('top1_agreement'))}" + "".join(f"; {e}" for e in extras)
+    )
 
 
 def _file_facts(file: str, f: dict[str, Any]) -> str:
@@ -16,18 +46,9 @@ def _file_facts(file: str, f: dict[str, Any]) -> str:
             f"`{file}` ({f.get('mode')} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
             f"accuracy {format_percent(f.get('fp32_accuracy'))} → "
             f"{format_percent(f.get('int8_accuracy'))} "
-            f"({f.get('accuracy_delta_points', 0):+.2f} points)"
+            f"({format_points(f.get('accuracy_delta_points'))} points)"
         )
-    extras = []
-    if (f.get("input") or {}).get("embedded_preprocessing"):
-        extras.append(f"takes {f['input'].get('range', 'raw pixels')}")
-    if f.get("slim"):
-        extras.append(f"onnxslim {f['slim']['nodes_before']} → {f['slim']['nodes_after']} nodes")
-    return (
-        f"`{file}` via {f.get('method', f.get('exporter', '?'))}: max abs error "
-        f"{f.get('max_abs_error', float('nan')):.2e}, top-1 agreement "
-        f"{format_percent(f.get('top1_agreement'))}" + "".join(f"; {e}" for e in extras)
-    )
+    return _export_facts(file, f)
 
 
 def _stage_facts(m: dict[str, Any]) -> list[str]:
@@ -40,10 +61,10 @@ def _stage_facts(m: dict[str, Any]) -> list[str]:
     if "before" in m and "pruned" in m:
         b, p = m["before"], m["pruned"]
         facts.append(
-            f"params {format_count(b['params'])} → {format_count(p['params'])}, "
-            f"MACs {format_count(b['macs'])} → {format_count(p['macs'])}; "
-            f"val accuracy {format_percent(b['val_accuracy'])} → "
-            f"{format_percent(p['val_accuracy'])} pruned → "
+            f"params {format_count(b.get('params'))} → {format_count(p.get('params'))}, "
+            f"MACs {format_count(b.get('macs'))} → {format_count(p.get('macs'))}; "
+            f"val accuracy {format_percent(b.get('val_accuracy'))} → "
+            f"{format_percent(p.get('val_accuracy'))} pruned → "
             f"{format_percent(m.get('val_accuracy'))} fine-tuned"
         )
     if "samples_per_second" in m:
@@ -68,9 +89,9 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
     """
     rows = []
     for name, m in stages.items():
-        time_cell = f"{m.get('seconds', 0):.1f} s"
+        time_cell = format_seconds(m.get("seconds"))
         if m.get("cached"):
-            time_cell += f" (from cache; {m.get('original_seconds') or 0:.1f} s when run)"
+            time_cell += f" (from cache; {format_seconds(m.get('original_seconds'))} when run)"
         elif m.get("resumed"):
             time_cell += " (completed before the run was resumed)"
         rows.append([f"`{name}`", m.get("type", ""), time_cell, "; ".join(_stage_facts(m))])
@@ -97,7 +118,7 @@ def render(metrics: dict[str, Any], plots: dict[str, list[str]] | None = None) -
     lines = [
         f"# compressor run: `{metrics.get('recipe', '?')}`",
         "",
-        f"Status **{metrics.get('status', '?')}** in {metrics.get('seconds', 0):.1f} s on "
+        f"Status **{metrics.get('status', '?')}** in {format_seconds(metrics.get('seconds'))} on "
         f"`{metrics.get('device', '?')}`, seed {metrics.get('seed', '?')}. Dataset "
         f"`{data.get('dataset', '?')}` {data.get('sizes', {})}. "
         + ", ".join(f"{k} {v}" for k, v in versions.items())

@@ -28,14 +28,18 @@ Import everything from here; the modules behind it are:
   and their shape, :data:`TINY_INPUT_SHAPE` and :data:`TINY_CLASSES`;
 - :mod:`~compressor.testing.building`: a name, record, factory or object to the built plugin;
 - :mod:`~compressor.testing.loss`, :mod:`~compressor.testing.exporter` (with the write watcher
-  of :mod:`~compressor.testing.write_watch`), :mod:`~compressor.testing.pruner` and
-  :mod:`~compressor.testing.stage`: one contract check each;
+  of :mod:`~compressor.testing.write_watch`), :mod:`~compressor.testing.pruner`,
+  :mod:`~compressor.testing.dataset` and :mod:`~compressor.testing.stage`: one contract check
+  each;
+- :mod:`~compressor.testing.tiny_recipe`: :func:`run_tiny_recipe`, a whole recipe run in-process
+  with the lifecycle hook calls each plugin under test received;
 - :mod:`~compressor.testing.fixtures`: the pytest fixtures, imported here only when pytest is
   installed (the helpers work without it).
 """
 
 from __future__ import annotations
 
+from compressor.testing.dataset import check_dataset
 from compressor.testing.exporter import check_exporter
 from compressor.testing.loss import check_loss
 from compressor.testing.pruner import check_pruner
@@ -43,13 +47,17 @@ from compressor.testing.stage import StageCheckResult, check_stage
 from compressor.testing.tiny import TINY_CLASSES as TINY_CLASSES
 from compressor.testing.tiny import TINY_INPUT_SHAPE as TINY_INPUT_SHAPE
 from compressor.testing.tiny import tiny_cnn, tiny_data_bundle, tiny_mlp
+from compressor.testing.tiny_recipe import TinyRun, run_tiny_recipe
 
 __all__ = [
     "StageCheckResult",
+    "TinyRun",
+    "check_dataset",
     "check_exporter",
     "check_loss",
     "check_pruner",
     "check_stage",
+    "run_tiny_recipe",
     "tiny_cnn",
     "tiny_data_bundle",
     "tiny_mlp",

@@ -1,7 +1,8 @@
 """The exporter contract check: :func:`check_exporter`.
 
-An exporter is called as ``export(model, example_inputs, path)``; :func:`check_exporter` runs
-it on a tiny model into an empty folder, watching the destination with
+An exporter is called as the ``export`` stage calls it, ``export(model, example_inputs, path,
+context=...)`` (``context`` only when its ``export`` takes that keyword); :func:`check_exporter`
+runs it on a tiny model into an empty folder, watching the destination with
 :class:`~compressor.testing.write_watch.WriteWatch`, loads what it wrote, and, on a model whose
 forward raises, checks that a failed export leaves nothing behind.
 """
@@ -19,6 +20,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from compressor.export_context import ExportContext, call_export
 from compressor.records import ExporterPlugin
 from compressor.testing.building import build_plugin, plugin_label
 from compressor.testing.tiny import default_inputs, tiny_cnn
@@ -35,8 +37,9 @@ def check_exporter(
     directory: str | Path | None = None,
     load: Callable[[Path], Any] | None = None,
     check_failure: bool = True,
+    context: ExportContext | None = None,
 ) -> dict[str, Any]:
-    """Check the exporter contract: ``export(model, example_inputs, path) -> dict``.
+    """Check the exporter contract: ``export(model, example_inputs, path, *, context) -> dict``.
 
     The exporter must write ``path`` (and nothing else) through a temporary file, never open
     ``path`` itself for writing, leave the model unchanged, and return a dict of facts. The file
@@ -54,6 +57,9 @@ def check_exporter(
         directory: An empty folder to export into (default: a new temporary folder).
         load: Called with the written path; raise to reject the file.
         check_failure: Also check that a failed export leaves nothing behind.
+        context: What the export stage would pass as ``context=`` (to an exporter whose
+            ``export`` takes it; default: the example inputs' shape, mean 0, std 1, artifact
+            ``model``).
 
     Returns:
         What ``export`` returned.
@@ -68,12 +74,21 @@ def check_exporter(
     model = model if model is not None else tiny_cnn()
     if example_inputs is None:
         example_inputs = default_inputs()
+    if context is None:
+        channels = example_inputs.shape[1] if example_inputs.dim() > 1 else 1
+        context = ExportContext(
+            input_shape=tuple(example_inputs.shape[1:]),
+            mean=(0.0,) * channels,
+            std=(1.0,) * channels,
+            recipe_name="check",
+            artifact="model",
+        )
     path = folder / f"model{suffix}"
-    facts = _export(built, model, example_inputs, path, label)
+    facts = _export(built, model, example_inputs, path, label, context)
     _check_loads(load or _default_loader(suffix), path, label)
     if check_failure:
         failing = folder / f"failing{suffix}"
-        _check_failure_leaves_nothing(built, example_inputs, failing, path, label)
+        _check_failure_leaves_nothing(built, example_inputs, failing, path, label, context)
     return facts
 
 
@@ -90,14 +105,19 @@ def _empty_folder(directory: str | Path | None) -> Path:
 
 
 def _export(
-    built: Any, model: nn.Module, example_inputs: torch.Tensor, path: Path, label: str
+    built: Any,
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    path: Path,
+    label: str,
+    context: ExportContext,
 ) -> dict[str, Any]:
     """Export ``model`` to ``path``, checking the write, the returned facts and the model."""
     state = copy.deepcopy(model.state_dict())
     training = model.training
     with WriteWatch.watching(path) as direct_writes:
         try:
-            facts = built.export(model, example_inputs, path)
+            facts = call_export(built, model, example_inputs, path, context)
         except Exception as exc:
             raise AssertionError(
                 f"{label} failed on {type(model).__name__}: {type(exc).__name__}: {exc}"
@@ -135,14 +155,19 @@ def _check_loads(loader: Callable[[Path], Any] | None, path: Path, label: str) -
 
 
 def _check_failure_leaves_nothing(
-    built: Any, example_inputs: torch.Tensor, failing: Path, exported: Path, label: str
+    built: Any,
+    example_inputs: torch.Tensor,
+    failing: Path,
+    exported: Path,
+    label: str,
+    context: ExportContext,
 ) -> None:
     """Export a model whose forward raises to ``failing``: if that fails, it leaves nothing.
 
     ``exported`` is the earlier, good export in the same folder: the only file that may stay.
     """
     try:
-        built.export(_RaisingModel(), example_inputs, failing)
+        call_export(built, _RaisingModel(), example_inputs, failing, context)
     except Exception:  # noqa: BLE001 - any failure is expected: the forward raises
         stray = _leftovers(failing.parent, {exported.name})
         assert not stray, (

@@ -60,7 +60,8 @@ def compressor_register_stages() -> list[StagePlugin]:
     only fields and values, in the order a recipe usually runs the stages. Split up, it would
     only be harder to read whole.
     """
-    model_out = {"model": Role("the trained model")}
+    # A model stage saves NAME.pt (model_output.publish_model); export and quantize write NAME.
+    model_out = {"model": Role("the trained model", file="{name}.pt")}
     return [
         StagePlugin(
             name="train",
@@ -76,7 +77,8 @@ def compressor_register_stages() -> list[StagePlugin]:
             name="load",
             factory="compressor_stages.load:LoadStage",
             options=LoadOptions,
-            outputs={"model": Role("the loaded model")},
+            # The checkpoint stays where it is: nothing is written into the run folder.
+            outputs={"model": Role("the loaded model", file=None)},
             preflight="compressor_stages.load:load_preflight",
             description="Load a model checkpoint from an earlier run (e.g. a trained teacher).",
             all_ranks=True,
@@ -89,7 +91,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             inputs={
                 "teacher": Role("the teacher model(s); several teachers are averaged", many=True)
             },
-            outputs={"model": Role("the distilled student")},
+            outputs={"model": Role("the distilled student", file="{name}.pt")},
             preflight="compressor_stages.wiring:distill_preflight",
             description="Train a student on a teacher's soft targets and the labels.",
             all_ranks=True,
@@ -105,7 +107,7 @@ def compressor_register_stages() -> list[StagePlugin]:
                     "teacher for fine-tuning (default: the unpruned model itself)", required=False
                 ),
             },
-            outputs={"model": Role("the pruned, fine-tuned model")},
+            outputs={"model": Role("the pruned, fine-tuned model", file="{name}.pt")},
             preflight="compressor_stages.wiring:prune_preflight",
             description="Remove channels/units structurally, then heal by distillation.",
             all_ranks=True,
@@ -124,7 +126,11 @@ def compressor_register_stages() -> list[StagePlugin]:
             factory="compressor_stages.export:ExportStage",
             options=ExportOptions,
             inputs={"models": Role("models to export", many=True)},
-            outputs={"files": Role("one exported file per model (default: NAME.onnx)", many=True)},
+            outputs={
+                "files": Role(
+                    "one exported file per model (default: NAME.onnx)", many=True, file="{name}"
+                )
+            },
             default_outputs=_export_outputs,
             description="Export models (ONNX by default) with a parity check against PyTorch.",
         ),
@@ -134,7 +140,11 @@ def compressor_register_stages() -> list[StagePlugin]:
             factory="compressor_stages.quantize:QuantizeStage",
             options=QuantizeOptions,
             inputs={"models": Role("ONNX files to quantize", many=True)},
-            outputs={"files": Role("one INT8 file per model (default: NAME.int8.onnx)", many=True)},
+            outputs={
+                "files": Role(
+                    "one INT8 file per model (default: NAME.int8.onnx)", many=True, file="{name}"
+                )
+            },
             default_outputs=_quantize_outputs,
             description="INT8 ONNX with onnxruntime (dynamic, or static QDQ calibrated on training data).",
         ),

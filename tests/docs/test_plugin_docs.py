@@ -120,3 +120,50 @@ def test_readme_links_the_plugin_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "](docs/plugins/)" in readme or "](docs/plugins/README.md)" in readme
     assert "docs/plugins.md" not in readme
+
+
+def _signature(function: object) -> str:
+    """``name(a, b=1, *, c=None)``: how hooks.md writes a helper's signature."""
+    parts: list[str] = []
+    for param in inspect.signature(function).parameters.values():  # type: ignore[arg-type]
+        if param.kind is param.KEYWORD_ONLY and "*" not in parts:
+            parts.append("*")
+        parts.append(
+            param.name if param.default is param.empty else f"{param.name}={param.default!r}"
+        )
+    return f"{function.__name__}({', '.join(parts)})"  # type: ignore[attr-defined]
+
+
+def test_the_testing_helpers_signatures_are_the_real_ones() -> None:
+    import compressor.testing
+
+    section = HOOKS_MD.split("## `compressor.testing`", 1)[1]
+    helpers = [
+        getattr(compressor.testing, name)
+        for name in compressor.testing.__all__
+        if inspect.isfunction(getattr(compressor.testing, name))
+    ]
+    assert {h.__name__ for h in helpers} >= {"check_dataset", "run_tiny_recipe", "check_stage"}
+    for helper in helpers:
+        assert f"`{_signature(helper)}`" in section, (
+            f"hooks.md's compressor.testing table does not show {_signature(helper)}"
+        )
+
+
+def test_the_report_keys_of_exporter_facts_are_documented() -> None:
+    from compressor.report.markdown import EXPORTER_FACTS
+
+    section = HOOKS_MD.split("\n### exporter\n", 1)[1].split("\n### ", 1)[0]
+    for key in EXPORTER_FACTS:
+        assert f"`{key}`" in section, f"hooks.md's exporter contract does not document {key!r}"
+    assert "`context`" in section and "`input_shape`" in section and "`class_names`" in section
+
+
+def test_the_run_tiny_recipe_example_runs(tmp_path) -> None:
+    section = HOOKS_MD.split("## `compressor.testing`", 1)[1]
+    (code,) = [
+        c for _, _, lang, c in _blocks(section) if lang == "python" and "run_tiny_recipe" in c
+    ]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "hooks.md run_tiny_recipe example", "exec"), namespace)  # noqa: S102
+    namespace["test_stage_timer"](tmp_path)  # type: ignore[operator]

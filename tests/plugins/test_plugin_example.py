@@ -133,9 +133,12 @@ def test_disabling_it_names_it_in_the_recipe_error(example_paths, capsys) -> Non
 
 
 def test_its_own_test_suite_passes(example_paths) -> None:
+    # The caller's PYTHONPATH stays after the example's: a checkout it points at (a worktree)
+    # is the compressor under test, not the installed one.
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(example_paths),
+        "PYTHONPATH": os.pathsep.join([*example_paths, *inherited]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     out = subprocess.run(

@@ -118,7 +118,11 @@ def compressor_register_stages() -> list[StagePlugin]:
             factory="compressor_plugin_example.summary:SummaryStage",
             options=SummaryOptions,
             inputs={"model": Role("the model to describe")},
-            outputs={"summary": Role("the summary text file (default: MODEL.summary.txt)")},
+            # file="{name}": the stage writes the file named like its artifact, so validation
+            # can refuse a recipe in which another artifact would be the same file.
+            outputs={
+                "summary": Role("the summary text file (default: MODEL.summary.txt)", file="{name}")
+            },
             default_outputs=_summary_outputs,
             description="Write MODEL.summary.txt: parameters and output shape per module.",
         )

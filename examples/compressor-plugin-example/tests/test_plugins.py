@@ -12,6 +12,7 @@ from compressor.testing import (
     check_loss,
     check_pruner,
     check_stage,
+    run_tiny_recipe,
     tiny_cnn,
     tiny_mlp,
 )
@@ -92,3 +93,26 @@ def test_summary_stage(tmp_path, tiny_bundle) -> None:
     text = (tmp_path / "model.summary.txt").read_text()
     assert "Conv2d" in text and "output shape" in text
     assert result.metrics["params"] == sum(result.metrics["params_by_module"].values())
+
+
+def test_summary_and_model_card_in_a_recipe(tmp_path) -> None:
+    # The stage and the exporter where they will live: a real (tiny) run on the digits.
+    student = {
+        "name": "student",
+        "type": "train",
+        "model": {"name": "seed_mlp", "options": {"hidden": [16]}},
+        "epochs": 1,
+    }
+    describe = {"name": "describe", "type": "summary", "inputs": {"model": "student"}}
+    card = {
+        "name": "card",
+        "type": "export",
+        "inputs": {"models": ["student"]},
+        "exporter": {"name": "model_card"},
+    }
+    run = run_tiny_recipe([student, describe, card], tmp_path=tmp_path)
+    written = json.loads((run.run_dir / "student.json").read_text())
+    assert written["params"] == run.metrics["stages"]["describe"]["params"]
+    # The export stage passes its context: the card gets the digits' class names.
+    assert written["class_names"] == [str(d) for d in range(10)]
+    assert (run.run_dir / "student.summary.txt").read_text().startswith("student: ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from compressor.bench.timing import UNSTABLE_SPREAD, thread_label
@@ -9,13 +11,17 @@ from compressor.report.format import (
     compact_count,
     format_bytes,
     format_count,
+    format_error,
     format_limits,
     format_ms,
     format_per_s,
     format_percent,
+    format_points,
     format_ratio,
+    format_seconds,
     format_spread,
     markdown_table,
+    table_cell,
 )
 
 FORMATTERS = [
@@ -27,6 +33,9 @@ FORMATTERS = [
     format_ms,
     format_per_s,
     format_spread,
+    format_error,
+    format_points,
+    format_seconds,
 ]
 
 
@@ -80,3 +89,18 @@ def test_threads_are_written_as_the_metrics_keys() -> None:
 
 def test_markdown_table() -> None:
     assert markdown_table(["a", "b"], [["1", "2"]]) == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+
+
+def test_errors_points_and_seconds() -> None:
+    assert format_error(1.19e-7) == "1.19e-07" and format_error(0.0) == "0.00e+00"
+    assert format_points(-0.1) == "-0.10" and format_points(0.0) == "+0.00"
+    assert format_seconds(12.34) == "12.3 s"
+
+
+def test_a_cell_cannot_break_the_table() -> None:
+    error = "stage failed: expected a | b\ngot c"
+    assert table_cell(error) == "stage failed: expected a \\| b<br>got c"
+    header, rule, row = markdown_table(["stage", "result"], [["`x | y`", error]])
+    assert header == "| stage | result |" and rule == "|---|---|"
+    # Two cells: the row has three unescaped pipes, the delimiters, and no line break.
+    assert len(re.findall(r"(?<!\\)\|", row)) == 3 and "\n" not in row

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
 from compressor.report import render
+from compressor.report.html import markdown_to_html
 from tests.compressor.report.conftest import METRICS
 
 
@@ -39,3 +41,32 @@ def test_cells_whose_rounds_disagree_are_flagged() -> None:
     assert "| 3% |" in text and "| 42% ⚠ |" in text
     assert "disagree by more than 10% on the median" in text
     assert "disagree by more than" not in render(METRICS)  # older metrics: no column value, no flag
+
+
+def _stage_rows(text: str) -> list[str]:
+    table = text.split("## Stages", 1)[1].strip().splitlines()
+    return [line for line in table[2:] if line.startswith("|")]
+
+
+def test_a_stage_error_with_a_pipe_and_a_newline_keeps_the_table(tmp_path) -> None:
+    metrics = copy.deepcopy(METRICS)
+    metrics["stages"]["export"]["error"] = "parity | failed:\nmax |diff| 3.0 > `a | b`"
+    text = render(metrics)
+    rows = _stage_rows(text)
+    assert len(rows) == len(metrics["stages"])  # no row split in two
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows)  # four cells each
+    page = markdown_to_html(text, tmp_path, "t")
+    stages_table = page.split("<h2>Stages</h2>", 1)[1]
+    (export_row,) = [r for r in stages_table.split("</tr>") if "<code>export</code>" in r]
+    assert export_row.count("<td") == 4
+    assert "parity | failed:<br />\nmax |diff| 3.0 &gt; <code>a | b</code>" in export_row
+
+
+def test_a_third_party_exporter_without_parity_figures_shows_dashes() -> None:
+    metrics = copy.deepcopy(METRICS)
+    metrics["stages"]["export"]["files"] = {"student.bin": {"params": 10}}
+    metrics["stages"]["quantize"]["files"]["student.int8.onnx"].pop("accuracy_delta_points")
+    text = render(metrics)
+    assert "nan" not in text
+    assert "`student.bin`: max abs error —, top-1 agreement —" in text
+    assert "accuracy 95.00% → 94.90% (— points)" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,28 @@ def test_unloadable_file_fails(tmp_path: Path) -> None:
 
     with pytest.raises(AssertionError, match="model.json does not load"):
         check_exporter(NotJson(), suffix=".json", directory=tmp_path)
+
+
+class NeedsContext:
+    """An exporter that reads the context the export stage passes, as a new exporter may."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path, *, context) -> dict:
+        self.seen.append(context)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({"shape": list(context.input_shape)}))
+        return {"exporter": "needs_context"}
+
+
+def test_the_export_context_is_passed_as_the_export_stage_passes_it(tmp_path: Path) -> None:
+    from compressor.export_context import ExportContext
+
+    exporter = NeedsContext()
+    check_exporter(exporter, suffix=".json", directory=tmp_path / "a", check_failure=False)
+    (seen,) = exporter.seen
+    assert seen.input_shape == (1, 8, 8) and seen.mean == (0.0,) and seen.artifact == "model"
+    given = ExportContext(input_shape=(1, 8, 8), class_names=tuple("abcd"))
+    check_exporter(exporter, suffix=".json", directory=tmp_path / "b", context=given)
+    assert exporter.seen[1:] == [given, given]  # the good export and the failing one

@@ -20,25 +20,32 @@ def test_the_documented_imports_work() -> None:
         TINY_CLASSES,
         TINY_INPUT_SHAPE,
         StageCheckResult,
+        TinyRun,
+        check_dataset,
         check_exporter,
         check_loss,
         check_pruner,
         check_stage,
+        run_tiny_recipe,
         tiny_cnn,
         tiny_data_bundle,
         tiny_mlp,
     )
 
     helpers = [check_exporter, check_loss, check_pruner, check_stage, tiny_cnn, tiny_data_bundle]
-    assert all(callable(h) for h in [*helpers, tiny_mlp, StageCheckResult])
+    helpers += [check_dataset, run_tiny_recipe, tiny_mlp, StageCheckResult, TinyRun]
+    assert all(callable(h) for h in helpers)
     assert (TINY_INPUT_SHAPE, TINY_CLASSES) == ((1, 8, 8), 4)
     assert sorted(compressor.testing.__all__) == sorted(
         [
             "StageCheckResult",
+            "TinyRun",
+            "check_dataset",
             "check_exporter",
             "check_loss",
             "check_pruner",
             "check_stage",
+            "run_tiny_recipe",
             "tiny_cnn",
             "tiny_data_bundle",
             "tiny_mlp",
