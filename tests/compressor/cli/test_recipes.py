@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -128,3 +129,15 @@ def test_help_points_at_documentation_an_installed_package_can_reach(capsys) -> 
     docs_line = next(line for line in help_text.splitlines() if line.startswith("docs:"))
     assert docs_line.split()[1] == urls["Documentation"]
     assert "compressor recipes" in help_text and "compressor run quickstart" in help_text
+
+
+def test_listing_imports_no_heavy_library() -> None:
+    code = (
+        "import sys, io, contextlib; from compressor.cli import main; "
+        "buf = io.StringIO(); ctx = contextlib.redirect_stdout(buf); ctx.__enter__(); "
+        "rc = main(['recipes', '--json']); ctx.__exit__(None, None, None); "
+        "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'numpy', 'matplotlib') "
+        "if m in sys.modules]; print(rc, 'quickstart' in buf.getvalue(), heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0 True []"
