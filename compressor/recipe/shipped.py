@@ -35,7 +35,12 @@ class ShippedRecipe:
     path: Path
 
     def read(self) -> dict[str, Any]:
-        """The recipe as a mapping (YAML only: nothing is validated against the plugins)."""
+        """The recipe as a mapping (YAML only: nothing is validated against the plugins).
+
+        Raises:
+            UsageError: The file is not a YAML mapping (a shipped recipe never is; the tests
+                load every one).
+        """
         raw = yaml.safe_load(self.path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise UsageError(f"{self.path}: a shipped recipe must be a mapping")
