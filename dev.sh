@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone: set up a virtualenv, then run the quick start or the tests.
 #
-#   bash dev.sh run    # set up, then run recipes/quickstart.yaml end to end
+#   bash dev.sh run    # set up, then run the shipped quickstart recipe end to end
 #   bash dev.sh test   # set up, then run the test suite
 #   bash dev.sh check  # set up, then lint, check formatting, types and the import layers
 #   bash dev.sh setup  # only set up
@@ -35,7 +35,7 @@ case "$command" in
   setup) setup ;;
   run)
     setup
-    exec "$VENV/bin/compressor" run recipes/quickstart.yaml "$@"
+    exec "$VENV/bin/compressor" run quickstart "$@"
     ;;
   test)
     setup

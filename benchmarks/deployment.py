@@ -2,7 +2,7 @@
 
 One pipeline run on this machine, figures printed at the end:
 
-- the seed MLP student (784-128-10, as in recipes/mnist_seed.yaml) trained on the 5,000 shipped
+- the seed MLP student (784-128-10, as in the mnist_seed recipe) trained on the 5,000 shipped
   MNIST digits, exported to ONNX with the normalization embedded and folded into the first layer
   (it takes raw uint8 pixels), quantized to INT8 (the raw pixels go straight into the INT8 first
   layer; the 10-class head stays FP32), and
@@ -42,7 +42,7 @@ from compressor.plugin.registry import Registry
 from compressor.run import pipeline
 from compressor.run.progress import Progress
 
-#: Hidden units of the seed student (recipes/mnist_seed.yaml): 784 x 128 weights.
+#: Hidden units of the seed student (the mnist_seed recipe): 784 x 128 weights.
 HIDDEN = 128
 BENCH = {
     "type": "benchmark",

@@ -1,6 +1,6 @@
 """Does distillation beat training the student alone? Each logit loss, over several seeds.
 
-On the split, budget and augmentation of ``recipes/mnist_seed.yaml``: the teacher, the seed MLP
+On the split, budget and augmentation of ``compressor/recipes/mnist_seed.yaml``: the teacher, the seed MLP
 student trained alone, the same student distilled with the recipe's own losses
 (``distill_recipe``) and with each other logit loss (kd with logit standardization, dkd, dist,
 mse_logits), over 3 seeds. Prints held-out test accuracy per seed, as mean ± std and as the gain
@@ -25,6 +25,7 @@ import yaml
 
 from compressor import recipe
 from compressor.plugin.registry import Registry
+from compressor.recipe.shipped import recipes_dir
 from compressor.run import pipeline
 from compressor.run.progress import Progress
 
@@ -44,7 +45,7 @@ LOSSES = {
 
 def build_recipe(seed: int, scale: float, registry: Registry) -> dict:
     """The seed recipe with one distill stage per loss and no export/benchmark."""
-    base = yaml.safe_load((ROOT / "recipes" / "mnist_seed.yaml").read_text())
+    base = yaml.safe_load((recipes_dir() / "mnist_seed.yaml").read_text())
     stages = {s["name"]: s for s in base["stages"]}
     teacher, alone, distill = stages["teacher"], stages["student_alone"], stages["distill"]
     for stage in (teacher, alone, distill):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from compressor.cli.recipes import recipe_argument
 
 if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
@@ -26,7 +27,9 @@ def global_options() -> argparse.ArgumentParser:
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The recipe file and its ``--set`` overrides (``run`` and ``validate``)."""
-    parser.add_argument("recipe", type=Path, help="the recipe YAML file")
+    parser.add_argument(
+        "recipe", type=recipe_argument, help="a recipe file or a shipped recipe's name"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -10,23 +10,25 @@ from __future__ import annotations
 import argparse
 
 from compressor import __version__
-from compressor.cli import bench, new_plugin, plugins, report, run, validate
+from compressor.cli import bench, new_plugin, plugins, recipes, report, run, schema, validate
 from compressor.cli.common import global_options
 
 #: The commands in the order ``--help`` lists them.
-COMMAND_MODULES = (run, validate, plugins, new_plugin, bench, report)
+COMMAND_MODULES = (run, validate, recipes, plugins, new_plugin, bench, report, schema)
 
 EPILOG = """\
 examples:
-  compressor run recipes/quickstart.yaml
-  compressor run recipes/quickstart.yaml --set stages.distill.epochs=3 --out runs/try
-  compressor validate recipes/quickstart.yaml
+  compressor recipes                       # the shipped recipes; run one by name
+  compressor run quickstart
+  compressor run quickstart --set stages.distill.epochs=3 --out runs/try
+  compressor validate my_recipe.yaml
   compressor plugins --json
+  compressor schema --out recipe.schema.json   # editor completion for recipes
   compressor new-plugin compressor-focal --dir plugins-dev/focal
   compressor bench runs/quickstart/student.onnx --dataset digits --batch 1,64 --threads 1,2
   compressor report runs/quickstart
 
-docs: docs/cli.md, docs/recipes.md, docs/stages.md
+docs: https://github.com/compressor-dev/compressor/tree/main/docs (cli.md, recipes.md, stages.md)
 """
 
 

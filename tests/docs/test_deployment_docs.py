@@ -15,6 +15,7 @@ from torch import nn
 
 from compressor import recipe
 from compressor.export_context import ExportContext
+from compressor.recipe.shipped import recipes_dir
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:You are using the legacy TorchScript:DeprecationWarning"
@@ -66,7 +67,7 @@ def test_python_snippets_run(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("name", ["deployment.yaml", "quickstart.yaml"])
 def test_resolved_recipe_validates_again(registry, name) -> None:
     # recipe.yaml in a run folder spells every default out; re-running it must work.
-    path = Path(__file__).resolve().parents[2] / "recipes" / name
+    path = recipes_dir() / name
     plan = recipe.load(path, registry)
     again = recipe.resolve(plan.resolved(), registry)
     assert again.resolved() == plan.resolved()

@@ -28,9 +28,9 @@ def test_error_names_the_file(tiny_recipe, write_recipe, registry) -> None:
 
 
 def test_shipped_recipes_are_valid(registry) -> None:
-    from pathlib import Path
+    from compressor.recipe.shipped import shipped_recipes
 
-    recipes = sorted(Path(__file__).resolve().parents[3].joinpath("recipes").glob("*.yaml"))
-    assert recipes
-    for path in recipes:
-        recipe.load(path, registry)
+    recipes = shipped_recipes()
+    assert {"quickstart", "deployment", "mnist_seed"} <= {r.name for r in recipes}
+    for shipped in recipes:
+        recipe.load(shipped.path, registry)
