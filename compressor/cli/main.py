@@ -1,16 +1,20 @@
 """``main``: parse the command line, run the command, turn errors into one line and an exit code.
 
 Errors in the user's input end with one line and exit code 2; a stage that fails on valid input
-exits with 1; Ctrl-C with 130. Tracebacks are shown only with ``--debug``.
+exits with 1; Ctrl-C with 130. Tracebacks are shown only with ``--debug``. The command runs
+with the ``compressor`` logger shown on standard error at the level ``-v``/``--log-level`` ask
+for (:func:`compressor.logs.configured`).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
 
-from compressor.cli.parser import build_parser
+from compressor import logs
+from compressor.cli.parser import build_parser, parse_command_line
 from compressor.errors import CompressorError, UsageError
 
 
@@ -30,12 +34,18 @@ def _rank_prefix(rank: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``compressor`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv)
     # What `run --nproc N` hands each torchrun process, global options included.
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 2
+    with logs.configured(logs.level_for(args.verbose, args.log_level)):
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors become one line on standard error and an exit code."""
     try:
         code: int = args.handler(args)
         return code

@@ -1,17 +1,20 @@
 """The ``compressor`` argument parser, assembled from the command modules.
 
 Each command module has ``register(commands, common)``: it adds its subparser (taking the
-global options from ``common``) and sets ``handler`` to the function that runs it. Command
-modules import nothing heavy at module level, so building the parser stays instant.
+global options from ``common``, so they work after the command too) and sets ``handler`` to
+the function that runs it. Command modules import nothing heavy at module level, so building
+the parser stays instant. Parse with :func:`parse_command_line`, which merges the global options
+given before and after the command.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from compressor import __version__
 from compressor.cli import bench, new_plugin, plugins, recipes, report, run, schema, validate
-from compressor.cli.common import global_options
+from compressor.cli.common import global_options, merge_global_options
 
 #: The commands in the order ``--help`` lists them.
 COMMAND_MODULES = (run, validate, recipes, plugins, new_plugin, bench, report, schema)
@@ -24,6 +27,7 @@ examples:
   compressor validate my_recipe.yaml
   compressor plugins --json
   compressor schema --out recipe.schema.json   # editor completion for recipes
+  compressor -v validate quickstart --disable-plugin my_plugin
   compressor new-plugin compressor-focal --dir plugins-dev/focal
   compressor bench runs/quickstart/student.onnx --dataset digits --batch 1,64 --threads 1,2
   compressor report runs/quickstart
@@ -34,17 +38,24 @@ docs: https://github.com/compressor-dev/compressor/tree/main/docs (cli.md, recip
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: global options, ``--version`` and every command."""
-    common = global_options()
+    common = global_options(after_command=True)
     parser = argparse.ArgumentParser(
         prog="compressor",
         description="Distill, prune and export PyTorch models to ONNX from one YAML recipe, "
         "and benchmark the result in onnxruntime.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
+        parents=[global_options()],
     )
     parser.add_argument("--version", action="version", version=f"compressor {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands, common)
     return parser
+
+
+def parse_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``); global options from either side, merged."""
+    return merge_global_options(parser.parse_args(argv))

@@ -1,6 +1,8 @@
-"""``compressor plugins``: every plugin, its package and version, its hooks, what it registers.
+"""``compressor plugins``: every plugin, its package and version, its hooks, what it registers,
+and the names claimed twice.
 
-Imports no torch, onnx, onnxruntime, numpy or matplotlib: it answers in well under a second.
+Imports no torch, onnx, onnxruntime, numpy or matplotlib: it answers in well under a second. A
+broken plugin or a conflict is shown, never fatal: the command exits 0.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def plugins(args: argparse.Namespace) -> int:
                 ]
                 for kind in KINDS
             },
+            "conflicts": [conflict.as_json() for conflict in registry.conflicts()],
         }
         print(json.dumps(payload, indent=2))
         return 0
@@ -82,8 +85,16 @@ def _print_tables(registry: Registry, rows: list[dict[str, Any]]) -> None:
     table.add_column("plugin / package", no_wrap=True)
     table.add_column("hooks")
     table.add_column("registers")
+    contested = {(c.kind, c.name) for c in registry.conflicts()}
     for row in rows:
-        registers = "\n".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+        registers = "\n".join(
+            f"{kind}: "
+            + ", ".join(
+                f"[red]{escape(n)} (conflict)[/]" if (kind, n) in contested else escape(n)
+                for n in names
+            )
+            for kind, names in row["registers"].items()
+        )
         if row["blocked"]:
             registers = "[yellow]blocked[/]"
         if row["error"]:
@@ -95,11 +106,46 @@ def _print_tables(registry: Registry, rows: list[dict[str, Any]]) -> None:
         )
         table.add_row(f"[bold]{name}[/]\n{package}", hooks, registers)
     console.print(table)
+    _print_conflicts(console, registry)
     for kind in KINDS:
         kind_table = Table(title="losses" if kind == "loss" else f"{kind}s", title_justify="left")
         kind_table.add_column("name", style="bold")
         kind_table.add_column("description")
         kind_table.add_column("from")
-        for record in registry.records(kind):
-            kind_table.add_row(record.name, record.description, record.source.split(" ")[0])
+        listed = [
+            (record.name, escape(record.description), record.source.split(" ")[0])
+            for record in registry.records(kind)
+        ]
+        listed += [
+            (
+                conflict.name,
+                "[red]conflict:[/] registered more than once (see conflicts)",
+                ", ".join(source.split(" ")[0] for source in conflict.sources),
+            )
+            for conflict in registry.conflicts()
+            if conflict.kind == kind
+        ]
+        for name, description, source in sorted(listed):
+            kind_table.add_row(escape(name), description, escape(source))
         console.print(kind_table)
+
+
+def _print_conflicts(console: Any, registry: Registry) -> None:
+    """The names claimed more than once, each with every source and what to do; if any."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    conflicts = registry.conflicts()
+    if not conflicts:
+        return
+    table = Table(title="conflicts", title_justify="left", title_style="bold red")
+    table.add_column("name", no_wrap=True)
+    table.add_column("claimed by")
+    table.add_column("what to do")
+    for conflict in conflicts:
+        table.add_row(
+            f"[bold]{escape(conflict.name)}[/]\n{conflict.kind}",
+            "\n".join(escape(source) for source in conflict.sources),
+            escape(conflict.message.split("; ", 1)[-1]),
+        )
+    console.print(table)

@@ -1,4 +1,9 @@
-"""``compressor run RECIPE``: validate a recipe, run its stages, print the comparison table."""
+"""``compressor run RECIPE``: validate a recipe, run its stages, print the comparison table.
+
+A plugin that is broken, or a name claimed twice, that the recipe does not need gets one
+warning line before the run starts (on the ``compressor`` logger, so ``--log-level error``
+hides it): it may be a plugin the user expects to run, such as one with lifecycle hooks.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compressor.cli.common import add_recipe_arguments, registry_for
 from compressor.cli.launch import launch, parse_nproc, without_nproc
 from compressor.errors import CompressorError, UsageError
+from compressor.logs import get_logger
+
+if TYPE_CHECKING:
+    from compressor.plugin.registry import Registry
+
+_log = get_logger(__name__)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -86,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         return launch(nproc, without_nproc(args.argv))
     registry = registry_for(args)
     plan = recipe.load(args.recipe, registry, args.overrides)
+    _log.info("recipe %s: stages %s", args.recipe, ", ".join(s.name for s in plan.stages))
+    if distributed.env_rank() == 0:
+        warn_unused_problems(registry)
     progress = Progress(enabled=not args.quiet)
     cache = StageCache(args.cache_dir or default_cache_dir(), read=not args.no_cache)
     try:
@@ -111,3 +125,22 @@ def run(args: argparse.Namespace) -> int:
     print_summary(console, result.metrics)
     console.print(f"run folder: [bold]{result.run_dir}[/] (report.md, metrics.json, models)")
     return 0
+
+
+def warn_unused_problems(registry: Registry) -> None:
+    """One warning line per broken plugin and per contested name, for a recipe that loaded.
+
+    The recipe resolved, so it names nothing of theirs; but a broken plugin may be one whose
+    lifecycle hooks the user expects to run, and neither should go unnoticed.
+    """
+    for info in registry.pm.infos.values():
+        if info.error:
+            _log.warning(
+                "plugin %s is broken and not used: %s; `compressor plugins` lists it, "
+                "--disable-plugin %s hides it",
+                info.label,
+                info.error,
+                info.name,
+            )
+    for conflict in registry.conflicts():
+        _log.warning("%s (this recipe does not use it)", conflict.message)

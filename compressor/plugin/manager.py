@@ -3,9 +3,11 @@
 compressor's own plugins (losses, pruners, exporters, datasets, models, stages) register
 through the entry-point group ``compressor`` exactly as a third party's package does. Entry
 points are loaded one by one rather than with pluggy's ``load_setuptools_entrypoints``, so that a
-plugin that fails to import is reported (with its distribution and version) instead of taking
-``compressor plugins`` and every unrelated recipe down with it, and so that two distributions
-using the same entry-point name is an error rather than a silent skip.
+plugin that fails to import, or whose hooks do not match the hookspecs (a misspelled hook, an
+argument the hook does not pass), is reported with its distribution and version instead of
+taking ``compressor plugins`` and every unrelated recipe down with it; and so that two
+distributions using the same entry-point name is a recorded conflict (both loaded, shown by
+``compressor plugins``) rather than a silent skip.
 
 Plugins are blocked by name with ``--disable-plugin NAME`` or the environment variable
 ``COMPRESSOR_DISABLE_PLUGINS=name1,name2``.
@@ -28,12 +30,17 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from compressor import NAME, hookspecs
-from compressor.errors import CompressorError, PluginError
+from compressor.errors import CompressorError, PluginError, one_line
+from compressor.logs import get_logger
+from compressor.plugin.conflicts import PLUGIN_KIND, NameConflict
+from compressor.plugin.validation import hook_problems
 
 if TYPE_CHECKING:
     from compressor.context import RunContext, StageInfo
 
 DISABLE_ENV = "COMPRESSOR_DISABLE_PLUGINS"
+
+_log = get_logger(__name__)
 
 #: kind -> the registration hook that provides it.
 REGISTRATION_HOOKS: dict[str, str] = {
@@ -91,20 +98,59 @@ class Registration:
 
 
 class CompressorPluginManager(pluggy.PluginManager):
-    """A pluggy manager that also remembers where each plugin came from and what broke."""
+    """A pluggy manager that also remembers where each plugin came from and what broke.
+
+    Attributes:
+        infos: Every plugin found, by the name it is registered under (its entry-point name,
+            or its label when several distributions declare that name), broken and blocked
+            ones included.
+        conflicts: Entry-point names several distributions declare.
+    """
 
     def __init__(self) -> None:
         super().__init__(NAME)
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self.conflicts: list[NameConflict] = []
 
-    def register_plugin(self, plugin: object, info: PluginInfo) -> None:
-        """Register ``plugin`` under ``info.name`` and record its provenance."""
-        self.register(plugin, name=info.name)
+    def register_plugin(self, plugin: object, info: PluginInfo, key: str | None = None) -> bool:
+        """Register ``plugin`` under ``key`` (default ``info.name``), recording its provenance.
+
+        A plugin whose hooks do not match the hookspecs is not registered: ``info.error`` says
+        which hook or argument is wrong, and the other plugins are unaffected.
+
+        Returns:
+            Whether the plugin was registered (not when blocked or broken).
+
+        Raises:
+            ValueError: Another plugin is registered under ``key`` (a programming error of the
+                caller, e.g. an extra plugin named like an installed one).
+        """
+        key = key or info.name
+        if key in self.infos and self.has_plugin(key):
+            raise ValueError(f"a plugin is already registered as {key!r}")
+        self.infos[key] = info
+        if self.is_blocked(key):
+            info.blocked = True
+            return False
+        if self.is_registered(plugin):
+            # Two distributions' entry points naming one module (a renamed package, say).
+            other = self.info_for(self.get_name(plugin) or "")
+            info.error = f"{info.module} is already loaded as plugin {other.label}"
+            return False
+        problems = hook_problems(self, plugin)
+        if problems:
+            info.error = "; ".join(problems)
+            return False
+        try:
+            self.register(plugin, name=key)
+        except pluggy.PluginValidationError as exc:
+            info.error = f"invalid hook implementation: {one_line(exc)}"
+            return False
         info.hooks = sorted(
             caller.name for caller in (self.get_hookcallers(plugin) or []) if caller.name
         )
-        self.infos[info.name] = info
+        return True
 
     def info_for(self, plugin_name: str) -> PluginInfo:
         """Provenance of a registered plugin (a bare entry is made for ad-hoc registrations)."""
@@ -174,11 +220,11 @@ class CompressorPluginManager(pluggy.PluginManager):
             plugin = _plugin_that_raised(caller, error)
             if plugin is None:
                 raise
-            label = self.info_for(plugin).label
+            info = self.info_for(plugin)
             raise PluginError(
-                f"plugin {label} failed in {caller.name} for stage {stage.name!r}: "
+                f"plugin {info.label} failed in {caller.name} for stage {stage.name!r}: "
                 f"{type(error).__name__}: {error}; fix or uninstall it, or block it with "
-                f"--disable-plugin {plugin}"
+                f"--disable-plugin {info.name}"
             ) from error
 
 
@@ -222,7 +268,11 @@ def build_plugin_manager(
     *,
     extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> CompressorPluginManager:
-    """Create the plugin manager: hookspecs, extra plugins, entry points, then ``check_pending``.
+    """Create the plugin manager: hookspecs, extra plugins, then the entry points.
+
+    Nothing a plugin does wrong stops the others from loading: a plugin that fails to import,
+    or implements a hook that does not exist, is in ``pm.infos`` with ``error`` set; an
+    entry-point name several distributions declare is in ``pm.conflicts``.
 
     Args:
         disabled: Plugin (entry-point) names to block, in addition to ``COMPRESSOR_DISABLE_PLUGINS``.
@@ -230,11 +280,7 @@ def build_plugin_manager(
             embedding applications use this to add plugins without packaging them.
 
     Returns:
-        The manager. Plugins that failed to import are in ``pm.infos`` with ``error`` set.
-
-    Raises:
-        PluginError: Two distributions declare the same entry-point name, or a plugin implements
-            a hook that does not exist (a typo such as ``compressor_register_loss``).
+        The manager.
     """
     pm = CompressorPluginManager()
     blocked = {*disabled, *disabled_from_env()}
@@ -243,41 +289,61 @@ def build_plugin_manager(
     for name, plugin in extra_plugins:
         pm.register_plugin(plugin, PluginInfo(name=name, module=getattr(plugin, "__name__", name)))
 
-    owners: dict[str, PluginInfo] = {}
+    by_name: dict[str, list[importlib.metadata.EntryPoint]] = {}
     for ep in _entry_points():
-        dist_name, version = _dist_of(ep)
-        info = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name, version=version)
-        if ep.name in owners:
-            first = owners[ep.name]
-            raise PluginError(
-                f"plugin name {ep.name!r} is declared by two distributions: "
-                f"{first.distribution} {first.version} and {dist_name} {version}; "
-                f"uninstall one, or block it with --disable-plugin"
-            )
-        owners[ep.name] = info
-        if ep.name in blocked:
-            info.blocked = True
-            pm.infos[ep.name] = info
-            continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break unrelated work
-            info.error = f"failed to import {ep.value}: {type(exc).__name__}: {exc}"
-            pm.infos[ep.name] = info
-            continue
-        if not isinstance(plugin, types.ModuleType | type) and not hasattr(plugin, "__dict__"):
-            info.error = f"entry point {ep.value} is not a module or object with hooks"
-            pm.infos[ep.name] = info
-            continue
-        try:
-            pm.register_plugin(plugin, info)
-        except pluggy.PluginValidationError as exc:
-            info.error = f"invalid hook implementation: {exc}"
-            pm.infos[ep.name] = info
-
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}") from None
+        by_name.setdefault(ep.name, []).append(ep)
+    for name, eps in by_name.items():
+        infos = [PluginInfo(ep.name, ep.value, *_dist_of(ep)) for ep in eps]
+        contested = len(eps) > 1
+        if contested and name not in blocked:
+            sources = tuple(sorted(f"{info.distribution} {info.version}" for info in infos))
+            pm.conflicts.append(NameConflict(PLUGIN_KIND, name, sources))
+        for ep, info in zip(eps, infos, strict=True):
+            # Contested: each under its label, so that every one of them is loaded.
+            _load_entry_point(pm, ep, info, info.label if contested else name, blocked)
+    _log_summary(pm)
     return pm
+
+
+def _load_entry_point(
+    pm: CompressorPluginManager,
+    ep: importlib.metadata.EntryPoint,
+    info: PluginInfo,
+    key: str,
+    blocked: set[str],
+) -> None:
+    """Import and register one entry point; what goes wrong is recorded in ``info.error``."""
+    pm.infos[key] = info
+    if ep.name in blocked:
+        info.blocked = True
+        return
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break unrelated work
+        info.error = f"failed to import {ep.value}: {type(exc).__name__}: {exc}"
+        return
+    if not isinstance(plugin, types.ModuleType | type) and not hasattr(plugin, "__dict__"):
+        info.error = f"entry point {ep.value} is not a module or object with hooks"
+        return
+    pm.register_plugin(plugin, info, key)
+
+
+def _log_summary(pm: CompressorPluginManager) -> None:
+    for info in pm.infos.values():
+        if info.error:
+            _log.info("plugin %s is broken: %s", info.label, info.error)
+        elif info.blocked:
+            _log.info("plugin %s is blocked", info.label)
+        else:
+            _log.debug("plugin %s from %s: %s", info.label, info.module, ", ".join(info.hooks))
+    for conflict in pm.conflicts:
+        _log.info("%s", conflict.message)
+    broken = sum(1 for info in pm.infos.values() if info.error)
+    blocked = sum(1 for info in pm.infos.values() if info.blocked)
+    _log.info(
+        "%d plugins: %d loaded, %d broken, %d blocked",
+        len(pm.infos),
+        len(pm.infos) - broken - blocked,
+        broken,
+        blocked,
+    )

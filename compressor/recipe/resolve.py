@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from compressor.errors import RecipeError, UnknownNameError
 from compressor.plan import Plan, StageInfo, artifact_names
+from compressor.plugin.conflicts import NameConflictError
 from compressor.recipe.messages import validate
 from compressor.recipe.models import NAME_EXPECTED, NAME_PATTERN, STAGE_KEYS, Recipe, StageConfig
 from compressor.recipe.values import check_values
@@ -38,10 +39,13 @@ def lookup(registry: Registry, kind: str, name: str, field: str) -> Any:
 
     Raises:
         RecipeError: Unknown name, at ``field``, with the valid choices (and the plugins that
-            failed to load, since the name may have been theirs).
+            failed to load, since the name may have been theirs); or a name several plugins
+            registered, at ``field``, naming each of them.
     """
     try:
         return registry.get(kind, name)
+    except NameConflictError as exc:
+        raise RecipeError(field, str(exc), value=name) from None
     except UnknownNameError as exc:
         detail = str(exc).split(";")[0]
         if exc.not_loaded:

@@ -1,4 +1,9 @@
-"""The report's PNG plots, drawn from ``metrics.json`` alone with matplotlib's Agg backend.
+"""The report's PNG plots, drawn from ``metrics.json`` alone with matplotlib's Agg renderer.
+
+Figures are :class:`matplotlib.figure.Figure` objects on their own Agg canvas, never pyplot's:
+drawing them changes neither the process's matplotlib backend nor pyplot's list of open
+figures, so a notebook or program that embeds compressor keeps its own. :func:`new_figure` and
+:func:`save_png` are what a plugin drawing its own plot should use too.
 
 - ``<stage>_accuracy_vs_latency.png``: every benchmarked file, accuracy against batch-1 p50
   latency, with the Pareto front (no other file is both faster and more accurate) marked;
@@ -44,24 +49,31 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda n: points[n][0])
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def new_figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib ``Figure`` of ``figsize`` inches on an Agg canvas, outside pyplot.
 
-    matplotlib.use("Agg")  # no display: runs on servers and in CI
-    import matplotlib.pyplot as plt
+    Example:
+        >>> figure = new_figure((6.4, 4.0))
+        >>> axis = figure.subplots()
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    return plt
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)  # attaches itself: text extents and savefig need a renderer
+    return figure
+
+
+def save_png(figure: Any, path: Path, dpi: int = 100) -> Path:
+    """Lay ``figure`` out and write it to ``path`` as PNG, atomically; returns ``path``."""
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return path
 
 
 def _save(figure: Any, path: Path) -> Path:
-    plt = _pyplot()
-    try:
-        figure.tight_layout()
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return path
+    return save_png(figure, path)
 
 
 def separate_labels(figure: Any, labels: list[Any]) -> None:
@@ -100,10 +112,10 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
     models = _benchmarked(stage)
     if not models:
         return None
-    plt = _pyplot()
     points = {n: (m["latency_ms"]["p50"], 100.0 * m["accuracy"]) for n, m in models.items()}
     front = pareto_front(points)
-    figure, ax = plt.subplots(figsize=(6.4, 4.2))
+    figure = new_figure((6.4, 4.2))
+    ax = figure.subplots()
     labels = []
     for name, (lat, acc) in sorted(points.items(), key=lambda item: (-item[1][1], item[1][0])):
         precision = models[name].get("precision", "fp32")
@@ -145,11 +157,11 @@ def plot_sizes(stage: dict[str, Any], path: Path) -> Path | None:
     models = {n: m for n, m in stage.get("models", {}).items() if m.get("file_bytes")}
     if not models:
         return None
-    plt = _pyplot()
     names = list(models)
     kib = [models[n]["file_bytes"] / 1024.0 for n in names]
     colors = [COLORS.get(models[n].get("precision", "fp32"), "#7f7f7f") for n in names]
-    figure, ax = plt.subplots(figsize=(6.4, 0.5 * len(names) + 1.2))
+    figure = new_figure((6.4, 0.5 * len(names) + 1.2))
+    ax = figure.subplots()
     # A student is often hundreds of times smaller than its teacher: on a linear axis its bar
     # is a hairline, so a wide spread gets a log axis with bars rising from below the smallest.
     log = max(kib) > LOG_SIZE_SPREAD * min(kib)
@@ -200,10 +212,10 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
     histories = {n: s["history"] for n, s in stages.items() if s.get("history")}
     if not histories:
         return None
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    figure, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    figure = new_figure((9.6, 3.8))
+    loss_ax, acc_ax = figure.subplots(1, 2)
     for name, history in histories.items():
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         losses = [h.get("loss") for h in history]

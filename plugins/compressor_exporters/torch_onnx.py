@@ -18,6 +18,7 @@ import onnx
 import torch
 from torch import nn
 
+from compressor import logs
 from compressor.errors import StageFailure, one_line
 from compressor_exporters import DYNAMO_MIN_OPSET, TORCHSCRIPT_MAX_OPSET, OnnxOptions
 from compressor_exporters.example_batches import TRACE_BATCH
@@ -67,18 +68,14 @@ def quiet_export(caught: list[str]) -> Iterator[None]:
     progress lines and warnings are held back. Standard streams are not redirected, because
     the progress bar of the run draws on them from another thread.
     """
-    saved = {}
-    for name in _NOISY_LOGGERS:
-        logger = logging.getLogger(name)
-        saved[name] = logger.level
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(record=True) as records:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
+    # Levels for the call only (compressor.logs.quieter): each logger gets its own level back
+    # unless something set another meanwhile, and one set stricter than ERROR stays so.
+    with (
+        logs.quieter(_NOISY_LOGGERS, logging.ERROR),
+        warnings.catch_warnings(record=True) as records,
+    ):
+        warnings.simplefilter("always")
+        yield
     for record in records:
         message = str(record.message).strip().splitlines()[0] if str(record.message).strip() else ""
         if issubclass(record.category, _IGNORED_CATEGORIES):

@@ -10,7 +10,6 @@ scratch folder, with the INT8 file written through :func:`compressor.atomic.atom
 from __future__ import annotations
 
 import contextlib
-import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from compressor import logs
 from compressor.atomic import atomic_path
 from compressor.errors import StageFailure
 from compressor.onnx.inspection import input_spec, load_onnx
@@ -32,17 +32,16 @@ from compressor_stages.quantize_nodes import (
     require_quantizable,
 )
 
+_log = logs.get_logger(__name__)
+
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    # onnxruntime.quantization logs routine advice at WARNING through the root logger.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    # onnxruntime.quantization logs routine advice at WARNING through the root logger
+    # (logging.warning, which also calls basicConfig() on a root logger without a handler):
+    # held back to this module's logger at DEBUG, the root logger's level and handlers untouched.
+    with logs.holding_back_root_records("onnxruntime.quantization", into=_log):
         yield
-    finally:
-        root.setLevel(level)
 
 
 def _one_line(error: Exception) -> str:

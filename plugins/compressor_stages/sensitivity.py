@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from compressor.atomic import atomic_path, write_text
+from compressor.atomic import write_text
 from compressor.context import StageContext
 from compressor.errors import UsageError
 from compressor.model.pruning import PruneSettings, prune_model
@@ -125,12 +125,11 @@ class SensitivityStage:
         ]
         write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
 
-        import matplotlib
+        # A Figure outside pyplot: the process's matplotlib backend stays the user's.
+        from compressor.report.plots import new_figure, save_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, axis = plt.subplots(figsize=(6.4, 4.0))
+        figure = new_figure((6.4, 4.0))
+        axis = figure.subplots()
         for scope in dict.fromkeys(r["scope"] for r in rows):
             points = [r for r in rows if r["scope"] == scope]
             axis.plot(
@@ -146,7 +145,4 @@ class SensitivityStage:
         axis.set_title(f"Pruning sensitivity: {self.options.pruner.name}, before fine-tuning")
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
-        figure.tight_layout()
-        with atomic_path(stem.with_suffix(".png")) as tmp:
-            figure.savefig(tmp, format="png", dpi=110)
-        plt.close(figure)
+        save_png(figure, stem.with_suffix(".png"), dpi=110)

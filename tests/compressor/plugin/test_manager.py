@@ -74,25 +74,122 @@ def test_plugin_whose_hook_raises_is_isolated(install_fake_plugin) -> None:
     assert "kd" in registry.names("loss")
 
 
-def test_unknown_hook_name_is_an_error(install_fake_plugin) -> None:
+def test_unknown_hook_name_breaks_that_plugin_alone(install_fake_plugin) -> None:
     install_fake_plugin(
         "fake_typo",
         """
         from compressor import hookimpl
+        from compressor.records import LossPlugin
         @hookimpl
         def compressor_register_loss():
-            return []
+            return [LossPlugin(name="typo_loss", factory="x:y")]
+        """,
+        dist="typo-dist",
+    )
+    registry = Registry.load()
+    error = registry.pm.infos["fake_typo"].error
+    assert error.startswith(
+        "unknown hook 'compressor_register_loss'; did you mean 'compressor_register_losses'?"
+    )
+    assert "kd" in registry.names("loss") and not registry.has("loss", "typo_loss")
+
+
+def test_two_distributions_with_one_entry_point_name_are_both_loaded(install_fake_plugin) -> None:
+    loss = """
+        from compressor import hookimpl
+        from compressor.records import LossPlugin
+        @hookimpl
+        def compressor_register_losses():
+            return [LossPlugin(name="{name}", factory="x:y")]
+        """
+    install_fake_plugin("fake_a", loss.format(name="loss_a"), dist="dist-a", entry_name="shared")
+    install_fake_plugin("fake_b", loss.format(name="loss_b"), dist="dist-b", entry_name="shared")
+    registry = Registry.load()
+    (conflict,) = registry.pm.conflicts
+    assert (conflict.kind, conflict.name) == ("plugin", "shared")
+    assert sorted(conflict.sources) == ["dist-a 0.1", "dist-b 0.1"]
+    assert registry.get("loss", "loss_a").source == "shared (dist-a 0.1)"
+    assert registry.get("loss", "loss_b").source == "shared (dist-b 0.1)"
+    blocked = Registry.load(["shared"])
+    assert not blocked.has("loss", "loss_a") and not blocked.has("loss", "loss_b")
+    assert not blocked.pm.conflicts
+    assert [i.blocked for i in blocked.pm.infos.values() if i.name == "shared"] == [True, True]
+
+
+def test_two_entry_points_naming_one_module_load_it_once(install_fake_plugin) -> None:
+    # A renamed distribution installed next to its old self: two names, one module.
+    source = """
+        from compressor import hookimpl
+        from compressor.records import LossPlugin
+        @hookimpl
+        def compressor_register_losses():
+            return [LossPlugin(name="renamed", factory="x:y")]
+        """
+    site = install_fake_plugin("fake_renamed", source, dist="old-name", entry_name="old_name")
+    from tests.dists import write_dist_info
+
+    write_dist_info(site, "new-name", "0.2", {"new_name": "fake_renamed"})
+    registry = Registry.load()
+    assert registry.get("loss", "renamed").name == "renamed"  # no conflict with itself
+    infos = [registry.pm.infos[name] for name in ("old_name", "new_name")]
+    (loaded,) = [i for i in infos if i.error is None]
+    (twice,) = [i for i in infos if i.error is not None]
+    assert twice.error == f"fake_renamed is already loaded as plugin {loaded.label}"
+
+
+def test_a_misspelled_lifecycle_hook_says_which_one_was_meant(install_fake_plugin) -> None:
+    install_fake_plugin(
+        "fake_timer",
+        """
+        from compressor import hookimpl
+        @hookimpl
+        def compressor_before_stages(stage, context):
+            pass
         """,
     )
-    with pytest.raises(PluginError, match="fake_typo.*unknown hook"):
-        build_plugin_manager()
+    error = build_plugin_manager().infos["fake_timer"].error
+    assert error.startswith(
+        "unknown hook 'compressor_before_stages'; did you mean 'compressor_before_stage'? "
+        "valid choices: compressor_after_stage, compressor_before_stage, "
+    )
+    assert error.count("unknown hook") == 1 and "<module" not in error
 
 
-def test_two_distributions_with_one_entry_point_name(install_fake_plugin) -> None:
-    install_fake_plugin("fake_a", "", dist="dist-a", entry_name="shared_name")
-    install_fake_plugin("fake_b", "", dist="dist-b", entry_name="shared_name")
-    with pytest.raises(PluginError, match="dist-a.*dist-b|dist-b.*dist-a"):
-        build_plugin_manager()
+def test_a_wrong_argument_name_names_the_hook_and_its_arguments(install_fake_plugin) -> None:
+    install_fake_plugin(
+        "fake_args",
+        """
+        from compressor import hookimpl
+        @hookimpl
+        def compressor_before_stage(stag, context):
+            pass
+        @hookimpl
+        def compressor_on_stage_error(stage, exception):
+            pass
+        """,
+    )
+    pm = build_plugin_manager()
+    assert pm.infos["fake_args"].error == (
+        "compressor_before_stage has no argument 'stag' (did you mean 'stage'?); its arguments "
+        "are stage, context; compressor_on_stage_error has no argument 'exception'; its "
+        "arguments are stage, context, error"
+    )
+    assert "fake_args" not in {
+        impl.plugin_name for impl in pm.hook.compressor_before_stage.get_hookimpls()
+    }
+
+
+def test_an_extra_plugin_with_a_bad_hook_is_reported_like_an_installed_one() -> None:
+    @hookimpl
+    def compressor_after_stage(stage, context, secs):
+        pass
+
+    extra = types.SimpleNamespace(compressor_after_stage=compressor_after_stage)
+    pm = build_plugin_manager(extra_plugins=[("extra", extra)])
+    assert pm.infos["extra"].error.startswith(
+        "compressor_after_stage has no argument 'secs' (did you mean 'seconds'?)"
+    )
+    assert not pm.has_plugin("extra")
 
 
 STAGE = StageInfo(name="teacher", type="train", index=0, options=None, inputs={}, outputs={})

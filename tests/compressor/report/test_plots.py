@@ -1,11 +1,20 @@
-"""Report plots: readable labels, visible bars and visible trends, checked on the drawn figures."""
+"""Report plots: readable labels, visible bars and visible trends, checked on the drawn figures;
+drawn without pyplot, so the process's matplotlib backend and logging stay the user's."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from compressor.report import plots
-from compressor.report.plots import _pyplot, moving_average, pareto_front, separate_labels
+from compressor.report.plots import moving_average, new_figure, pareto_front, separate_labels
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
@@ -17,8 +26,8 @@ def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
 
 
 def _labelled(points: list[tuple[str, float, float]]) -> tuple[object, list]:
-    plt = _pyplot()
-    figure, ax = plt.subplots(figsize=(6.4, 4.2))
+    figure = new_figure((6.4, 4.2))
+    ax = figure.subplots()
     ax.set_xscale("log")
     ax.set_xlim(0.005, 0.2)
     ax.set_ylim(98.0, 99.5)
@@ -53,14 +62,12 @@ def test_a_model_and_its_int8_copy_get_separate_labels() -> None:
             label.xyann for label in labels
         ]
     assert labels[0].xyann == (6, 4)  # the first label stays where it was
-    _pyplot().close(figure)
 
 
 def test_labels_far_apart_do_not_move() -> None:
     figure, labels = _labelled([("teacher.onnx", 0.1, 99.2), ("student.onnx", 0.006, 98.3)])
     separate_labels(figure, labels)
     assert [label.xyann for label in labels] == [(6, 4), (6, 4)]
-    _pyplot().close(figure)
 
 
 def _size_figure(monkeypatch, tmp_path, sizes: dict[str, int]):
@@ -84,7 +91,6 @@ def test_a_student_hundreds_of_times_smaller_still_has_a_visible_bar(monkeypatch
     widths = _bar_pixels(figure)
     assert min(widths) > 20, widths  # on a linear axis the INT8 bar was under 2 pixels
     assert widths[0] > widths[1] > widths[2]
-    _pyplot().close(figure)
 
 
 def test_sizes_of_one_order_keep_a_linear_axis(monkeypatch, tmp_path) -> None:
@@ -92,7 +98,6 @@ def test_sizes_of_one_order_keep_a_linear_axis(monkeypatch, tmp_path) -> None:
     assert figure.axes[0].get_xscale() == "linear"
     widths = _bar_pixels(figure)
     assert 3.5 < widths[0] / widths[1] < 4.5  # linear: bar lengths keep the sizes' ratio
-    _pyplot().close(figure)
 
 
 def test_moving_average_skips_missing_values() -> None:
@@ -116,16 +121,44 @@ def test_long_runs_get_a_trend_line_over_faint_epochs(monkeypatch, tmp_path) -> 
     assert raw.get_alpha() < 0.5 and raw.get_marker() in ("None", None, "")
     assert trend.get_label() == "distill (mean of 20 epochs)"
     assert all(abs(y - 0.4) < 1e-9 for y in trend.get_ydata()[20:])  # the alternation is gone
-    _pyplot().close(figure)
 
 
 def test_short_runs_keep_every_epoch_as_a_point(monkeypatch, tmp_path) -> None:
     figure = _curves_figure(monkeypatch, tmp_path, 12)
     (line,) = figure.axes[0].get_lines()
     assert line.get_marker() == "." and line.get_label() == "distill"
-    _pyplot().close(figure)
 
 
 def test_pareto_front() -> None:
     points = {"a": (1.0, 0.90), "b": (2.0, 0.95), "c": (3.0, 0.93), "d": (1.0, 0.85)}
     assert pareto_front(points) == ["a", "b"]
+
+
+def test_drawing_the_report_leaves_matplotlib_and_logging_as_they_were(tmp_path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import json, logging, sys
+        import matplotlib
+        from compressor.report import write_report
+        from tests.compressor.report.conftest import METRICS
+        write_report({str(tmp_path)!r}, METRICS)
+        root = logging.getLogger()
+        print(json.dumps({{
+            "pyplot": "matplotlib.pyplot" in sys.modules,
+            "backend": matplotlib.get_backend(),
+            "root": [root.level, len(root.handlers)],
+        }}))
+        """
+    )
+    # A backend other than Agg, as a notebook's would be: drawing the report must keep it.
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == {
+        "pyplot": False,
+        "backend": "svg",
+        "root": [30, 0],
+    }
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert "training_curves.png" in pngs and len(pngs) >= 3, pngs
