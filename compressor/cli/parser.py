@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 
 from compressor import __version__
-from compressor.cli import bench, new_plugin, plugins, report, run, validate
+from compressor.cli import bench, cache, new_plugin, plugins, report, run, validate
 from compressor.cli.common import global_options
 
 #: The commands in the order ``--help`` lists them.
-COMMAND_MODULES = (run, validate, plugins, new_plugin, bench, report)
+COMMAND_MODULES = (run, validate, plugins, new_plugin, bench, report, cache)
 
 EPILOG = """\
 examples:
