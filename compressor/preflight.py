@@ -1,19 +1,28 @@
-"""Checks that need the data and the models, run before any stage trains.
+"""Checks that need the data, the models and the plugins' code, run before any stage trains.
 
 The recipe validator checks names, options and the artifact flow without torch. Some mistakes
 only show with real objects: a module path in a feature loss, an ignored layer in a prune
 stage. Stages that can make such mistakes register a ``preflight`` callable; it receives an
 untrained instance of every model artifact (built from the architecture that produces it) and
 the dataset, and raises :class:`~compressor.errors.RecipeError` before anything is trained.
+
+Before those, :func:`check_factories` imports the factory of every plugin the recipe uses, so
+a plugin whose module cannot be imported (a dependency it needs is not installed) is an error
+naming the recipe field and the plugin, from ``compressor validate`` and before a run trains,
+rather than a bare ``ModuleNotFoundError`` halfway through the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from compressor.records import resolve_factory
-from compressor.schemas import ModelRef
+from pydantic import BaseModel
+
+from compressor.errors import RecipeError, one_line
+from compressor.records import Factory, PluginRecord, resolve_factory
+from compressor.schemas import ModelRef, PluginRef
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,9 +33,78 @@ if TYPE_CHECKING:
 
 
 def load_data(plan: Plan, registry: Registry) -> DataBundle:
-    """Load the recipe's dataset with its fixed split."""
+    """Load the recipe's dataset with its fixed split.
+
+    Raises:
+        RecipeError: The dataset plugin's factory cannot be imported (see
+            :func:`check_factories`).
+    """
     ref = plan.recipe.data
-    return registry.get("dataset", ref.dataset).build(ref.parsed, seed=ref.split_seed)
+    record = registry.get("dataset", ref.dataset)
+    factory = imported_factory(record, record.factory, "data.dataset")
+    data: DataBundle = factory(ref.parsed, seed=ref.split_seed)
+    return data
+
+
+def plugin_refs(value: Any, field: str) -> Iterator[tuple[str, PluginRef]]:
+    """Every plugin reference inside ``value``, at any depth of models and lists, with its field.
+
+    Args:
+        value: Validated options (a pydantic model), a list, or anything else (no references).
+        field: The recipe field of ``value``, e.g. ``stages.distill``.
+
+    Returns:
+        ``(field, reference)`` pairs, e.g. ``("stages.distill.losses[0]", LossTerm(...))``.
+    """
+    if isinstance(value, PluginRef):
+        yield field, value
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from plugin_refs(getattr(value, name), f"{field}.{name}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from plugin_refs(item, f"{field}[{i}]")
+
+
+def imported_factory(record: PluginRecord, factory: Factory, field: str) -> Callable[..., Any]:
+    """``factory`` of ``record``, imported: the callable it names.
+
+    Raises:
+        RecipeError: Importing it failed; the message names ``field``, the record's kind,
+            name and plugin, the import path and why it failed.
+    """
+    try:
+        return resolve_factory(factory)
+    except Exception as error:  # whatever a plugin's module raises: name the plugin
+        raise RecipeError(
+            field,
+            f"{record.kind} {record.name!r} of plugin {record.source or 'unknown'} cannot be "
+            f"used: importing {factory!r} failed with {one_line(error)}; install what the "
+            "plugin needs, or fix or uninstall it",
+            value=record.name,
+        ) from error
+
+
+def check_factories(plan: Plan, registry: Registry) -> None:
+    """Import the factory (and preflight check) of every plugin the recipe uses.
+
+    Importing is cheap for well-behaved plugins (their hook modules name factories by import
+    path, and the factory modules import heavy libraries inside functions), and it is the
+    only way to know that a plugin's module and what it imports are installed.
+
+    Raises:
+        RecipeError: The first factory that cannot be imported, naming the recipe field.
+    """
+    dataset = registry.get("dataset", plan.recipe.data.dataset)
+    imported_factory(dataset, dataset.factory, "data.dataset")
+    for info in plan.stages:
+        stage = registry.get("stage", info.type)
+        for factory in (stage.factory, stage.preflight):
+            if factory is not None:
+                imported_factory(stage, factory, f"stages[{info.index}].type")
+        for field, ref in plugin_refs(info.options, f"stages.{info.name}"):
+            record = registry.get(ref.kind, ref.name)
+            imported_factory(record, record.factory, f"{field}.name")
 
 
 def artifact_architectures(plan: Plan) -> dict[str, ModelRef]:
@@ -81,13 +159,15 @@ class Preflight:
 
 
 def run_preflight(plan: Plan, registry: Registry, data: DataBundle) -> None:
-    """Run every stage's preflight check, in recipe order.
+    """Import every factory the recipe uses (:func:`check_factories`), then run every stage's
+    preflight check, in recipe order.
 
     Raises:
         RecipeError: The first problem found, naming the field.
     """
+    check_factories(plan, registry)
     checker = Preflight(plan, registry, data)
     for info in plan.stages:
         record = registry.get("stage", info.type)
         if record.preflight is not None:
-            resolve_factory(record.preflight)(info, checker)
+            imported_factory(record, record.preflight, f"stages[{info.index}].type")(info, checker)

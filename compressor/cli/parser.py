@@ -13,11 +13,21 @@ import argparse
 from collections.abc import Sequence
 
 from compressor import __version__
-from compressor.cli import bench, new_plugin, plugins, recipes, report, run, schema, validate
+from compressor.cli import (
+    bench,
+    cache,
+    new_plugin,
+    plugins,
+    recipes,
+    report,
+    run,
+    schema,
+    validate,
+)
 from compressor.cli.common import global_options, merge_global_options
 
 #: The commands in the order ``--help`` lists them.
-COMMAND_MODULES = (run, validate, recipes, plugins, new_plugin, bench, report, schema)
+COMMAND_MODULES = (run, validate, recipes, plugins, new_plugin, bench, report, schema, cache)
 
 EPILOG = """\
 examples:

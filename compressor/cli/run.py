@@ -53,7 +53,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache",
         action="store_true",
-        help="run every stage even if an identical one is in the stage cache (and refresh it)",
+        help="run every stage, reading nothing from the stage cache and writing nothing to it",
     )
     parser.add_argument(
         "--cache-dir",

@@ -54,6 +54,38 @@ def lookup(registry: Registry, kind: str, name: str, field: str) -> Any:
         raise RecipeError(field, detail, value=name, choices=exc.choices) from None
 
 
+def broken_reasons(registry: Registry) -> dict[str, str]:
+    """plugin name -> why it is broken, for every plugin that failed to import or whose
+    registration hook failed."""
+    return {name: info.error for name, info in registry.pm.infos.items() if info.error}
+
+
+def registered(registry: Registry, kind: str, name: str, field: str) -> Any:
+    """:func:`lookup`, and when the name is unknown while plugins are broken, why they are.
+
+    The name may be one a broken plugin would have registered; "not loaded" alone would send
+    the user to ``compressor plugins`` to find out what broke.
+
+    Raises:
+        RecipeError: Unknown name, at ``field``, with the valid choices and what broke.
+    """
+    try:
+        return lookup(registry, kind, name, field)
+    except RecipeError as error:
+        # Said once: a message that already gives a reason is left as it is.
+        reasons = [
+            f"{n}: {why}" for n, why in broken_reasons(registry).items() if why not in str(error)
+        ]
+        if not reasons:
+            raise
+        raise RecipeError(
+            error.field,
+            f"{error.detail} (why: {'; '.join(reasons)})",
+            value=error.value,
+            choices=error.choices,
+        ) from None
+
+
 def resolve_refs(value: Any, registry: Registry, field: str) -> None:
     """Validate every plugin reference inside ``value`` against its plugin's own schema.
 
@@ -64,7 +96,7 @@ def resolve_refs(value: Any, registry: Registry, field: str) -> None:
         RecipeError: An unknown plugin name or rejected options, naming the field.
     """
     if isinstance(value, PluginRef):
-        record = lookup(registry, value.kind, value.name, f"{field}.name")
+        record = registered(registry, value.kind, value.name, f"{field}.name")
         parsed = validate(record.options, value.options, f"{field}.options")
         value._parsed = parsed
         value.options = parsed.model_dump(mode="json")
@@ -265,7 +297,7 @@ def _resolve_stage(
 ) -> StageInfo:
     """One ``stages:`` entry: its type, options, plugin references, inputs and outputs."""
     field = f"stages.{name}"
-    record = lookup(registry, "stage", stage.type, f"stages[{index}].type")
+    record = registered(registry, "stage", stage.type, f"stages[{index}].type")
     options = validate(record.options, stage.options, field, STAGE_KEYS)
     resolve_refs(options, registry, field)
     for sub_field, message in record.check(options, registry) if record.check else []:
@@ -287,7 +319,7 @@ def resolve(raw: dict[str, Any], registry: Registry, source: str = "<recipe>") -
     check_values(raw)
     recipe: Recipe = validate(Recipe, raw, "")
     data = recipe.data
-    dataset = lookup(registry, "dataset", data.dataset, "data.dataset")
+    dataset = registered(registry, "dataset", data.dataset, "data.dataset")
     data._parsed = validate(dataset.options, data.options, "data.options")
 
     stages: list[StageInfo] = []

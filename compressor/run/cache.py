@@ -3,16 +3,19 @@
 Like Olive's pass cache: before a cacheable stage runs, the pipeline computes a key from
 everything its result depends on: the stage's resolved configuration, the content of its input
 artifacts (:func:`compressor.run.results.artifact_digest`), the recipe's seed, data and
-device, the versions of compressor, torch and every loaded plugin. On a hit the stage's files
-are copied into the run folder and its artifacts and metrics restored; the report marks it
-"from cache". ``compressor run --no-cache`` ignores hits (and refreshes the entries).
+device, the versions of compressor, torch and every loaded plugin, and the files of the code
+the stage runs (:mod:`compressor.run.sources`: compressor, the stage's plugin and every plugin
+its options name), so editing an editable install reruns what the edit touches. On a hit the
+stage's files are copied into the run folder and its artifacts and metrics restored; the report
+marks it "from cache". ``compressor run --no-cache`` neither reads nor writes the cache.
 
 Entries live in ``$COMPRESSOR_CACHE_DIR`` (default ``~/.cache/compressor/stages``), one folder
-per key holding ``entry.json`` and the files; an entry appears by an atomic rename, so a crash
-never leaves half of one. Deleting the folder is always safe.
-
-What the key cannot see: changes to code a recipe imports (``module:attr`` models) without a
-version bump. Use ``--no-cache`` after editing such code.
+per key holding ``entry.json`` and the files. Several runs may share the folder at once: an
+entry is written under a temporary name and renamed into place whole, a published entry is
+never rewritten (an equal key means an equal result), and a removed one is renamed away before
+it is deleted; a reader sees a whole entry or none, and an entry that is missing, unreadable
+or vanishes while it is copied is a miss. Deleting the folder is always safe.
+``compressor cache`` lists, prunes and clears entries (:mod:`compressor.cli.cache`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +39,10 @@ if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
 
 ENTRY_FILE = "entry.json"
-KEY_FORMAT = 1
+KEY_FORMAT = 2
+#: A temporary folder left by a store this old was abandoned (its process died); pruning
+#: and clearing remove it. A younger one may be a store in progress in another process.
+STALE_STAGING_SECONDS = 3600.0
 
 
 def default_cache_dir() -> Path:
@@ -53,13 +61,15 @@ def cache_material(
 
     Args:
         resolved: :meth:`compressor.recipe.Plan.resolved` of the run's recipe.
-        registry: The run's registry (every loaded plugin's version is part of the key).
+        registry: The run's registry (every loaded plugin's version is part of the key, and
+            it knows which code the stage's records come from).
         info: The stage.
         context: The run, holding the stage's input artifacts.
     """
     import torch
 
     from compressor.run.results import artifact_digest
+    from compressor.run.sources import source_digests, stage_records
 
     inputs: dict[str, Any] = {}
     for slot, names in info.inputs.items():
@@ -71,6 +81,7 @@ def cache_material(
             return None
         inputs[slot] = digests if isinstance(names, list) else digests[0]
     stage = {k: v for k, v in resolved["stages"][info.index].items() if k != "name"}
+    records = stage_records(registry, info, context.recipe.data.dataset)
     return {
         "stage": stage,
         "index": info.index,  # stage seeds derive from it
@@ -79,6 +90,7 @@ def cache_material(
         "device": context.device,
         "versions": {"compressor": __version__, "torch": torch.__version__},
         "plugins": sorted(info_.label for info_ in registry.pm.infos.values() if not info_.blocked),
+        "sources": source_digests(registry, records, stage),
     }
 
 
@@ -108,10 +120,53 @@ class CachedStage:
     metrics: dict[str, Any]
 
     def copy_files(self, run_dir: Path) -> None:
-        """Copy the stage's files into ``run_dir`` (each atomically)."""
-        for rel in self.files:
-            with atomic_path(run_dir / rel) as tmp:
-                shutil.copyfile(self.folder / "files" / rel, tmp)
+        """Copy the stage's files into ``run_dir`` (each atomically).
+
+        Raises:
+            OSError: A file could not be read (another process removed the entry meanwhile)
+                or written; the files copied before it are removed again.
+        """
+        copied: list[Path] = []
+        try:
+            for rel in self.files:
+                with atomic_path(run_dir / rel) as tmp:
+                    shutil.copyfile(self.folder / "files" / rel, tmp)
+                copied.append(run_dir / rel)
+        except OSError:
+            for path in copied:
+                path.unlink(missing_ok=True)
+            raise
+
+
+@dataclass
+class CacheEntry:
+    """What ``compressor cache`` shows about one entry.
+
+    Attributes:
+        key: Its key.
+        folder: Its folder.
+        stage: The stage type that produced it (``train``, ``distill``, ...).
+        size: Bytes on disk, ``entry.json`` included.
+        created: When it was stored (seconds since the epoch).
+        used: When it was last stored or read (seconds since the epoch).
+    """
+
+    key: str
+    folder: Path
+    stage: str
+    size: int
+    created: float
+    used: float
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            pass  # removed meanwhile
+    return total
 
 
 class StageCache:
@@ -119,8 +174,8 @@ class StageCache:
 
     Args:
         root: The cache folder.
-        read: Whether hits are used (``--no-cache`` sets ``False``: every stage runs, and the
-            entries are refreshed with the new results).
+        read: ``False`` (``--no-cache``) disables the cache as well: every stage runs, and
+            nothing is read or written.
     """
 
     def __init__(self, root: Path | None, *, read: bool = True) -> None:
@@ -130,24 +185,31 @@ class StageCache:
     @property
     def enabled(self) -> bool:
         """Whether anything is read or written."""
-        return self.root is not None
+        return self.root is not None and self.read
 
     def _folder(self, key: str) -> Path:
         assert self.root is not None
         return self.root / key[:2] / key
 
     def load(self, key: str) -> CachedStage | None:
-        """The entry for ``key``, or ``None`` (also when unreadable: a cache may always miss)."""
-        if self.root is None or not self.read:
+        """The entry for ``key``, or ``None`` (also when unreadable: a cache may always miss).
+
+        A hit marks the entry as used now, which is what ``compressor cache --prune`` ages.
+        """
+        if not self.enabled:
             return None
         folder = self._folder(key)
         try:
             entry = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
             cached = CachedStage(key, folder, entry["artifacts"], entry["files"], entry["metrics"])
+            if not all((folder / "files" / rel).is_file() for rel in cached.files):
+                return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not all((folder / "files" / rel).is_file() for rel in cached.files):
-            return None
+        try:
+            os.utime(folder / ENTRY_FILE)
+        except OSError:
+            pass  # a read-only cache still serves hits
         return cached
 
     def store(
@@ -162,7 +224,10 @@ class StageCache:
     ) -> bool:
         """Save a stage's results under ``key``; returns ``False`` if the cache could not be written.
 
-        A full or read-only cache folder must not fail the run, so write errors only skip it.
+        The entry is built in a temporary folder beside its place and renamed into place whole.
+        When another process published the same key first, its entry stays (it holds the same
+        result) and this one is discarded. A full or read-only cache folder must not fail the
+        run, so write errors only skip it.
 
         Args:
             key: The stage's key.
@@ -172,31 +237,123 @@ class StageCache:
             metrics: Its metrics.
             material: What the key was computed from (kept for people inspecting the cache).
         """
-        if self.root is None:
+        if not self.enabled:
             return False
         target = self._folder(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=target.parent))
-            try:
-                for rel in files:
-                    (staging / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(run_dir / rel, staging / "files" / rel)
-                entry = {
-                    "artifacts": artifacts,
-                    "files": files,
-                    "metrics": metrics,
-                    "key_material": material,
-                }
-                (staging / ENTRY_FILE).write_text(
-                    json.dumps(entry, indent=2, default=str), encoding="utf-8"
-                )
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(staging, target)
-            finally:
-                if staging.exists():
-                    shutil.rmtree(staging, ignore_errors=True)
         except OSError:
             return False
+        try:
+            for rel in files:
+                (staging / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run_dir / rel, staging / "files" / rel)
+            entry = {
+                "artifacts": artifacts,
+                "files": files,
+                "metrics": metrics,
+                "created": time.time(),
+                "key_material": material,
+            }
+            (staging / ENTRY_FILE).write_text(
+                json.dumps(entry, indent=2, default=str), encoding="utf-8"
+            )
+            if (target / ENTRY_FILE).is_file():
+                return True  # published by another run meanwhile: same key, same result
+            if target.exists():
+                self._discard(target)  # a damaged entry (no entry.json): replace it
+            os.rename(staging, target)
+        except OSError:
+            # Lost a race to publish the same key: the winner's entry is as good as ours.
+            return (target / ENTRY_FILE).is_file()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return True
+
+    def entries(self) -> list[CacheEntry]:
+        """Every readable entry, least recently used first."""
+        found = []
+        for folder in self._entry_folders():
+            try:
+                stat = (folder / ENTRY_FILE).stat()
+                entry = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
+                stage = entry.get("key_material", {}).get("stage", {}).get("type", "?")
+                created = float(entry.get("created", stat.st_mtime))
+            except (OSError, ValueError, AttributeError, TypeError):
+                continue  # removed meanwhile, or damaged: not an entry
+            found.append(
+                CacheEntry(
+                    folder.name, folder, str(stage), _folder_size(folder), created, stat.st_mtime
+                )
+            )
+        return sorted(found, key=lambda e: (e.used, e.key))
+
+    def remove(self, entry: CacheEntry) -> bool:
+        """Delete one entry; ``False`` when it was gone already.
+
+        It is renamed to a hidden name first, so a run looking it up at that moment sees it
+        whole or not at all.
+        """
+        return self._discard(entry.folder)
+
+    def discard(self, key: str) -> bool:
+        """Delete the entry for ``key`` (one found damaged); ``False`` when there is none."""
+        return self.enabled and self._discard(self._folder(key))
+
+    def prune(
+        self, *, older_than: float | None = None, max_size: int | None = None
+    ) -> list[CacheEntry]:
+        """Remove entries unused for ``older_than`` seconds, then the least recently used ones
+        until the cache holds at most ``max_size`` bytes; also abandoned temporary folders.
+
+        Returns:
+            The entries removed.
+        """
+        self._sweep_staging()
+        entries = self.entries()
+        removed = []
+        if older_than is not None:
+            cutoff = time.time() - older_than
+            removed = [e for e in entries if e.used < cutoff]
+            entries = [e for e in entries if e.used >= cutoff]
+        if max_size is not None:
+            total = sum(e.size for e in entries)
+            while entries and total > max_size:
+                oldest = entries.pop(0)
+                removed.append(oldest)
+                total -= oldest.size
+        return [e for e in removed if self.remove(e)]
+
+    def clear(self) -> list[CacheEntry]:
+        """Remove every entry and abandoned temporary folder; returns the entries removed."""
+        self._sweep_staging()
+        return [e for e in self.entries() if self.remove(e)]
+
+    def _entry_folders(self) -> Iterator[Path]:
+        if self.root is None or not self.root.is_dir():
+            return
+        for shard in sorted(self.root.iterdir()):
+            if shard.is_dir() and not shard.name.startswith("."):
+                yield from (f for f in sorted(shard.iterdir()) if not f.name.startswith("."))
+
+    def _discard(self, folder: Path) -> bool:
+        hidden = folder.with_name(f".{folder.name[:12]}.removed.{os.getpid()}.{time.time_ns()}")
+        try:
+            os.rename(folder, hidden)
+        except OSError:
+            return False
+        shutil.rmtree(hidden, ignore_errors=True)
+        return True
+
+    def _sweep_staging(self) -> None:
+        if self.root is None or not self.root.is_dir():
+            return
+        cutoff = time.time() - STALE_STAGING_SECONDS
+        for shard in self.root.iterdir():
+            for folder in shard.glob(".*") if shard.is_dir() else []:
+                try:
+                    if folder.stat().st_mtime < cutoff:
+                        shutil.rmtree(folder, ignore_errors=True)
+                except OSError:
+                    pass  # removed meanwhile

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from compressor import interrupt
 from compressor.context import CHECKPOINT_DIR, RunContext, StageContext, StageInfo
+from compressor.errors import one_line
 from compressor.run.cache import CachedStage, StageCache, cache_key, cache_material
 from compressor.run.device import seed_everything
 from compressor.run.results import (
@@ -160,9 +161,9 @@ class StageLoop:
         hit = self.cache.load(key) if key is not None else None
         self.registry.pm.before_stage(info, self.context)
         started = time.perf_counter()
-        if hit is not None:
-            files = self._take_from_cache(stage_ctx, hit)
-        else:
+        files = self._take_from_cache(stage_ctx, hit) if hit is not None else None
+        if files is None:
+            hit = None  # a miss after all: the entry could not be used
             files = self._execute(stage_ctx, record_type, started)
         seconds = time.perf_counter() - started
         stage_ctx.log(seconds=round(seconds, 3))
@@ -173,14 +174,42 @@ class StageLoop:
         how = "from cache" if hit is not None else f"in {seconds:.1f}s"
         self.progress.print(f"[green]✓[/] {info.name} ({info.type}) {how}")
 
-    def _take_from_cache(self, stage_ctx: StageContext, hit: CachedStage) -> list[str]:
-        """Copy a cached stage's files into the run and restore its results; returns the files."""
-        hit.copy_files(self.context.run_dir)
-        restore_stage(stage_ctx, hit.artifacts, hit.metrics)
+    def _take_from_cache(self, stage_ctx: StageContext, hit: CachedStage) -> list[str] | None:
+        """Copy a cached stage's files into the run and restore its results; returns the files.
+
+        Returns ``None``, having published nothing, when the entry cannot be used: another
+        process removed it after it was found, or a file in it is damaged. That is a miss.
+        """
+        run = self.context
+        try:
+            hit.copy_files(run.run_dir)
+        except OSError as error:
+            self._unusable(stage_ctx, hit, error)
+            return None
+        try:
+            artifacts = [
+                restore_artifact(d, run.run_dir, run.registry, run.device) for d in hit.artifacts
+            ]
+        except Exception as error:  # noqa: BLE001 - a damaged entry is a miss, never an error
+            for rel in hit.files:
+                (run.run_dir / rel).unlink(missing_ok=True)
+            self.cache.discard(hit.key)  # damaged: make room for the result computed now
+            self._unusable(stage_ctx, hit, error)
+            return None
+        for artifact in artifacts:
+            stage_ctx.publish(artifact)
+        stage_ctx.log(**hit.metrics)
         stage_ctx.log(
             cached=True, cache_key=hit.key[:16], original_seconds=hit.metrics.get("seconds")
         )
         return hit.files
+
+    def _unusable(self, stage_ctx: StageContext, hit: CachedStage, error: BaseException) -> None:
+        """Say that a cache entry was found but could not be used, so the stage runs."""
+        self.progress.warn(
+            f"stage cache entry {hit.key[:16]} could not be used ({one_line(error)}); "
+            f"running stage {stage_ctx.info.name!r}"
+        )
 
     def _execute(self, stage_ctx: StageContext, record_type: Any, started: float) -> list[str]:
         """Build and run the stage; returns the files it wrote (relative to the run folder).

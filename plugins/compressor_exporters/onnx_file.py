@@ -12,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from compressor.errors import StageFailure, one_line
-from compressor.onnx.rewrite import fold_input_normalization
 from compressor_exporters import OnnxOptions
 from compressor_exporters.metadata import set_metadata
 from compressor_exporters.torch_onnx import batch_is_dynamic
+
+if TYPE_CHECKING:
+    import onnx
+
+# onnx is imported where it is used: `compressor validate` imports every factory module of a
+# recipe to check that it loads, and needs none of onnx to do so.
 
 
 def finish_file(
@@ -44,6 +47,10 @@ def finish_file(
         StageFailure: The file has another opset than requested, onnxslim failed or lost the
             dynamic batch axis, or the checker rejected the file.
     """
+    import onnx
+
+    from compressor.onnx.rewrite import fold_input_normalization
+
     proto = onnx.load(str(path))
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset != options.opset:
@@ -79,6 +86,8 @@ def slim_graph(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]
 
 def check_file(path: Path, proto: onnx.ModelProto) -> None:
     """Run onnx.checker and strict shape inference; raise StageFailure on a bad file."""
+    import onnx
+
     try:
         onnx.checker.check_model(str(path))
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)

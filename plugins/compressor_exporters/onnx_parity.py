@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -35,6 +34,8 @@ def reference_logits(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
 
 def onnx_parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
     """Run ``path`` in onnxruntime on the CPU; return (max abs error, top-1 agreement)."""
+    import onnxruntime as ort  # here, not at the top: validate imports this module
+
     session_options = ort.SessionOptions()
     session_options.log_severity_level = 3  # errors only; ORT warns about routine fusions
     try:

@@ -13,8 +13,8 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
 import torch
 from torch import nn
 
@@ -22,6 +22,9 @@ from compressor import logs
 from compressor.errors import StageFailure, one_line
 from compressor_exporters import DYNAMO_MIN_OPSET, TORCHSCRIPT_MAX_OPSET, OnnxOptions
 from compressor_exporters.example_batches import TRACE_BATCH
+
+if TYPE_CHECKING:
+    import onnx  # imported where used: `compressor validate` imports this module, not onnx
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -191,6 +194,8 @@ def _save_self_contained(raw: Path, target: Path) -> None:
     ``onnx.load`` pulls any external data files back in and ``onnx.save`` writes one
     self-contained file.
     """
+    import onnx
+
     proto = onnx.load(str(raw))
     # torch.export may specialize the batch axis (e.g. a branch on x.shape[0]) without
     # raising; such a file would fail at any other batch size.

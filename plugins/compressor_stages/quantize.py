@@ -34,7 +34,6 @@ from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
 from compressor.data import DataBundle
 from compressor.errors import StageFailure
-from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 from compressor_stages.onnx_inputs import require_onnx_files
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
 from compressor_stages.quantize_nodes import gemm_to_matmul, quantizable_ops, small_weight_nodes
@@ -111,8 +110,10 @@ def _quantize_and_measure(
     Returns:
         The file's figures for ``metrics.json``.
     """
-    # Imported here: the session module imports onnxruntime, needed only to measure a file.
+    # Imported here: the session module imports onnxruntime and inspection imports onnx,
+    # needed only to quantize and measure a file (`compressor validate` imports this module).
     from compressor.bench.session import make_session, onnx_accuracy
+    from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 
     spec = input_spec(load_onnx(artifact.path))
 

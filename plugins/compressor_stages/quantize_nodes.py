@@ -9,11 +9,14 @@ quantized, for the check after quantizing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from compressor.errors import StageFailure
+
+if TYPE_CHECKING:
+    import onnx  # for the types: nothing here needs onnx until a file is quantized
 
 #: Op types each mode can quantize (onnxruntime's registries, as of 1.18..1.32). Checked
 #: before anything is written, so a model without one fails with a clear message.

@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 
 from compressor import logs
 from compressor.atomic import atomic_path
 from compressor.errors import StageFailure
-from compressor.onnx.inspection import input_spec, load_onnx
-from compressor.onnx.rewrite import integer_input_first_layer
 from compressor_stages.quantize_calibration import SplitReader
 from compressor_stages.quantize_nodes import (
     NodeChoice,
@@ -76,6 +73,10 @@ def _rewritten(
     Returns:
         Whether the first layer now takes the raw integers, and the :class:`NodeChoice`.
     """
+    import onnx
+
+    from compressor.onnx.rewrite import integer_input_first_layer
+
     proto = onnx.load(str(model_in))
     integer = integer_input and integer_input_first_layer(proto)
     if mode == "dynamic":
@@ -101,6 +102,8 @@ def _write_int8(
     ``model_in`` is written as it is.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    from compressor.onnx.inspection import input_spec, load_onnx
 
     if not choice.int8:
         tmp.write_bytes(model_in.read_bytes())
@@ -159,6 +162,11 @@ def quantize_file(
     Raises:
         StageFailure: The model has no op the mode can quantize, or quantization failed.
     """
+    # onnx is imported here, not at the top: `compressor validate` imports this module.
+    import onnx
+
+    from compressor.onnx.inspection import load_onnx
+
     require_quantizable(load_onnx(source), mode, source.name)
     with tempfile.TemporaryDirectory(prefix="compressor-quant-") as scratch, _quiet():
         model_in = _preprocessed(source, Path(scratch)) if preprocess else source

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from compressor.cli import main
 from compressor.run.cache import StageCache, cache_key, default_cache_dir
 from tests.conftest import teacher_student_recipe
 
 RECIPE: dict[str, Any] = teacher_student_recipe("cached", exported=["student"])
+
+#: A loss plugin installed as an editable install would be: its factory reads FACTOR.
+SCALED_LOSS = """
+from compressor import hookimpl
+from compressor.records import LossPlugin
+
+FACTOR = {factor}
+
+
+def make(options):
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Scaled(nn.Module):
+        def forward(self, student, teacher, targets):
+            return FACTOR * F.cross_entropy(student, targets)
+
+    return Scaled()
+
+
+@hookimpl
+def compressor_register_losses():
+    return [LossPlugin(name="scaled_ce", factory="fake_scaled:make", needs_teacher=False)]
+"""
 
 
 def _run(recipe_path: Path, out: Path, *extra: str) -> dict[str, Any]:
@@ -51,6 +82,34 @@ def test_no_cache_forces_a_rerun(tmp_path, write_recipe) -> None:
     _run(path, tmp_path / "a")
     stages = _run(path, tmp_path / "b", "--no-cache")
     assert not any(stage.get("cached") for stage in stages.values())
+
+
+def test_no_cache_writes_no_entries(tmp_path, write_recipe) -> None:
+    _run(write_recipe(RECIPE), tmp_path / "a", "--no-cache", "--cache-dir", str(tmp_path / "c"))
+    assert list((tmp_path / "c").rglob("entry.json")) == []
+
+
+def test_editing_a_plugin_reruns_the_stages_that_use_it(
+    tmp_path, write_recipe, install_fake_plugin
+) -> None:
+    site = install_fake_plugin("fake_scaled", SCALED_LOSS.format(factor=1.0), dist="scaled")
+    model = {"name": "seed_mlp", "options": {"hidden": [16]}}
+    recipe = {
+        **RECIPE,
+        "stages": [
+            {"name": "uses_it", "type": "train", "model": model, "epochs": 1,
+             "losses": [{"name": "scaled_ce"}]},
+            {"name": "does_not", "type": "train", "model": model, "epochs": 1},
+        ],
+    }  # fmt: skip
+    path = write_recipe(recipe)
+    _run(path, tmp_path / "a")
+    assert all(stage.get("cached") for stage in _run(path, tmp_path / "b").values())
+    # The edit an editable install sees at once, with no version bump.
+    (site / "fake_scaled.py").write_text(SCALED_LOSS.format(factor=100.0))
+    stages = _run(path, tmp_path / "c")
+    assert not stages["uses_it"].get("cached")
+    assert stages["does_not"].get("cached") is True
 
 
 def test_a_different_seed_misses(tmp_path, write_recipe) -> None:
@@ -117,3 +176,103 @@ def test_key_covers_every_part_of_the_material() -> None:
     }
     assert len(keys) == 4
     assert cache_key(dict(reversed(list(base.items())))) == cache_key(base)  # order does not matter
+
+
+def _write_entries(root: str, writer: int, rounds: int, clear_every: int, start: Any) -> list[str]:
+    """One process's share of the interleaving test: store, load and copy entries of a few
+    keys that the other process writes too; returns what went wrong."""
+    cache = StageCache(Path(root))
+    run_dir = Path(root).parent / f"writer-{writer}"
+    (run_dir / "out").mkdir(parents=True)
+    problems: list[str] = []
+    start.wait()
+    for i in range(rounds):
+        key = cache_key({"stage": i % 3})
+        payload = os.urandom(1 << 15)
+        (run_dir / "model.pt").write_bytes(payload)
+        digest = hashlib.sha256(payload).hexdigest()
+        stored = cache.store(
+            key, run_dir=run_dir, files=["model.pt"], artifacts=[],
+            metrics={"digest": digest}, material={"i": i},
+        )  # fmt: skip
+        if clear_every and i % clear_every == 0:
+            cache.clear()
+        hit = cache.load(key)
+        if not clear_every and not (stored and hit is not None):
+            problems.append(f"round {i}: stored={stored}, hit={hit is not None}")
+        if hit is None:
+            continue
+        try:
+            hit.copy_files(run_dir / "out")
+        except OSError:
+            if not clear_every:
+                problems.append(f"round {i}: the entry vanished while it was copied")
+            continue
+        copied = hashlib.sha256((run_dir / "out" / "model.pt").read_bytes()).hexdigest()
+        if copied != hit.metrics["digest"]:
+            problems.append(f"round {i}: files of one entry, entry.json of another")
+    return problems
+
+
+def _interleave(tmp_path: Path, clear_every: int) -> list[str]:
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Manager().Event()
+    root = str(tmp_path / "cache")
+    with spawn.Pool(2) as pool:
+        results = [
+            pool.apply_async(_write_entries, (root, writer, 300, clear_every, start))
+            for writer in (1, 2)
+        ]
+        start.set()
+        return [problem for result in results for problem in result.get(timeout=120)]
+
+
+def test_two_processes_storing_and_loading_one_key_never_see_half_an_entry(tmp_path) -> None:
+    assert _interleave(tmp_path, clear_every=0) == []
+    assert not [p for p in (tmp_path / "cache").glob("*/.*")]  # no temporary folder left
+
+
+def test_clearing_while_another_process_reads_is_only_a_miss(tmp_path) -> None:
+    assert _interleave(tmp_path, clear_every=7) == []
+
+
+def test_two_runs_sharing_one_cache_then_a_third_hits_it(tmp_path) -> None:
+    recipe = teacher_student_recipe("shared", exported=[], epochs=1)
+    recipe["stages"] = recipe["stages"][:2]  # train and distill: the second's key reads the first
+    for stage, hidden in zip(recipe["stages"], ([16], [8]), strict=True):
+        stage["model"] = {"name": "seed_mlp", "options": {"hidden": hidden}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    cache = tmp_path / "cache"
+
+    def start(name: str) -> subprocess.Popen[str]:
+        argv = [
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / name),
+            "--quiet",
+            "--cache-dir",
+            str(cache),
+        ]
+        return subprocess.Popen(
+            [sys.executable, "-m", "compressor", *argv], stderr=subprocess.PIPE, text=True
+        )
+
+    together = [start("a"), start("b")]
+    for process in together:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    third = start("c")
+    _, err = third.communicate(timeout=300)
+    assert third.returncode == 0, err
+    figures = {
+        name: json.loads((tmp_path / name / "metrics.json").read_text())["stages"]
+        for name in ("a", "b", "c")
+    }
+    assert all(figures["c"][s].get("cached") is True for s in ("teacher", "distill"))
+    for stage in ("teacher", "distill"):
+        assert figures["c"][stage]["test_accuracy"] == figures["a"][stage]["test_accuracy"]
+        assert figures["b"][stage]["test_accuracy"] == figures["a"][stage]["test_accuracy"]
+    assert len(list(cache.glob("*/*/entry.json"))) == 2
+    assert not list(cache.glob("*/.*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import types
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from compressor.context import RunContext
 from compressor.errors import StageFailure
 from compressor.plugin.registry import Registry
 from compressor.records import Role, StagePlugin
-from compressor.run.cache import StageCache
+from compressor.run.cache import CachedStage, StageCache
 from compressor.run.progress import Progress
 from compressor.run.results import COMPLETED_FILE, read_completed
 from compressor.run.stages import StageLoop
@@ -183,3 +184,39 @@ def test_a_failing_stage_logs_its_error_and_calls_the_error_hook(
     assert "seconds" in loop.context.metrics["bad"]
     assert [s["name"] for s in read_completed(tmp_path / "run")] == ["a"]
     assert (tmp_path / "run" / COMPLETED_FILE).is_file()
+
+
+class VanishingCache(StageCache):
+    """A cache whose entries another process removes right after this one finds them."""
+
+    def load(self, key: str) -> CachedStage | None:
+        hit = super().load(key)
+        if hit is not None:
+            shutil.rmtree(hit.folder)
+        return hit
+
+
+def test_an_entry_removed_while_it_is_taken_is_a_miss(notes_registry, tmp_path, capsys) -> None:
+    _loop(notes_registry, tmp_path / "one", cache=StageCache(tmp_path / "cache")).run()
+    loop = _loop(notes_registry, tmp_path / "two", cache=VanishingCache(tmp_path / "cache"))
+    loop.run()
+    assert RAN == ["a", "b"]
+    assert not any(loop.context.metrics[name].get("cached") for name in ("a", "b"))
+    assert "could not be used" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("*/*/entry.json"))) == 2  # stored again
+
+
+def test_a_damaged_entry_is_a_miss_and_is_replaced(notes_registry, tmp_path) -> None:
+    cache = StageCache(tmp_path / "cache")
+    _loop(notes_registry, tmp_path / "one", cache=cache).run()
+    for entry_file in (tmp_path / "cache").glob("*/*/entry.json"):
+        entry = json.loads(entry_file.read_text())
+        entry["artifacts"][0].update(kind="model", spec={})  # a note is no checkpoint
+        entry_file.write_text(json.dumps(entry))
+    loop = _loop(notes_registry, tmp_path / "two", cache=cache)
+    loop.run()
+    assert RAN == ["a", "b"]
+    assert "a_note" in loop.context.artifacts and "b_note" in loop.context.artifacts
+    loop = _loop(notes_registry, tmp_path / "three", cache=cache)
+    loop.run()
+    assert RAN == []  # the entries computed by the second loop replaced the damaged ones
