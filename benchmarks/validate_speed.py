@@ -1,6 +1,6 @@
 """How fast does ``compressor validate`` answer, and where does its time go?
 
-Prints, for one recipe (default ``recipes/quickstart.yaml``):
+Prints, for one recipe (default: the shipped ``quickstart``):
 
 1. the wall time (median and range over ``--repeat`` fresh processes) and peak resident memory
    of ``python -m compressor validate RECIPE``;
@@ -15,7 +15,7 @@ No figure is asserted: machines differ, and a shared machine's load moves every 
 
 Usage:
     python benchmarks/validate_speed.py
-    python benchmarks/validate_speed.py recipes/mnist_seed.yaml --repeat 7
+    python benchmarks/validate_speed.py mnist_seed --repeat 7
 """
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ def breakdown(recipe_path: str) -> list[tuple[str, float]]:
     step("import the CLI")
     from compressor import recipe
     from compressor.plugin.registry import Registry
+    from compressor.recipe.shipped import resolve_recipe_path
 
     registry = Registry.load()
     step("load the registry")
-    plan = recipe.load(recipe_path, registry)
+    plan = recipe.load(resolve_recipe_path(recipe_path), registry)
     step("resolve the recipe")
     import torch  # noqa: F401 - timed on its own: the floor
 
@@ -89,7 +90,7 @@ def breakdown(recipe_path: str) -> list[tuple[str, float]]:
 def main() -> None:
     """Measure and print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recipe", nargs="?", default="recipes/quickstart.yaml")
+    parser.add_argument("recipe", nargs="?", default="quickstart")
     parser.add_argument("--repeat", type=int, default=5, help="processes per command (default 5)")
     args = parser.parse_args()
     python = sys.executable

@@ -160,12 +160,14 @@ class CacheEntry:
 
 
 def _folder_size(folder: Path) -> int:
+    # os.walk skips what another process removes meanwhile; Path.rglob raises mid-walk.
     total = 0
-    for path in folder.rglob("*"):
-        try:
-            total += path.stat().st_size if path.is_file() else 0
-        except OSError:
-            pass  # removed meanwhile
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(parent, name)).st_size
+            except OSError:
+                pass  # removed meanwhile
     return total
 
 
@@ -334,8 +336,13 @@ class StageCache:
         if self.root is None or not self.root.is_dir():
             return
         for shard in sorted(self.root.iterdir()):
-            if shard.is_dir() and not shard.name.startswith("."):
-                yield from (f for f in sorted(shard.iterdir()) if not f.name.startswith("."))
+            if shard.name.startswith("."):
+                continue
+            try:
+                folders = sorted(shard.iterdir())
+            except OSError:
+                continue  # not a folder, or removed meanwhile
+            yield from (f for f in folders if not f.name.startswith("."))
 
     def _discard(self, folder: Path) -> bool:
         hidden = folder.with_name(f".{folder.name[:12]}.removed.{os.getpid()}.{time.time_ns()}")

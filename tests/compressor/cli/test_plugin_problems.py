@@ -16,7 +16,8 @@ from compressor.records import LossPlugin
 def compressor_register_losses():
     return [
         LossPlugin(name="RKD", factory="x:y", description="my rkd"),
-        LossPlugin(name="shadow_own", factory="x:y"),
+        # A factory that imports: validate imports the factory of every loss a recipe uses.
+        LossPlugin(name="shadow_own", factory="compressor_losses.logit:MSELogitsLoss.from_options"),
     ]
 """
 SHADOW_LABEL = "fake_shadow (shadow-dist 0.3)"
@@ -92,7 +93,7 @@ def test_a_recipe_not_using_the_contested_name_validates(
     _install_shadow(install_fake_plugin)
     tiny_recipe["stages"][1]["losses"] = [{"name": "shadow_own"}, {"name": "kd"}]
     code, out, err = run_cli(capsys, "validate", str(write_recipe(tiny_recipe)))
-    assert code == 0 and "valid recipe 'tiny'" in out and not err
+    assert code == 0 and "valid recipe 'tiny'" in out and not err, err
 
 
 def test_a_recipe_using_the_contested_name_fails_naming_both(

@@ -10,7 +10,7 @@ from pathlib import Path
 from compressor.cli import main
 from tests.compressor.cli.invoke import run_cli
 
-QUICKSTART = Path(__file__).resolve().parents[3] / "recipes" / "quickstart.yaml"
+QUICKSTART = Path(__file__).resolve().parents[3] / "compressor" / "recipes" / "quickstart.yaml"
 
 #: A loss plugin whose hook module is fine but whose factory module needs a missing package.
 LOSS_HOOKS = """
