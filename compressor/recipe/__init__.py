@@ -27,6 +27,7 @@ from compressor.recipe.models import (
     STAGE_KEYS,
     AugmentConfig,
     DataConfig,
+    PreprocessConfig,
     Recipe,
     StageConfig,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "AugmentConfig",
     "DataConfig",
     "Plan",
+    "PreprocessConfig",
     "Recipe",
     "StageConfig",
     "StageInfo",

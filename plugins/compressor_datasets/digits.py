@@ -31,4 +31,6 @@ def load_digits(options: DigitsOptions, seed: int) -> DataBundle:
     train_split, val_split, test_split = stratified_splits(
         x, y, [1.0 - val - test, val, test], seed
     )
-    return normalized_bundle("digits", train_split, val_split, test_split, DIGIT_CLASSES)
+    return normalized_bundle(
+        "digits", train_split, val_split, test_split, DIGIT_CLASSES, (0.0, MAX_PIXEL)
+    )

@@ -50,7 +50,7 @@ def load_mnist(options: MnistOptions, seed: int) -> DataBundle:
         train_split, val_split = stratified_splits(x, y, [1.0 - val, val], seed)
         test_split = Split(*_torchvision_mnist(options.root, train=False, download=False))
     return normalized_bundle(
-        "mnist", cap(train_split, options.limit), val_split, test_split, DIGIT_CLASSES
+        "mnist", cap(train_split, options.limit), val_split, test_split, DIGIT_CLASSES, (0.0, 255.0)
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from compressor.data import DataBundle, Split, stratified_split_indices
+from compressor.data import DataBundle, Preprocessing, Split, stratified_split_indices
 
 #: Class names of the ten-digit datasets.
 DIGIT_CLASSES = [str(d) for d in range(10)]
@@ -46,6 +46,7 @@ def normalized_bundle(
     val: Split,
     test: Split,
     class_names: list[str],
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> DataBundle:
     """Normalize every split with the training split's per-channel mean and std.
 
@@ -58,9 +59,12 @@ def normalized_bundle(
         val: Validation split, same scale.
         test: Test split, same scale.
         class_names: One name per class.
+        value_range: The raw pixel values that were scaled to 0 and 1 (``(0, 255)`` for 8-bit
+            images): the deployment preprocessing's first step.
 
     Returns:
-        The bundle, with ``mean`` and ``std`` recorded in the 0..1 scale.
+        The bundle, with ``mean`` and ``std`` recorded in the 0..1 scale, and its deployment
+        preprocessing (normalization alone).
     """
     dims = [d for d in range(train.x.dim()) if d != 1]
     mean = train.x.mean(dim=dims)
@@ -74,6 +78,7 @@ def normalized_bundle(
     def scaled(split: Split) -> Split:
         return Split(((split.x - m) / s).contiguous(), split.y)
 
+    means, stds = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     return DataBundle(
         name=name,
         train=scaled(train),
@@ -81,7 +86,8 @@ def normalized_bundle(
         test=scaled(test),
         num_classes=len(class_names),
         input_shape=tuple(train.x.shape[1:]),
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=means,
+        std=stds,
         class_names=list(class_names),
+        preprocessing=Preprocessing(mean=means, std=stds, value_range=value_range),
     )

@@ -1,0 +1,253 @@
+"""A split served from a map-style dataset, batch by batch, through ``DataLoader`` workers.
+
+:class:`StreamedSplit` wraps any ``Dataset`` whose items are ``(sample, label)`` (a sample a PIL
+image, a numpy array or a tensor) with the deterministic :class:`Preprocessing`, or wraps an
+in-memory :class:`~compressor.data.split.Split` as it is (``data.in_memory: false`` on the
+built-in datasets). It knows its labels without decoding (:func:`labels_of`), serves the same
+batches as the in-memory path for the same order, and keeps one loader per pinning choice whose
+workers persist across passes (:mod:`compressor.data.workers`).
+
+Dataset plugins: keep per-sample metadata (file paths, labels) in numpy arrays or tensors, not
+Python lists. Every worker reads the dataset, and reading a Python object touches its reference
+count, which copies the memory page it lives on into the worker: a list of a million paths
+grows every worker by its whole size, the "DataLoader memory leak" users report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from compressor.data.preprocess import Preprocessing
+from compressor.data.split import Batch, Split, batch_order
+from compressor.data.workers import PassLoader, SampleError, worker_errors
+from compressor.errors import one_line
+
+#: Samples per loader batch when labels are read by decoding (datasets without ``targets``).
+LABEL_BATCH = 256
+
+
+def sample_name(dataset: Any, index: int) -> str:
+    """How an error names sample ``index``: ``sample 17``, with its file when the dataset says.
+
+    A dataset names its samples with a ``sample_name(index) -> str`` method, or (as
+    torchvision's ``ImageFolder``) a ``samples`` list of ``(path, label)``; a ``Subset`` asks
+    the dataset it wraps.
+    """
+    inner, position = dataset, index
+    while isinstance(inner, Subset):
+        position = int(inner.indices[position])
+        inner = inner.dataset
+    try:
+        if hasattr(inner, "sample_name"):
+            return f"sample {index} ({inner.sample_name(position)})"
+        samples = getattr(inner, "samples", None)
+        return (
+            f"sample {index} ({samples[position][0]})" if samples is not None else f"sample {index}"
+        )
+    except Exception:  # noqa: BLE001 - naming must not hide the error being reported
+        return f"sample {index}"
+
+
+def labels_of(dataset: Any, *, num_workers: int = 0) -> torch.Tensor:
+    """Every label of ``dataset`` as an int64 tensor, decoding samples only when it must.
+
+    ``Split``: its ``y``; a streamed split: its labels; a ``Subset``: its dataset's labels at
+    its indices; a dataset with ``targets`` (torchvision's): those. Otherwise every item is read
+    once, in ``num_workers`` worker processes.
+    """
+    if isinstance(dataset, (Split, StreamedSplit)):
+        return dataset.labels
+    if isinstance(dataset, Subset):
+        inner = labels_of(dataset.dataset, num_workers=num_workers)
+        return inner[torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)]
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        labels = torch.as_tensor(np.asarray(targets), dtype=torch.long).flatten()
+        if len(labels) == len(dataset):
+            return labels
+    loader = DataLoader(
+        dataset,
+        batch_size=LABEL_BATCH,
+        num_workers=num_workers,
+        collate_fn=_labels_only,
+        generator=torch.Generator().manual_seed(0),  # leaves torch's global generator alone
+    )
+    with worker_errors():
+        parts = list(loader)
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
+
+
+def _labels_only(items: list[Any]) -> torch.Tensor:
+    return torch.tensor([int(item[1]) for item in items], dtype=torch.long)
+
+
+class Samples:
+    """What a streamed split's workers need: the dataset, its preprocessing, labels and shape.
+
+    Kept apart from :class:`StreamedSplit` so that the loaders a split owns do not refer back
+    to it: when the split goes, its loaders and their worker processes go with it.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        preprocessing: Preprocessing | None,
+        name: str,
+        labels: torch.Tensor,
+        input_shape: tuple[int, ...] | None,
+    ) -> None:
+        self.dataset = dataset
+        self.preprocessing = preprocessing
+        self.name = name
+        self.labels = labels
+        self.shape = input_shape
+
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input (the first sample's, unless given)."""
+        if self.shape is None:
+            self.shape = tuple(self._input(0).shape)
+        return self.shape
+
+    def load(self, index: int) -> torch.Tensor:
+        """The model's input for sample ``index``: decoded, preprocessed, shape-checked.
+
+        Raises:
+            SampleError: The sample could not be read or preprocessed, or its shape is not the
+                split's; the message names the split, the sample and its file when known.
+        """
+        x = self._input(index)
+        shape = self.input_shape()
+        if tuple(x.shape) != shape:
+            raise SampleError(
+                f"data: {self.name} {sample_name(self.dataset, index)} has shape "
+                f"{tuple(x.shape)} after data.preprocess, but the split's inputs are {shape}; "
+                "set data.preprocess.resize to [height, width] or data.preprocess.center_crop "
+                "so that every sample gets one shape"
+            )
+        return x
+
+    def _input(self, index: int) -> torch.Tensor:
+        try:
+            item = self.dataset[index]
+            sample = item[0] if isinstance(item, (tuple, list)) else item
+            if self.preprocessing is not None:
+                return self.preprocessing(sample)
+            return torch.as_tensor(sample, dtype=torch.float32)
+        except Exception as error:
+            raise SampleError(
+                f"data: cannot read {self.name} {sample_name(self.dataset, index)}: "
+                f"{one_line(error)}"
+            ) from error
+
+    def fetch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` of rows ``indices``: what one worker does for one batch."""
+        if isinstance(self.dataset, Split):
+            return self.dataset.x[indices], self.dataset.y[indices]
+        x = torch.empty((len(indices), *self.input_shape()), dtype=torch.float32)
+        for row, index in enumerate(indices.tolist()):
+            x[row] = self.load(index)
+        return x, self.labels[indices]
+
+
+class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """A split whose inputs are decoded when a batch needs them.
+
+    Args:
+        dataset: A map-style dataset of ``(sample, label)``, or a :class:`Split`.
+        preprocessing: Turns a sample into the model's input; ``None`` when the dataset's
+            samples already are inputs (a ``Split``, or float tensors of ``input_shape``).
+        name: The split's name in error messages (``train``, ``val``, ``test``).
+        labels: Every label, when known; read with :func:`labels_of` otherwise.
+        input_shape: The shape of one input; by default the first sample's, once loaded.
+        num_workers: ``DataLoader`` worker processes (0: load in this process).
+        prefetch_factor: Batches each worker loads ahead.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        preprocessing: Preprocessing | None = None,
+        name: str = "split",
+        labels: torch.Tensor | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        num_workers: int = 0,
+        prefetch_factor: int = 2,
+    ) -> None:
+        if labels is None:
+            labels = labels_of(dataset, num_workers=num_workers)
+        self.samples = Samples(dataset, preprocessing, name, labels, input_shape)
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
+        self._loaders: dict[bool, PassLoader] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.samples.load(index), self.samples.labels[index]
+
+    @property
+    def dataset(self) -> Any:
+        """The wrapped dataset."""
+        return self.samples.dataset
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        """The transform from a sample to an input (``None``: samples are inputs)."""
+        return self.samples.preprocessing
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """Every label, ``(N,)`` int64."""
+        return self.samples.labels
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input (the first sample's, unless given)."""
+        return self.samples.input_shape()
+
+    def take(self, indices: torch.Tensor) -> torch.Tensor:
+        """The inputs of rows ``indices``, stacked (decoded in this process)."""
+        return self.samples.fetch(torch.as_tensor(indices, dtype=torch.long))[0]
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        order: torch.Tensor | Sequence[int] | None = None,
+        device: str | None = None,
+    ) -> Iterator[Batch]:
+        """``(indices, x, y)`` batches, loaded ahead by the workers; see
+        :func:`compressor.data.batches`. The order is drawn when the first batch is asked for,
+        exactly as the in-memory path draws it."""
+        rows = batch_order(len(self), shuffle=shuffle, generator=generator, order=order)
+        if len(rows):
+            self.samples.input_shape()  # known before the workers fork, not found by each
+        yield from self._loader(pin=str(device or "").startswith("cuda")).passes(rows, batch_size)
+
+    def _loader(self, *, pin: bool) -> PassLoader:
+        """The persistent loader for ``pin``; a one-pass loader while that one is mid-pass."""
+        loader = self._loaders.get(pin)
+        if loader is not None and not loader.busy and not loader.broken:
+            return loader
+        made = PassLoader(
+            self.samples.fetch,
+            num_workers=self.num_workers,
+            prefetch_factor=self.prefetch_factor,
+            pin_memory=pin,
+        )
+        if loader is None or loader.broken:
+            self._loaders[pin] = made
+        return made
+
+    def close(self) -> None:
+        """Stop this split's worker processes now (they stop when the split goes anyway)."""
+        self._loaders.clear()

@@ -1,0 +1,214 @@
+"""The ``DataLoader`` behind a streamed split, and what a failing worker tells the user.
+
+One :class:`PassLoader` per streamed split (and pinning choice) lives as long as the split: its
+workers persist across passes, and its batch sampler (:class:`PassOrder`) is told the rows of
+each pass before the pass starts, so the workers serve exactly the batches the in-memory path
+would cut from the same order. Workers return whole batches (``(indices, x, y)``): a sample
+that fails comes back as a :class:`_Failed` marker carrying its one-line message, raised in the
+main process as :class:`SampleError`. A worker that dies (killed, out of memory, ``/dev/shm``
+too small) becomes one :class:`WorkerDied` line saying what to change, never PyTorch's bare
+"DataLoader worker exited unexpectedly".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from compressor.errors import StageFailure, UsageError, one_line
+
+#: ``(indices, x, y)``, as :func:`compressor.data.batches` yields.
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class SampleError(UsageError):
+    """A sample could not be read or preprocessed; the message names the split, the sample
+    and, when the dataset says, its file. Exit code 2: the data is bad input."""
+
+
+class WorkerDied(StageFailure):
+    """A ``DataLoader`` worker process died without raising (killed by a signal, out of memory
+    or shared memory, ``os._exit``). Exit code 1."""
+
+
+#: What PyTorch says when a worker vanished, from ``next()`` or from its SIGCHLD handler:
+#: "DataLoader worker (pid 123) exited unexpectedly with exit code 1. Details are lost ...",
+#: "DataLoader worker (pid(s) 123) exited unexpectedly", "... is killed by signal: Killed.".
+_DIED = re.compile(r"DataLoader worker \(pid(?:\(s\))? [\d, ]+\) (?P<what>[^.]*)")
+
+
+def explain_death(error: BaseException) -> WorkerDied | None:
+    """The one-line :class:`WorkerDied` for PyTorch's "DataLoader worker ... exited" error.
+
+    Returns:
+        The error to raise instead, or ``None`` when ``error`` is not about a dead worker.
+    """
+    text = " ".join(str(error).split())
+    match = _DIED.search(text) if isinstance(error, RuntimeError) else None
+    if match is None:
+        return None
+    shm = "shared memory" in text or "Bus error" in text
+    hint = (
+        "it ran out of shared memory: give the container a larger /dev/shm "
+        "(docker run --shm-size 2g), or "
+        if shm
+        else "it may have been killed for memory (in a container, /dev/shm may be too small); "
+    )
+    return WorkerDied(
+        f"a data loader worker process died ({match.group('what').strip()}); {hint}"
+        "set data.num_workers: 0 to load the data in the main process"
+    )
+
+
+@contextmanager
+def worker_errors() -> Iterator[None]:
+    """Turn PyTorch's errors about failing workers into one line each.
+
+    Wrap a loop that consumes streamed batches in it: PyTorch reports a dead worker from a
+    signal handler, at whatever line the main process is running, not only inside ``next()``.
+
+    Raises:
+        WorkerDied: A worker process died.
+        StageFailure: A worker raised outside a sample's loading (its message's last line).
+    """
+    try:
+        yield
+    except RuntimeError as error:
+        died = explain_death(error)
+        if died is not None:
+            raise died from error
+        text = str(error)
+        if text.startswith("Caught ") and "DataLoader worker" in text.splitlines()[0]:
+            last = text.strip().splitlines()[-1]
+            raise StageFailure(f"a data loader worker failed: {last}") from error
+        raise
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """What a worker returns instead of a batch whose loading raised."""
+
+    message: str
+
+
+class PassOrder(Sampler[list[int]]):
+    """A batch sampler whose batches are set before each pass (the persistent loader's order)."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class _Fetch(Dataset[Any]):
+    """The loader's dataset: a whole batch per call, fetched by the split's ``fetch``."""
+
+    def __init__(self, fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.fetch = fetch
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])
+
+    def __getitems__(self, rows: list[int]) -> Batch | _Failed:
+        idx = torch.tensor(rows, dtype=torch.long)
+        try:
+            x, y = self.fetch(idx)
+        except UsageError as error:
+            return _Failed(str(error))
+        except Exception as error:  # noqa: BLE001 - a worker must report, not die, on any error
+            return _Failed(f"data: loading rows {rows[:3]}...: {one_line(error)}")
+        return idx, x, y
+
+
+def _whole(batch: Any) -> Any:
+    """The collate function: workers already return whole batches."""
+    return batch
+
+
+def _unwrapped(item: Batch | _Failed) -> Batch:
+    if isinstance(item, _Failed):
+        raise SampleError(item.message)
+    return item
+
+
+class PassLoader:
+    """Serves passes over a split through one ``DataLoader`` with persistent workers.
+
+    Args:
+        fetch: ``indices -> (x, y)`` for one batch; runs in the workers.
+        num_workers: Worker processes; 0 fetches in this process.
+        prefetch_factor: Batches each worker loads ahead.
+        pin_memory: Pin batches (for a CUDA device).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+        *,
+        num_workers: int,
+        prefetch_factor: int,
+        pin_memory: bool,
+    ) -> None:
+        self.fetch = fetch
+        self.pin_memory = pin_memory
+        self.order = PassOrder()
+        self.busy = False
+        #: Set when a pass failed other than on a bad sample: its workers cannot be trusted.
+        self.broken = False
+        self.loader: DataLoader[Any] | None = None
+        if num_workers > 0:
+            self.loader = DataLoader(
+                _Fetch(fetch),
+                batch_sampler=self.order,
+                num_workers=num_workers,
+                collate_fn=_whole,
+                pin_memory=pin_memory,
+                persistent_workers=True,
+                prefetch_factor=prefetch_factor,
+                # Its own generator: a loader draws its workers' base seed every pass, and from
+                # torch's global generator that would change the run's other random draws.
+                generator=torch.Generator().manual_seed(0),
+            )
+
+    def passes(self, rows: torch.Tensor, batch_size: int) -> Iterator[Batch]:
+        """One pass: ``rows`` cut into batches of ``batch_size``, served in that order.
+
+        Raises:
+            SampleError: A sample could not be loaded.
+            WorkerDied: A worker process died.
+        """
+        cut = [rows[s : s + batch_size].tolist() for s in range(0, len(rows), batch_size)]
+        self.busy = True
+        try:
+            with worker_errors():
+                if self.loader is None:
+                    yield from self._in_process(cut)
+                else:
+                    self.order.rows = cut
+                    for item in self.loader:
+                        yield _unwrapped(item)
+        except SampleError:
+            raise
+        except Exception:
+            self.broken = True
+            raise
+        finally:
+            self.busy = False
+
+    def _in_process(self, cut: list[list[int]]) -> Iterator[Batch]:
+        for batch_rows in cut:
+            idx = torch.tensor(batch_rows, dtype=torch.long)
+            x, y = self.fetch(idx)
+            if self.pin_memory:
+                x, y = x.pin_memory(), y.pin_memory()
+            yield idx, x, y
