@@ -14,7 +14,7 @@ from typing import Any
 from compressor.bench.limits import limit_cells, limits_of
 from compressor.bench.session import PROVIDER_NAMES, batch_of, make_session, onnx_accuracy
 from compressor.bench.timing import Cell, throughput_per_s, time_cells
-from compressor.data import Split
+from compressor.data import DataSplit
 
 
 @dataclass
@@ -30,7 +30,7 @@ class _Prepared:
 
 def _prepare(
     path: Path,
-    split: Split,
+    split: DataSplit,
     mean: Any,
     std: Any,
     batches: list[int],
@@ -49,7 +49,7 @@ def _prepare(
 
     proto = load_onnx(path)
     spec = input_spec(proto)
-    check_sample_shape(spec, tuple(split.x.shape[1:]), "the data", path.name)
+    check_sample_shape(spec, tuple(split.input_shape), "the data", path.name)
     params, macs = count_params(proto), count_macs(proto)
     del proto
     fixed = spec.fixed_batch
@@ -69,7 +69,7 @@ def _prepare(
 
 def _file_cells(
     prepared: dict[str, _Prepared],
-    split: Split,
+    split: DataSplit,
     mean: Any,
     std: Any,
     batches: list[int],
@@ -147,7 +147,7 @@ def _results(
 
 def benchmark_files(
     paths: dict[str, str | Path],
-    split: Split,
+    split: DataSplit,
     *,
     mean: tuple[float, ...] | list[float] = (0.0,),
     std: tuple[float, ...] | list[float] = (1.0,),

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from compressor.bench.timing import RunsOnnx, run_arguments
-from compressor.data import Split
+from compressor.data import DataSplit, batches, head, worker_errors
 
 #: Short names of the execution providers, as recipes and metrics spell them.
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -78,7 +78,7 @@ def make_session(
     return ort.InferenceSession(model, options, providers=providers or providers_for(device))
 
 
-def batch_of(split: Split, batch_size: int) -> np.ndarray:
+def batch_of(split: DataSplit, batch_size: int) -> np.ndarray:
     """The first ``batch_size`` inputs of ``split`` as float32, repeating rows if it is smaller.
 
     Real inputs rather than random ones: some kernels' speed depends on the values (e.g.
@@ -94,16 +94,16 @@ def batch_of(split: Split, batch_size: int) -> np.ndarray:
     Raises:
         ValueError: ``split`` is empty.
     """
-    x = split.x.detach().cpu().numpy().astype(np.float32, copy=False)
-    if len(x) == 0:
+    if len(split) == 0:
         raise ValueError("cannot build a batch from an empty split")
+    x = head(split, batch_size).detach().cpu().numpy().astype(np.float32, copy=False)
     rows = np.arange(batch_size) % len(x)
     return np.ascontiguousarray(x[rows])
 
 
 def onnx_accuracy(
     session: RunsOnnx,
-    split: Split,
+    split: DataSplit,
     batch_size: int,
     convert: Callable[[np.ndarray], np.ndarray] | None = None,
     pad: bool = False,
@@ -121,21 +121,22 @@ def onnx_accuracy(
     Returns:
         The fraction of samples classified right (0..1); NaN for an empty split.
     """
-    x = split.x.detach().cpu().numpy().astype(np.float32, copy=False)
-    if convert is not None:
-        x = convert(x)
-    y = split.y.detach().cpu().numpy()
-    if len(y) == 0:
+    if len(split) == 0:
         return float("nan")
-    outputs, _ = run_arguments(session, x[:1])
     name = session.get_inputs()[0].name
+    outputs: list[str] | None = None
     correct = 0
-    for start in range(0, len(y), batch_size):
-        chunk = x[start : start + batch_size]
-        short = len(chunk)
-        if pad and short < batch_size:
-            # A graph with a fixed batch size takes nothing else: pad, then drop the padding.
-            chunk = chunk[np.arange(batch_size) % short]
-        (logits,) = session.run(outputs, {name: np.ascontiguousarray(chunk)})
-        correct += int((logits[:short].argmax(axis=-1) == y[start : start + batch_size]).sum())
-    return correct / len(y)
+    with worker_errors():
+        for _, batch, labels in batches(split, batch_size):
+            chunk = batch.detach().cpu().numpy().astype(np.float32, copy=False)
+            if convert is not None:
+                chunk = convert(chunk)
+            if outputs is None:
+                outputs, _ = run_arguments(session, chunk[:1])
+            short = len(chunk)
+            if pad and short < batch_size:
+                # A graph with a fixed batch size takes nothing else: pad, then drop the padding.
+                chunk = chunk[np.arange(batch_size) % short]
+            (logits,) = session.run(outputs, {name: np.ascontiguousarray(chunk)})
+            correct += int((logits[:short].argmax(axis=-1) == labels.numpy()).sum())
+    return correct / len(split)

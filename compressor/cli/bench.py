@@ -49,9 +49,11 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_dataset(registry: Any, name: str, options: dict[str, Any]) -> Any:
-    """Build dataset ``name`` with ``options`` validated by its own schema."""
+    """Build dataset ``name`` with ``options`` validated by its own schema, as a run would
+    serve it with the default ``data`` settings (in memory when it fits, else streamed)."""
     from pydantic import ValidationError
 
+    from compressor.data import prepare_bundle
     from compressor.recipe import recipe_error
 
     record = registry.get("dataset", name)
@@ -59,7 +61,7 @@ def load_dataset(registry: Any, name: str, options: dict[str, Any]) -> Any:
         parsed = record.options.model_validate(options)
     except ValidationError as error:
         raise recipe_error(error, record.options, "--data-option") from None
-    return record.build(parsed, seed=0)
+    return prepare_bundle(record.build(parsed, seed=0))
 
 
 def _synthetic_split(spec: Any) -> Any:

@@ -5,24 +5,29 @@ A dataset plugin's factory is called as a recipe calls it, ``factory(options, se
 :class:`~compressor.data.DataBundle`. :func:`check_dataset` builds it twice with the same seed
 and checks what every stage relies on: three non-empty splits of float32 inputs shaped
 ``input_shape`` and int64 labels below ``num_classes``, class names and normalization that
-describe the data, and the same split for the same seed.
+describe the data, and the same split for the same seed. Splits given as datasets of samples
+are checked as a run serves them: streamed with ``data.preprocess``, on their first
+:data:`STREAMED_SAMPLES` samples.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
-from compressor.data import DataBundle, Split
+from compressor.data import DataBundle, DataSplit, SampleError, Split, head, prepare_bundle
 from compressor.records import DatasetPlugin, PluginRecord
 from compressor.testing.building import find_record, parse_options
 
 #: How far ``x * std + mean`` may stray outside 0..1 before the declared normalization is wrong.
 PIXEL_SLACK = 1e-3
+#: Samples of each streamed split that are decoded and checked (all of an in-memory split are).
+STREAMED_SAMPLES = 16
 
 
 def check_dataset(
@@ -30,12 +35,15 @@ def check_dataset(
     options: Mapping[str, Any] | BaseModel | None = None,
     *,
     seed: int = 0,
+    preprocess: Mapping[str, Any] | None = None,
 ) -> DataBundle:
     """Build a dataset as a recipe would and check the ``DataBundle`` contract.
 
-    The bundle must have a non-empty ``name`` and ``train``, ``val`` and ``test`` splits that are
-    :class:`~compressor.data.Split` objects, none empty; inputs ``x`` float32, finite, shaped
-    ``(N, *input_shape)``; labels ``y`` int64 of shape ``(N,)`` in ``0 .. num_classes - 1``;
+    The bundle must have a non-empty ``name`` and ``train``, ``val`` and ``test`` splits, none
+    empty: all three :class:`~compressor.data.Split` objects, or all three map-style datasets
+    of ``(sample, label)`` (checked as a run streams them with ``preprocess``, on their first
+    :data:`STREAMED_SAMPLES` samples); inputs float32, finite, shaped ``(N, *input_shape)``;
+    labels int64 of shape ``(N,)`` in ``0 .. num_classes - 1``;
     ``class_names`` empty or one per class; ``mean`` and ``std`` of equal length, one value or
     one per channel (``input_shape[0]``), ``std`` positive. When the bundle declares a
     normalization other than ``mean=(0,)``, ``std=(1,)``, undoing it (``x * std + mean``) must
@@ -48,6 +56,8 @@ def check_dataset(
             called as ``factory(options, seed=seed)``.
         options: The dataset options (validated by the record's schema).
         seed: The split seed.
+        preprocess: The recipe's ``data.preprocess`` for datasets of samples (e.g.
+            ``{"resize": [32, 32], "mean": "auto", "std": "auto"}``).
 
     Returns:
         The bundle, for further assertions.
@@ -58,25 +68,37 @@ def check_dataset(
     record = find_record("dataset", dataset, DatasetPlugin)
     label = f"dataset {record.name!r}" if record else f"dataset {dataset!r}"
     parsed = parse_options(record, options)
-    bundle = _build(record, dataset, parsed, seed, label)
+    bundle = _build(record, dataset, parsed, seed, label, preprocess)
     _check_description(bundle, label)
     for name in ("train", "val", "test"):
         _check_split(bundle, name, label)
     _check_normalization(bundle, label)
-    again = _build(record, dataset, parsed, seed, label)
+    again = _build(record, dataset, parsed, seed, label, preprocess)
     for name in ("train", "val", "test"):
         first, second = bundle.split(name), again.split(name)
-        assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y), (
+        assert torch.equal(_inputs(first), _inputs(second)) and torch.equal(
+            first.labels, second.labels
+        ), (
             f"{label}: built twice with seed {seed}, the {name} split differs; the split must "
             "depend on the seed alone (seed every random generator with it)"
         )
     return bundle
 
 
+def _inputs(split: DataSplit) -> torch.Tensor:
+    """The inputs checked: all of an in-memory split, the first samples of a streamed one."""
+    return split.x if isinstance(split, Split) else head(split, STREAMED_SAMPLES)
+
+
 def _build(
-    record: PluginRecord | None, target: Any, options: Any, seed: int, label: str
+    record: PluginRecord | None,
+    target: Any,
+    options: Any,
+    seed: int,
+    label: str,
+    preprocess: Mapping[str, Any] | None,
 ) -> DataBundle:
-    """The bundle the factory returns, called as a recipe calls it."""
+    """The bundle the factory returns, called as a recipe calls it, as a run serves it."""
     factory = record.build if record is not None else target
     assert callable(factory), f"cannot check {target!r}: give a name, a record or a factory"
     try:
@@ -87,7 +109,16 @@ def _build(
         f"{label}: the factory must return a compressor.data.DataBundle, got "
         f"{type(bundle).__name__}"
     )
-    return bundle
+    if all(isinstance(bundle.split(name), Split) for name in ("train", "val", "test")):
+        return bundle
+    from compressor.recipe import PreprocessConfig
+
+    spec = PreprocessConfig.model_validate(preprocess) if preprocess is not None else None
+    settings = SimpleNamespace(in_memory=False, num_workers=0, preprocess=spec)
+    try:
+        return prepare_bundle(bundle, settings)
+    except Exception as exc:
+        raise AssertionError(f"{label}: its samples cannot be served: {exc}") from exc
 
 
 def _check_description(bundle: DataBundle, label: str) -> None:
@@ -111,13 +142,13 @@ def _check_description(bundle: DataBundle, label: str) -> None:
 
 def _check_split(bundle: DataBundle, name: str, label: str) -> None:
     """One split: its type, size, dtypes, shapes and label range."""
-    split = getattr(bundle, name)
+    split = bundle.split(name)
     where = f"{label}: the {name} split"
-    assert isinstance(split, Split), (
-        f"{where} must be a compressor.data.Split, got {type(split).__name__}"
-    )
     assert len(split) > 0, f"{where} is empty"
-    x, y = split.x, split.y
+    try:
+        x, y = _inputs(split), split.labels
+    except SampleError as error:
+        raise AssertionError(f"{where}: {error}") from error
     assert x.dtype == torch.float32, f"{where}: x must be float32, got {x.dtype}"
     assert tuple(x.shape[1:]) == bundle.input_shape, (
         f"{where}: x has shape {tuple(x.shape)}, expected (N, *input_shape) = "
@@ -148,7 +179,7 @@ def _check_normalization(bundle: DataBundle, label: str) -> None:
     shape = (1, len(mean)) + (1,) * (len(bundle.input_shape) - 1)
     m, s = torch.tensor(mean).view(shape), torch.tensor(std).view(shape)
     for name in ("train", "val", "test"):
-        pixels = bundle.split(name).x * s + m
+        pixels = _inputs(bundle.split(name)) * s + m
         low, high = float(pixels.min()), float(pixels.max())
         assert -PIXEL_SLACK <= low and high <= 1 + PIXEL_SLACK, (
             f"{label}: the {name} split's x * std + mean ranges over {low:.3g}..{high:.3g}, not "

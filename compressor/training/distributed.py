@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from compressor.data import Split
+    from compressor.data import DataSplit
 
 
 @dataclass(frozen=True)
@@ -256,14 +256,18 @@ def shard_indices(
 
 
 def shard_batches(
-    split: Split, batch_size: int, *, seed: int, epoch: int
+    split: DataSplit, batch_size: int, *, seed: int, epoch: int, device: str | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``(indices, x, y)`` batches of this rank's shard of ``split`` for one epoch.
 
-    Like :func:`compressor.data.iterate_batches`; ``batch_size`` is the global batch and the
-    indices still index the whole split (the teacher cache looks rows up by them).
+    Like :func:`compressor.data.batches` (on either kind of split: the shard is the order it
+    serves); ``batch_size`` is the global batch and the indices still index the whole split
+    (the teacher cache looks rows up by them). ``device`` pins a streamed split's batches for
+    CUDA.
     """
     import torch
+
+    from compressor.data import batches
 
     order = torch.tensor(
         shard_indices(
@@ -271,7 +275,4 @@ def shard_batches(
         ),
         dtype=torch.long,
     )
-    step = local_batch_size(batch_size)
-    for start in range(0, len(order), step):
-        idx = order[start : start + step]
-        yield idx, split.x[idx], split.y[idx]
+    return batches(split, local_batch_size(batch_size), order=order, device=device)

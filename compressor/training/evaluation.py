@@ -1,11 +1,15 @@
-"""Accuracy of a model on a split, in one process or shared among torchrun's ranks."""
+"""Accuracy of a model on a split, in one process or shared among torchrun's ranks.
+
+Both work on either kind of split (:class:`compressor.data.DataSplit`): the batches come from
+:func:`compressor.data.batches`, in order.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from compressor.data import Split
+from compressor.data import DataSplit, batches, worker_errors
 from compressor.training import distributed
 
 
@@ -22,15 +26,37 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int, device: s
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
+@torch.inference_mode()
+def predict_classes(
+    model: nn.Module,
+    split: DataSplit,
+    batch_size: int,
+    device: str,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The predicted class of every sample of ``split`` (or of ``rows``), in order, on the CPU.
+
+    The model runs in eval mode; its train/eval mode is put back afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    predicted = []
+    with worker_errors():
+        for _, x, _ in batches(split, batch_size, order=rows, device=device):
+            predicted.append(model(x.to(device)).argmax(dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(predicted) if predicted else torch.empty(0, dtype=torch.long)
+
+
+def evaluate(model: nn.Module, split: DataSplit, batch_size: int, device: str) -> float:
     """Top-1 accuracy of ``model`` on ``split`` (0..1; NaN for an empty split)."""
     if len(split) == 0:
         return float("nan")
-    logits = predict_logits(model, split.x, batch_size, device)
-    return (logits.argmax(dim=1).cpu() == split.y).float().mean().item()
+    predicted = predict_classes(model, split, batch_size, device)
+    return (predicted == split.labels).float().mean().item()
 
 
-def evaluate_sharded(model: nn.Module, split: Split, batch_size: int, device: str) -> float:
+def evaluate_sharded(model: nn.Module, split: DataSplit, batch_size: int, device: str) -> float:
     """Top-1 accuracy on ``split``, each rank scoring every ``world_size``-th sample.
 
     Every rank must call it (the counts are summed over ranks); all get the same result.
@@ -39,7 +65,7 @@ def evaluate_sharded(model: nn.Module, split: Split, batch_size: int, device: st
         return float("nan")
     place = distributed.current()
     rows = torch.arange(place.rank, len(split), place.world_size)
-    logits = predict_logits(model, split.x[rows], batch_size, device)
-    correct = (logits.argmax(dim=1).cpu() == split.y[rows]).sum().item() if len(rows) else 0
+    predicted = predict_classes(model, split, batch_size, device, rows)
+    correct = (predicted == split.labels[rows]).sum().item() if len(rows) else 0
     correct, total = distributed.reduce_totals(float(correct), float(len(rows)))
     return correct / total

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from compressor.data import DataSplit, batches, head, worker_errors
 from compressor.training.features import LOGITS, FeatureTap
 from compressor.training.terms import WeightedLoss
 
@@ -83,23 +84,25 @@ class Teachers:
         values = [outputs[(i, term.teacher_at)] for i in self._indices(term)]
         return values[0] if len(values) == 1 else torch.stack(values).mean(dim=0)
 
-    def cache(self, x: torch.Tensor, batch_size: int) -> TeacherOutputs | None:
-        """Outputs for every row of ``x``, or ``None`` when they would not fit in memory."""
+    def cache(self, split: DataSplit, batch_size: int, device: str) -> TeacherOutputs | None:
+        """Outputs for every row of ``split``, in order, or ``None`` when they would not fit in
+        memory."""
         chunks: dict[tuple[int, str], list[torch.Tensor]] = {}
         total = 0
-        for start in range(0, len(x), batch_size):
-            for key, value in self.outputs(x[start : start + batch_size]).items():
-                chunks.setdefault(key, []).append(value)
-                total += value.numel() * value.element_size()
-                if total > CACHE_LIMIT_BYTES:
-                    return None
+        with worker_errors():
+            for _, x, _ in batches(split, batch_size, device=device):
+                for key, value in self.outputs(x.to(device)).items():
+                    chunks.setdefault(key, []).append(value)
+                    total += value.numel() * value.element_size()
+                    if total > CACHE_LIMIT_BYTES:
+                        return None
         return {key: torch.cat(parts) for key, parts in chunks.items()}
 
 
 def prepare_teacher_outputs(
     tutor: Teachers,
     teachers: Sequence[nn.Module],
-    x: torch.Tensor,
+    split: DataSplit,
     *,
     cacheable: bool,
     shared: dict[Any, Any] | None,
@@ -109,12 +112,12 @@ def prepare_teacher_outputs(
     device: str,
     precision: AbstractContextManager[Any],
 ) -> tuple[TeacherOutputs | None, list[str]]:
-    """Cache the teachers' outputs over ``x`` when allowed, else ready them to run every step.
+    """Cache the teachers' outputs over ``split`` when allowed, else ready them to run every step.
 
     Args:
         tutor: The teachers, as the loss terms read them.
         teachers: The teacher models the caller passed: the shared cache's key names them.
-        x: The whole training split's inputs.
+        split: The whole training split.
         cacheable: Whether batches are the same every epoch and caching was asked for.
         shared: The run's cache, shared across stages (``None``: this call's alone).
         backend: Where logits-only teachers run (``torch`` leaves them as they are).
@@ -124,15 +127,15 @@ def prepare_teacher_outputs(
         precision: The autocast context the caching pass runs under.
 
     Returns:
-        The outputs for every row of ``x`` (``None`` when not cached: not cacheable, or too
+        The outputs for every row of ``split`` (``None`` when not cached: not cacheable, or too
         large), and the backend each teacher runs on, when a fast backend was set up (empty
         otherwise).
     """
     backends: list[str] = []
-    example = x[:batch_size].to(device)
+    example = head(split, batch_size).to(device)
     cached: TeacherOutputs | None = None
     if cacheable:
-        key = (tuple(id(t) for t in teachers), id(x), tuple(map(tuple, tutor.paths)), device)
+        key = (tuple(id(t) for t in teachers), id(split), tuple(map(tuple, tutor.paths)), device)
         if shared is not None and key in shared:
             cached = shared[key]
         else:
@@ -143,7 +146,7 @@ def prepare_teacher_outputs(
             # 512-row chunks spill out of the caches, and the pass took twice as long per row.
             chunk = batch_size if str(device) == "cpu" else eval_batch_size
             with precision:
-                cached = tutor.cache(x.to(device), chunk)
+                cached = tutor.cache(split, chunk, device)
             if shared is not None and cached is not None:
                 shared[key] = cached
     if cached is None and backend != "torch" and not backends:

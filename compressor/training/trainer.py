@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from compressor import interrupt
-from compressor.data import DataBundle, Split, iterate_batches, num_batches
+from compressor.data import DataBundle, DataSplit, batches, head, num_batches, worker_errors
 from compressor.errors import StageFailure
 from compressor.schemas import OptimizerConfig
 from compressor.training import distributed
@@ -129,7 +129,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
         self.student_paths = [term.student_at for term in losses]
-        self.adapters = build_adapters(model, losses, self.tutor, data.train.x, device)
+        self.adapters = build_adapters(model, losses, self.tutor, head(data.train, 2), device)
         self.adapter_params = [p for a in self.adapters.values() for p in a.parameters()]
         for adapter in self.adapters.values():
             distributed.broadcast_module(adapter)
@@ -152,7 +152,7 @@ class Trainer:
             self.cached, self.teacher_backends = prepare_teacher_outputs(
                 self.tutor,
                 teachers,
-                data.train.x,
+                data.train,
                 cacheable=cache_teacher and not self.augmenter.active,
                 shared=teacher_cache,
                 backend=teacher_backend,
@@ -163,12 +163,16 @@ class Trainer:
             )
 
     def batches(
-        self, split: Split, epoch: int
+        self, split: DataSplit, epoch: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """``(indices, x, y)`` of one epoch: this rank's shard, or the whole split shuffled."""
         if self.place.enabled:
-            return distributed.shard_batches(split, self.batch_size, seed=self.seed, epoch=epoch)
-        return iterate_batches(split, self.batch_size, shuffle=True, generator=self.generator)
+            return distributed.shard_batches(
+                split, self.batch_size, seed=self.seed, epoch=epoch, device=self.device
+            )
+        return batches(
+            split, self.batch_size, shuffle=True, generator=self.generator, device=self.device
+        )
 
     def batch_loss(self, idx: torch.Tensor, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The weighted sum of the loss terms on one (augmented) batch.
@@ -211,7 +215,7 @@ class Trainer:
 
     def train_epoch(
         self,
-        split: Split,
+        split: DataSplit,
         *,
         epoch: int,
         epochs: int,
@@ -239,26 +243,26 @@ class Trainer:
         for adapter in self.adapters.values():
             adapter.train()
         total, count = 0.0, 0
-        for step, (idx, x, y) in enumerate(self.batches(split, epoch), start=1):
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            x, targets = self.augmenter(x, y, self.num_classes)
-            loss = self.batch_loss(idx, x, targets)
-            if not torch.isfinite(loss):
-                raise _diverged(loss, epoch=epoch, step=step, checkpoint=checkpoint)
-            self.step(loss)
-            total += loss.item() * len(y)
-            count += len(y)
-            bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
-            if (
-                not self.place.enabled
-            ):  # ranks must stop at the same step; torchrun handles Ctrl-C there
-                interrupt.check(f"epoch {epoch}, step {step}")
+        # A streamed split's dead worker is reported from a signal handler, at any line here.
+        with worker_errors():
+            for step, (idx, x, y) in enumerate(self.batches(split, epoch), start=1):
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x, targets = self.augmenter(x, y, self.num_classes)
+                loss = self.batch_loss(idx, x, targets)
+                if not torch.isfinite(loss):
+                    raise _diverged(loss, epoch=epoch, step=step, checkpoint=checkpoint)
+                self.step(loss)
+                total += loss.item() * len(y)
+                count += len(y)
+                bar.advance(1, epoch=f"{epoch}/{epochs}", loss=total / count)
+                if not self.place.enabled:  # ranks stop at the same step; torchrun handles Ctrl-C
+                    interrupt.check(f"epoch {epoch}, step {step}")
         if self.place.enabled:
             total, summed_count = distributed.reduce_totals(total, count)
             count = int(summed_count)
         return total, count
 
-    def validate(self, split: Split, batch_size: int) -> float:
+    def validate(self, split: DataSplit, batch_size: int) -> float:
         """Accuracy on ``split``; under torchrun every rank must call it (they share the work)."""
         score = evaluate_sharded if self.place.enabled else evaluate
         return score(self.model, split, batch_size, self.device)

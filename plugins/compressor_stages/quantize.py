@@ -32,7 +32,7 @@ import numpy as np
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
-from compressor.data import DataBundle
+from compressor.data import DataBundle, NumpyRows
 from compressor.errors import StageFailure
 from compressor_stages.onnx_inputs import require_onnx_files
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
@@ -64,7 +64,7 @@ def _static_calibration(
     ctx: StageContext, opts: Any, data: DataBundle, convert: _Converter
 ) -> list[np.ndarray]:
     """The calibration batches of the training split, drawn with the stage's seed, converted."""
-    train_x = data.train.x.detach().cpu().numpy().astype(np.float32)
+    train_x = NumpyRows(data.train)  # only the drawn rows are decoded, on either path
     batch = opts.calibration_batch_size or ctx.batch_size
     drawn = calibration_batches(train_x, opts.calibration_batches, batch, ctx.seed())
     return [convert(b) for b in drawn]

@@ -7,7 +7,12 @@ calibrates on the same ones.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from compressor.data import NumpyRows
 
 
 class SplitReader:
@@ -23,7 +28,7 @@ class SplitReader:
 
 
 def calibration_batches(
-    x: np.ndarray, batches: int, batch_size: int, seed: int
+    x: np.ndarray | NumpyRows, batches: int, batch_size: int, seed: int
 ) -> list[np.ndarray]:
     """``batches`` batches of ``batch_size`` rows drawn without replacement (as far as they go)."""
     order = np.random.default_rng(seed).permutation(len(x))

@@ -108,3 +108,40 @@ def test_a_failing_factory_is_named() -> None:
 
     with pytest.raises(AssertionError, match="failed to build: OSError: no such file: data.csv"):
         check_dataset(fails)
+
+
+def _images(options: Any, seed: int, n: int = 30) -> DataBundle:
+    from tests.compressor.data.samples import Images
+
+    return DataBundle(name="images", train=Images(n), val=Images(6), test=Images(9), num_classes=3)  # type: ignore[arg-type]
+
+
+def test_a_dataset_of_samples_is_checked_as_a_run_streams_it() -> None:
+    from compressor.data import StreamedSplit
+
+    bundle = check_dataset(_images, preprocess={"resize": [8, 8], "mean": "auto", "std": "auto"})
+    assert isinstance(bundle.train, StreamedSplit) and bundle.input_shape == (3, 8, 8)
+    assert len(bundle.mean) == 3
+
+
+def test_a_dataset_of_samples_with_bad_labels_or_samples_fails_clearly() -> None:
+    from tests.compressor.data.samples import Corrupt, Images
+
+    class WrongLabels(Images):
+        def __init__(self, n: int) -> None:
+            super().__init__(n)
+            self.targets = self.targets + 2
+
+    def wrong(options: Any, seed: int) -> DataBundle:
+        return dataclasses.replace(_images(options, seed), test=WrongLabels(9))
+
+    with pytest.raises(
+        AssertionError, match=r"the test split: labels range over 2..4, outside 0..2"
+    ):
+        check_dataset(wrong)
+
+    def corrupt(options: Any, seed: int) -> DataBundle:
+        return dataclasses.replace(_images(options, seed), val=Corrupt(8))
+
+    with pytest.raises(AssertionError, match=r"cannot read val sample 5 \(images/005.png\)"):
+        check_dataset(corrupt)
