@@ -61,11 +61,13 @@ class RunContext:
 
     @property
     def data(self) -> DataBundle:
-        """The recipe's dataset, loaded on first use."""
+        """The recipe's dataset, loaded on first use, in memory or streamed as ``data`` says."""
         if self._data is None:
+            from compressor.data import prepare_bundle
+
             ref = self.recipe.data
             record = self.registry.get("dataset", ref.dataset)
-            self._data = record.build(ref.parsed, seed=ref.split_seed)
+            self._data = prepare_bundle(record.build(ref.parsed, seed=ref.split_seed), ref)
         return self._data
 
 

@@ -32,17 +32,29 @@ if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
 
 
-def load_data(plan: Plan, registry: Registry) -> DataBundle:
-    """Load the recipe's dataset with its fixed split.
+def load_data(
+    plan: Plan, registry: Registry, *, progress: Any = None, decode: bool = True
+) -> DataBundle:
+    """Load the recipe's dataset with its fixed split, in memory or streamed as ``data`` says.
+
+    Args:
+        plan: The run's plan.
+        registry: Its registry.
+        progress: Where the run prints which it chose (:func:`compressor.data.prepare_bundle`).
+        decode: ``False`` (``compressor validate``) decodes no more than one sample.
 
     Raises:
         RecipeError: The dataset plugin's factory cannot be imported (see
-            :func:`check_factories`).
+            :func:`check_factories`), or ``data.preprocess`` does not apply to its data.
     """
+    from compressor.data import prepare_bundle
+
     ref = plan.recipe.data
     record = registry.get("dataset", ref.dataset)
     factory = imported_factory(record, record.factory, "data.dataset")
-    data: DataBundle = factory(ref.parsed, seed=ref.split_seed)
+    data = prepare_bundle(factory(ref.parsed, seed=ref.split_seed), ref, decode=decode)
+    if progress is not None and data.placement is not None:
+        progress.print(data.placement.line(data.name), markup=False, highlight=False)
     return data
 
 

@@ -30,7 +30,7 @@ def validate(args: argparse.Namespace) -> int:
     plan = recipe.load(args.recipe, registry, args.overrides)
     try:
         # Module paths and the like need the data and untrained models: checked here too.
-        run_preflight(plan, registry, load_data(plan, registry))
+        run_preflight(plan, registry, load_data(plan, registry, decode=False))
     except RecipeError as error:
         raise error.with_source(str(args.recipe)) from None
     flow = " → ".join(f"{s.name} ({s.type})" for s in plan.stages)

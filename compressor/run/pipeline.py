@@ -146,7 +146,7 @@ def _run(
     progress = progress or Progress()
     if not dist.is_main:
         progress = Progress(enabled=False)  # one set of bars: rank 0's
-    data = load_data(plan, registry)
+    data = load_data(plan, registry, progress=progress)
     run_preflight(plan, registry, data)
     resolved = plan.resolved()
     out_dir, staging, completed = _open_run_folder(plan, out_dir, resume, resolved, dist)

@@ -103,6 +103,24 @@ def test_two_processes_on_cpu_match_one(tmp_path, registry) -> None:
     assert gap <= TOLERANCE_POINTS, (one["stages"]["distill"], two["stages"]["distill"])
 
 
+def test_two_processes_train_on_the_streamed_path(tmp_path) -> None:
+    # Each rank streams its DistributedSampler shard through its own DataLoader worker.
+    streamed = copy.deepcopy(SMALL)
+    streamed["data"] = {**streamed["data"], "in_memory": False, "num_workers": 1}
+    streamed["stages"] = streamed["stages"][:2]  # train and distill: what reads batches
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(streamed, sort_keys=False))
+    done = _run_two_processes(tmp_path, recipe_file)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads((tmp_path / "runs" / "two" / "metrics.json").read_text())
+    assert two["world_size"] == 2 and two["data"]["in_memory"] is False
+    assert two["data"]["loading"]["num_workers"] == 1
+    for stage in ("teacher", "distill"):
+        history = two["stages"][stage]["history"]
+        assert len(history) == 3 and history[-1]["loss"] < history[0]["loss"], stage
+        assert two["stages"][stage]["test_accuracy"] > 0.7, stage
+
+
 @pytest.mark.parametrize("n, world", [(1797, 2), (100, 4), (7, 3), (10, 1)])
 def test_shards_are_disjoint_and_cover_every_index(n, world) -> None:
     shards = [shard_of(n, rank, world, epoch=0) for rank in range(world)]
