@@ -198,11 +198,10 @@ def quantize_file(
                     f"{mode} quantization left {source.name} without any INT8 op; nothing to ship"
                 )
             file_bytes = tmp.stat().st_size
-    facts: dict[str, Any] = {"mode": mode, "per_channel": per_channel}
-    if mode == "static":
-        facts["activations"] = activations
     return {
-        **facts,
+        "mode": mode,
+        "per_channel": per_channel,
+        **({"activations": activations} if mode == "static" else {}),
         "quantized_ops": ops,
         "integer_input": integer,
         "kept_fp32": choice.kept_fp32,
