@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from compressor.errors import RecipeError, one_line
+from compressor.errors import RecipeError, UsageError, one_line
 from compressor.records import Factory, PluginRecord, resolve_factory
 from compressor.schemas import ModelRef, PluginRef
 
@@ -212,7 +212,12 @@ def run_preflight(plan: Plan, registry: Registry, data: DataBundle) -> None:
     check_factories(plan, registry)
     checker = Preflight(plan, registry, data)
     for field, ref in model_refs(plan):
-        checker.build(ref, field)
+        try:
+            checker.build(ref, field)
+        except RecipeError:
+            raise
+        except UsageError as error:  # the builder's own: an import target that does not exist
+            raise RecipeError(field, str(error), value=ref.name) from None
     for info in plan.stages:
         record = registry.get("stage", info.type)
         if record.preflight is not None:
