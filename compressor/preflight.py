@@ -113,7 +113,16 @@ def model_refs(plan: Plan) -> Iterator[tuple[str, ModelRef]]:
     for info in plan.stages:
         for field, ref in plugin_refs(info.options, f"stages.{info.name}"):
             if isinstance(ref, ModelRef):
-                yield field, ref
+                yield model_field(info.options, ref, field), ref
+
+
+def model_field(options: Any, ref: ModelRef, field: str) -> str:
+    """Where a model entry's own fields are set: ``field``, or the stage itself for a stage
+    that takes ``weights:`` beside ``model:`` (``load``), so that errors name the field to fix."""
+    given = getattr(options, "weights", None)
+    if given is not None and getattr(options, "model", None) is ref and given == ref.weights:
+        return field.removesuffix(".model")
+    return field
 
 
 def weights_files(options: Any) -> list[str]:

@@ -23,7 +23,7 @@ from compressor.artifacts import ModelArtifact
 from compressor.context import StageContext, StageInfo
 from compressor.errors import RecipeError, UsageError
 from compressor.model.checkpoint import load_model
-from compressor.preflight import Preflight
+from compressor.preflight import Preflight, model_field
 from compressor.training import evaluate
 from compressor_stages.model_output import count_parameters, spec_of
 
@@ -111,7 +111,8 @@ class LoadStage:
         """The model, its spec, the file it came from, and its parameter count."""
         opts, data = self.options, ctx.data
         if opts.model is not None:
-            model = ctx.build_model(opts.model)
+            field = model_field(opts, opts.model, f"stages.{ctx.info.name}.model")
+            model = ctx.build_model(opts.model, field)
             weights = Path(opts.model.weights).expanduser()
             return model, spec_of(opts.model), weights if weights.is_file() else None, -1
         path = Path(opts.path).expanduser()
