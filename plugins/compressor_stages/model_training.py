@@ -70,11 +70,12 @@ def recalibrate_in_stage(ctx: StageContext, model: nn.Module, batches: int) -> d
 def batch_statistics_accuracy(ctx: StageContext, model: nn.Module) -> float:
     """Validation accuracy with BatchNorm normalizing by each batch's statistics, as in training."""
     split = ctx.data.val
+    # Chunks of near-equal size, none of a single row (BatchNorm1d needs two in train mode).
+    chunks = max(1, min(-(-len(split) // ctx.eval_batch_size), len(split) // 2))
     correct = 0
     with batch_statistics(model):
-        for start in range(0, len(split), ctx.eval_batch_size):
-            x = split.x[start : start + ctx.eval_batch_size].to(ctx.device)
-            y = split.y[start : start + ctx.eval_batch_size]
+        for rows in torch.arange(len(split)).tensor_split(chunks):
+            x, y = split.x[rows].to(ctx.device), split.y[rows]
             correct += int((model(x).argmax(dim=1).cpu() == y).sum())
     return correct / max(len(split), 1)
 
@@ -86,7 +87,7 @@ def settle_batchnorm(ctx: StageContext, model: nn.Module, options: Any) -> None:
     running statistics cost more than :data:`LAG_WARNING` of validation accuracy, warns and
     logs ``bn_statistics_lag``.
     """
-    if not batchnorm_layers(model) or len(ctx.data.val) == 0:
+    if not batchnorm_layers(model) or len(ctx.data.val) < 2:
         return
     setting = getattr(options, "recalibrate_bn", None)
     if setting is not None:

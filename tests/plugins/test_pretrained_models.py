@@ -155,3 +155,29 @@ def test_lagging_statistics_warn_and_recalibration_fixes_them(
     after = metrics["bn_recalibration"]["val_accuracy_after"]
     assert after > metrics["bn_recalibration"]["val_accuracy_before"] + 0.1
     assert after >= lag["batch_statistics"] - 0.05
+
+
+class NormedMLP(nn.Module):
+    """BatchNorm1d: a batch of one row cannot be normalized by its own statistics."""
+
+    def __init__(self, num_classes: int, input_shape) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU())
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.net(x))
+
+
+def test_batchnorm1d_with_a_batch_of_one_left_over(monkeypatch, tmp_path) -> None:
+    module = types.ModuleType("compressor_test_normed")
+    module.NormedMLP = NormedMLP
+    monkeypatch.setitem(sys.modules, "compressor_test_normed", module)
+    # digits: 269 validation rows in chunks of 268 leave one row over.
+    data = {"dataset": "digits", "batch_size": 64, "eval_batch_size": 268}
+    stage = {"name": "t", "type": "train", "model": "compressor_test_normed:NormedMLP", "epochs": 1}
+    for extra in ({}, {"recalibrate_bn": {"batches": 20}}):
+        folder = tmp_path / str(len(extra))
+        run = run_tiny_recipe([{**stage, **extra}], data=data, tmp_path=folder)
+        assert 0 <= run.metrics["stages"]["t"]["test_accuracy"] <= 1
+    assert run.metrics["stages"]["t"]["bn_recalibration"]["batches"] == 19
