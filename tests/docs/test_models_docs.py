@@ -38,7 +38,9 @@ def test_every_stage_example_validates(registry, block) -> None:
     recipe.resolve(_recipe(yaml.safe_load(block)), registry)
 
 
-def test_the_head_error_is_what_compressor_prints(capsys, tmp_path, write_recipe, monkeypatch) -> None:
+def test_the_head_error_is_what_compressor_prints(
+    capsys, tmp_path, write_recipe, monkeypatch
+) -> None:
     torch.save(torchvision.models.resnet18(num_classes=1000).state_dict(), tmp_path / "resnet18.pt")
     line = next(x for x in DOC.splitlines() if x.startswith("error: stages.tuned.model.head"))
     stage = {
