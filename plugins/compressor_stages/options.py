@@ -15,6 +15,11 @@ from compressor.schemas import (
     PrunerRef,
     StrictModel,
 )
+from compressor_stages.model_options import (
+    FREEZE_DESCRIPTION,
+    RECALIBRATE_DESCRIPTION,
+    BatchNormRecalibration,
+)
 
 #: Where a teacher that must run every step runs (see compressor.training.fast_teacher.fastest_teacher).
 TeacherBackend = Literal["auto", "torch", "torchscript", "channels_last", "onnxruntime"]
@@ -33,6 +38,10 @@ class TrainOptions(StrictModel):
     model: ModelRef = Field(description="The architecture to train.")
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    freeze: list[str] = Field(default_factory=list, description=FREEZE_DESCRIPTION)
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default=None, description=RECALIBRATE_DESCRIPTION
+    )
     losses: list[LossTerm] = Field(
         default_factory=lambda: [LossTerm(name="ce")],
         min_length=1,
@@ -45,12 +54,6 @@ class TrainOptions(StrictModel):
     )
 
 
-class LoadOptions(StrictModel):
-    """``load``: a model checkpoint written by an earlier run."""
-
-    path: str = Field(description="A `<artifact>.pt` file from a compressor run folder.")
-
-
 class DistillOptions(StrictModel):
     """``distill``: train a student on the teacher's outputs (and the labels)."""
 
@@ -58,6 +61,10 @@ class DistillOptions(StrictModel):
     epochs: int = Field(default=20, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     losses: list[LossTerm] = Field(default_factory=_default_distill_losses, min_length=1)
+    freeze: list[str] = Field(default_factory=list, description=FREEZE_DESCRIPTION)
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default=None, description=RECALIBRATE_DESCRIPTION
+    )
     cache_teacher: bool = Field(
         default=True,
         description="Compute the teacher's outputs once when the inputs are deterministic.",
@@ -138,6 +145,12 @@ class PruneOptions(StrictModel):
     )
     calibration_batches: int = Field(
         default=4, ge=1, description="Batches of the loss used by gradient-based criteria (taylor)."
+    )
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default_factory=BatchNormRecalibration,
+        description="After pruning (each step), recompute BatchNorm running statistics on this "
+        "many training batches before fine-tuning: the layers' inputs changed with the channels "
+        "removed. null: keep the statistics as pruned.",
     )
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
 
