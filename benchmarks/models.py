@@ -262,8 +262,20 @@ def int8_section(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def width_section(args: argparse.Namespace) -> list[str]:
+    """``width: 0.5`` against the full ResNet-18: sizes and batch-1 latency (models_width.py)."""
+    from models_width import report, width_figures
+
+    from compressor.plugin.registry import Registry
+
+    return report(width_figures(Registry.load(), threads=1, rounds=8), threads=1, rounds=8)
+
+
 #: The sections, in the order they run.
-SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {"int8": int8_section}
+SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
+    "int8": int8_section,
+    "width": width_section,
+}
 
 
 def main() -> None:

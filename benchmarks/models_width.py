@@ -1,7 +1,6 @@
 """Is ``width: 0.5`` really "ResNet-18 at half width"? Sizes and onnxruntime latency.
 
-(``benchmarks/models.py``, one function per section, is another change's; until the two meet,
-this section lives in its own file.)
+The ``width`` section of ``benchmarks/models.py`` (``--section width``); runnable alone too.
 
 One measurement, in one run on this machine: torchvision ResNet-18 built from two model entries,
 ``torchvision.resnet18`` and ``{name: torchvision.resnet18, width: 0.5}``, for 3x224x224 inputs
@@ -72,14 +71,15 @@ def width_figures(registry: Registry, threads: int, rounds: int) -> dict[str, An
     return figures
 
 
-def report(figures: dict[str, Any], threads: int, rounds: int, load: tuple[float, float]) -> None:
-    """Print the table, the ratios and whether they meet the goals."""
+def report(figures: dict[str, Any], threads: int, rounds: int) -> list[str]:
+    """The table, the ratios and whether they meet the goals, as lines."""
     full, half = figures["full"], figures["half"]
-    print(
+    lines = []
+    lines.append(
         f"\nResNet-18 vs width: 0.5, {'x'.join(map(str, INPUT_SHAPE))} input, 10 classes, "
         f"onnxruntime CPU, batch 1, {threads} intra-op thread(s), {rounds} interleaved rounds"
     )
-    print(f"{'':18}{'full':>16}{'width 0.5':>16}{'ratio':>9}")
+    lines.append(f"{'':18}{'full':>16}{'width 0.5':>16}{'ratio':>9}")
     for key, label in (
         ("params", "parameters"),
         ("macs", "MACs"),
@@ -87,22 +87,20 @@ def report(figures: dict[str, Any], threads: int, rounds: int, load: tuple[float
         ("p50_ms", "p50 ms, batch 1"),
     ):
         style = ",.3f" if key.endswith("_ms") else ",.0f"
-        print(
+        lines.append(
             f"{label:18}{full[key]:>16{style}}{half[key]:>16{style}}{full[key] / half[key]:>8.2f}x"
         )
     sizes = [full[k] / half[k] for k in ("params", "macs")]
     latency = full["p50_ms"] / half["p50_ms"]
     about = all(abs(r - SIZE_RATIO_AROUND) / SIZE_RATIO_AROUND < 0.15 for r in sizes)
-    print(
+    lines.append(
         f"parameters {sizes[0]:.2f}x and MACs {sizes[1]:.2f}x fewer "
         f"({'meets' if about else 'MISSES'} 'about 4x'); latency {latency:.2f}x lower "
         f"({'meets' if latency >= LATENCY_RATIO_AT_LEAST else 'MISSES'} the 2.5x goal)"
     )
     spreads = ", ".join(f"{k} {figures[k]['round_spread']:.0%}" for k in ("full", "half"))
-    print(f"round spread (slowest vs fastest round median): {spreads}")
-    print(
-        f"load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after, on {os.cpu_count()} cores"
-    )
+    lines.append(f"round spread (slowest vs fastest round median): {spreads}")
+    return lines
 
 
 def main() -> None:
@@ -113,7 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     before = os.getloadavg()[0]
     figures = width_figures(Registry.load(), args.threads, args.rounds)
-    report(figures, args.threads, args.rounds, (before, os.getloadavg()[0]))
+    print("\n".join(report(figures, args.threads, args.rounds)))
+    print(f"load average (1 min) {before:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":
