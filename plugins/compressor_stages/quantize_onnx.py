@@ -130,6 +130,35 @@ def _write_int8(
         )
 
 
+def _write_checked(
+    rewritten: Path, target: Path, choice: NodeChoice, name: str, *, mode: str, **options: Any
+) -> tuple[dict[str, int], int]:
+    """Quantize ``rewritten`` into ``target`` atomically; it must hold at least one INT8 op.
+
+    Returns:
+        The INT8 op counts and the file's size in bytes.
+
+    Raises:
+        StageFailure: Quantization failed, or left no INT8 op (``name`` is the source file's).
+    """
+    # onnx is imported here, not at the top: `compressor validate` imports this module.
+    import onnx
+
+    with atomic_path(target) as tmp:
+        try:
+            _write_int8(rewritten, tmp, choice, mode=mode, **options)
+        except Exception as error:
+            raise StageFailure(
+                f"{mode} quantization of {name} failed: {_one_line(error)}"
+            ) from error
+        ops = quantized_op_counts(onnx.load(str(tmp)))
+        if not ops:
+            raise StageFailure(
+                f"{mode} quantization left {name} without any INT8 op; nothing to ship"
+            )
+        return ops, tmp.stat().st_size
+
+
 def quantize_file(
     source: Path,
     target: Path,
@@ -160,17 +189,14 @@ def quantize_file(
             with ``uint8`` activations; with ``int8`` a ResNet-18 ran barely faster than FP32.
 
     Returns:
-        ``mode``, ``per_channel``, ``activations`` (static only), ``quantized_ops`` (op type -> count in the INT8 graph),
-        ``integer_input`` (whether the first layer takes the raw integers), ``kept_fp32`` (node
-        names left FP32 for their size), ``calibrated`` (whether activation ranges were
-        calibrated), ``file_bytes``.
+        ``mode``, ``per_channel``, ``activations`` (static only), ``quantized_ops`` (op type ->
+        count in the INT8 graph), ``integer_input`` (whether the first layer takes the raw
+        integers), ``kept_fp32`` (node names left FP32 for their size), ``calibrated`` (whether
+        activation ranges were calibrated), ``file_bytes``.
 
     Raises:
         StageFailure: The model has no op the mode can quantize, or quantization failed.
     """
-    # onnx is imported here, not at the top: `compressor validate` imports this module.
-    import onnx
-
     from compressor.onnx.inspection import load_onnx
 
     require_quantizable(load_onnx(source), mode, source.name)
@@ -184,27 +210,16 @@ def quantize_file(
             integer_input=integer_input,
             keep_fp32_below=keep_fp32_below,
         )
-        with atomic_path(target) as tmp:
-            try:
-                _write_int8(
-                    rewritten,
-                    tmp,
-                    choice,
-                    mode=mode,
-                    per_channel=per_channel,
-                    calibration=calibration,
-                    activations=activations,
-                )
-            except Exception as error:
-                raise StageFailure(
-                    f"{mode} quantization of {source.name} failed: {_one_line(error)}"
-                ) from error
-            ops = quantized_op_counts(onnx.load(str(tmp)))
-            if not ops:
-                raise StageFailure(
-                    f"{mode} quantization left {source.name} without any INT8 op; nothing to ship"
-                )
-            file_bytes = tmp.stat().st_size
+        ops, file_bytes = _write_checked(
+            rewritten,
+            target,
+            choice,
+            source.name,
+            mode=mode,
+            per_channel=per_channel,
+            calibration=calibration,
+            activations=activations,
+        )
     return {
         "mode": mode,
         "per_channel": per_channel,
