@@ -167,11 +167,36 @@ class StageContext:
         with self.run.progress.bar(total, description or self.info.name) as bar:
             yield bar
 
-    def build_model(self, ref: ModelRef) -> Any:
-        """Build an untrained model for the recipe's data from a model reference."""
-        record = self.run.registry.get("model", ref.name)
+    def build_model(self, ref: ModelRef, field: str | None = None) -> Any:
+        """Build the model a model entry describes, for the recipe's data.
+
+        The architecture at the entry's ``width``, with its ``weights`` loaded (``head``,
+        ``strict``: see docs/models.md). What loading did is logged as ``weights``; keys a
+        non-strict load left missing or unexpected are also printed as a warning.
+
+        Args:
+            ref: The model entry.
+            field: Its recipe field, for messages (default: ``stages.NAME.model``).
+        """
+        # The one place the SDK builds through compressor.model (allowed in pyproject.toml).
+        from compressor.model.building import build_model
+
         data = self.data
-        return record.build(ref.parsed, input_shape=data.input_shape, num_classes=data.num_classes)
+        built = build_model(
+            ref,
+            self.run.registry,
+            input_shape=tuple(data.input_shape),
+            num_classes=data.num_classes,
+            field=field or f"stages.{self.info.name}.model",
+        )
+        if built.weights is not None:
+            weights = built.weights.as_metrics()
+            if built.preprocessing:
+                weights["preprocessing"] = built.preprocessing
+            self.log(weights=weights)
+            if built.weights.missing or built.weights.unexpected:
+                self.run.progress.warn(f"stages.{self.info.name}: {built.weights.describe()}")
+        return built.model
 
     def build_loss(self, term: LossTerm) -> Any:
         """Build the loss module of one loss term."""

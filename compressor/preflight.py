@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from compressor.errors import RecipeError, one_line
+from compressor.errors import RecipeError, UsageError, one_line
 from compressor.records import Factory, PluginRecord, resolve_factory
 from compressor.schemas import ModelRef, PluginRef
 
@@ -119,6 +120,37 @@ def check_factories(plan: Plan, registry: Registry) -> None:
             imported_factory(record, record.factory, f"{field}.name")
 
 
+def model_refs(plan: Plan) -> Iterator[tuple[str, ModelRef]]:
+    """Every model entry of every stage, with its recipe field (``stages.student.model``)."""
+    for info in plan.stages:
+        for field, ref in plugin_refs(info.options, f"stages.{info.name}"):
+            if isinstance(ref, ModelRef):
+                yield model_field(info.options, ref, field), ref
+
+
+def model_field(options: Any, ref: ModelRef, field: str) -> str:
+    """Where a model entry's own fields are set: ``field``, or the stage itself for a stage
+    that takes ``weights:`` beside ``model:`` (``load``), so that errors name the field to fix."""
+    given = getattr(options, "weights", None)
+    if given is not None and getattr(options, "model", None) is ref and given == ref.weights:
+        return field.removesuffix(".model")
+    return field
+
+
+def weights_files(options: Any) -> list[str]:
+    """The weights files the model entries in a stage's ``options`` read (not weights names).
+
+    The stage cache keys on their content: a file replaced under the same name reruns the stage.
+    """
+    found = []
+    for _, ref in plugin_refs(options, ""):
+        if isinstance(ref, ModelRef) and ref.weights is not None:
+            path = Path(ref.weights).expanduser()
+            if path.is_file():
+                found.append(str(path))
+    return found
+
+
 def artifact_architectures(plan: Plan) -> dict[str, ModelRef]:
     """artifact name -> the model reference that builds its architecture.
 
@@ -147,18 +179,35 @@ class Preflight:
         self.registry = registry
         self.data = data
         self._built: dict[str, nn.Module] = {}
+        # id(reference) -> model; the references live as long as the plan.
+        self._by_ref: dict[int, nn.Module] = {}
 
     @cached_property
     def architectures(self) -> dict[str, ModelRef]:
         """artifact name -> model reference (see :func:`artifact_architectures`)."""
         return artifact_architectures(self.plan)
 
-    def build(self, ref: ModelRef) -> nn.Module:
-        """An untrained model for the recipe's data."""
-        record = self.registry.get("model", ref.name)
-        return record.build(
-            ref.parsed, input_shape=self.data.input_shape, num_classes=self.data.num_classes
-        )
+    def build(self, ref: ModelRef, field: str = "model") -> nn.Module:
+        """The model ``ref`` describes for the recipe's data, weights loaded, not trained.
+
+        Built once per reference: :func:`run_preflight` builds every model of the recipe
+        first (naming ``field`` in errors), and stages' checks get the same instances.
+
+        Raises:
+            RecipeError: Bad ``width``, ``weights`` or ``head``, naming ``field``.
+        """
+        # Builds the same way StageContext.build_model does (allowed in pyproject.toml).
+        from compressor.model.building import build_model
+
+        if id(ref) not in self._by_ref:
+            self._by_ref[id(ref)] = build_model(
+                ref,
+                self.registry,
+                input_shape=tuple(self.data.input_shape),
+                num_classes=self.data.num_classes,
+                field=field,
+            ).model
+        return self._by_ref[id(ref)]
 
     def model(self, artifact: str) -> nn.Module | None:
         """An untrained instance of ``artifact``'s architecture, or ``None`` if unknown."""
@@ -174,11 +223,22 @@ def run_preflight(plan: Plan, registry: Registry, data: DataBundle) -> None:
     """Import every factory the recipe uses (:func:`check_factories`), then run every stage's
     preflight check, in recipe order.
 
+    Every model of every stage is built first, whatever the stages are, its weights file
+    loaded into it: an import target that does not exist, a missing or mismatched weights file
+    fails here, not when its stage starts.
+
     Raises:
         RecipeError: The first problem found, naming the field.
     """
     check_factories(plan, registry)
     checker = Preflight(plan, registry, data)
+    for field, ref in model_refs(plan):
+        try:
+            checker.build(ref, field)
+        except RecipeError:
+            raise
+        except UsageError as error:  # the builder's own: an import target that does not exist
+            raise RecipeError(field, str(error), value=ref.name) from None
     for info in plan.stages:
         record = registry.get("stage", info.type)
         if record.preflight is not None:

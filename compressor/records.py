@@ -156,9 +156,17 @@ class ModelPlugin(PluginRecord):
 
     ``factory(options, input_shape=..., num_classes=...)`` (both by keyword) returns an
     untrained ``torch.nn.Module``.
+
+    A builder with named pretrained weights (``weights: DEFAULT`` in a recipe) sets
+    ``pretrained``: ``pretrained(options, name)`` returns a
+    :class:`compressor.model.pretrained.PretrainedWeights` (its class count, preprocessing
+    and how to fetch its ``state_dict`` from the local cache), or raises
+    :class:`~compressor.errors.UsageError` listing the valid names. ``None``: weights come
+    from files only.
     """
 
     kind: ClassVar[str] = "model"
+    pretrained: Factory | None = None
 
 
 #: ``Role.file`` when the stage does not say: see :class:`Role`.

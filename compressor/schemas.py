@@ -44,14 +44,49 @@ class PluginRef(StrictModel):
 
 
 class ModelRef(PluginRef):
-    """A model architecture.
+    """A model architecture, and where its starting weights come from.
 
-    Besides registered names, two shorthands are accepted:
-    ``torchvision.resnet18`` (any ``torchvision.models`` classification builder) and ``package.module:attr``
-    (a class or function you wrote, called with the options as keyword arguments).
+    Besides registered names, three shorthands are accepted: ``torchvision.resnet18`` (any
+    ``torchvision.models`` classification builder), ``timm.resnet18`` (any timm model, with the
+    ``timm`` extra installed) and ``package.module:attr`` (a class or function you wrote, called
+    with the options as keyword arguments).
+
+    The other fields apply to every architecture (``docs/models.md``): ``width`` builds it with
+    that fraction of the channels of every prunable layer; ``weights`` loads a ``state_dict``
+    file or, for builders that have them, named pretrained weights; ``head: replace`` trains a
+    new classifier on the weights' backbone when the class counts differ.
     """
 
     kind: ClassVar[str] = "model"
+
+    weights: str | None = Field(
+        default=None,
+        description="Starting weights: a state_dict file (PATH; also {state_dict: ...} or "
+        "{model: ...} containers, DDP's module. prefix stripped), or a weights name of the "
+        "builder such as DEFAULT or IMAGENET1K_V1 (torchvision, timm).",
+    )
+    strict: bool = Field(
+        default=True,
+        description="Every key of the model must be in the weights and the reverse; false loads "
+        "what matches and lists the missing and unexpected keys.",
+    )
+    head: Literal["keep", "replace"] = Field(
+        default="keep",
+        description="replace: a new classifier for the data's classes on the weights' backbone "
+        "(needed when the weights were trained for another number of classes).",
+    )
+    width: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Build the architecture with this fraction of the channels of every prunable "
+        "layer (the classifier's outputs kept): 0.5 is the same network, half as wide.",
+    )
+    download: bool = Field(
+        default=False,
+        description="With a weights name: download the weights when they are not in the local "
+        "cache (default: fail and say which file to put where).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -65,9 +100,10 @@ class ModelRef(PluginRef):
         if not isinstance(options, dict):
             return data  # not a mapping: let validation say so, naming the field
         options = dict(options)
-        if name.startswith("torchvision."):
-            options.setdefault("arch", name.removeprefix("torchvision."))
-            return {**data, "name": "torchvision", "options": options}
+        for prefix in ("torchvision", "timm"):
+            if name.startswith(f"{prefix}."):
+                options.setdefault("arch", name.removeprefix(f"{prefix}."))
+                return {**data, "name": prefix, "options": options}
         if ":" in name:
             return {**data, "name": "import", "options": {"target": name, "kwargs": options}}
         return data
@@ -145,6 +181,18 @@ class ExporterRef(PluginRef):
     kind: ClassVar[str] = "exporter"
 
 
+class ParamGroup(StrictModel):
+    """Parameters of some modules trained with their own learning rate or weight decay."""
+
+    modules: list[str] = Field(
+        min_length=1, description="Module paths (``fc``, ``layer4``); their parameters and below."
+    )
+    lr: float | None = Field(default=None, gt=0.0, description="Learning rate (default: lr).")
+    weight_decay: float | None = Field(
+        default=None, ge=0.0, description="Weight decay (default: weight_decay)."
+    )
+
+
 class OptimizerConfig(StrictModel):
     """The optimizer and learning-rate schedule of a training stage."""
 
@@ -153,3 +201,8 @@ class OptimizerConfig(StrictModel):
     weight_decay: float = Field(default=0.0, ge=0.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     schedule: Literal["cosine", "constant"] = "cosine"
+    param_groups: list[ParamGroup] = Field(
+        default_factory=list,
+        description="Learning rates (or weight decay) of some modules' parameters, e.g. a "
+        "higher one for a new classifier than for a pretrained backbone; the rest use lr.",
+    )

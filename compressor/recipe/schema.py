@@ -40,11 +40,11 @@ if TYPE_CHECKING:
 DIALECT = "http://json-schema.org/draft-07/schema#"
 #: The kinds of registered things, each of which a recipe can name.
 KINDS = ("loss", "pruner", "exporter", "dataset", "model", "stage")
-#: Model names :class:`~compressor.schemas.ModelRef` expands itself: ``torchvision.ARCH`` and
-#: ``package.module:attr`` (the ``import`` model's target pattern).
-MODEL_SHORTHANDS = (r"^torchvision\..+$", r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+#: Model names :class:`~compressor.schemas.ModelRef` expands itself: ``torchvision.ARCH``,
+#: ``timm.NAME`` and ``package.module:attr`` (the ``import`` model's target pattern).
+MODEL_SHORTHANDS = (r"^torchvision\..+$", r"^timm\..+$", r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 #: What makes a model name a shorthand rather than a registered name, as ModelRef decides it.
-SHORTHAND_START = r"^torchvision\.|:"
+SHORTHAND_START = r"^torchvision\.|^timm\.|:"
 #: Mark, while pydantic generates the definitions, those of plugin references (and their kind)
 #: and those of model references (which take shorthands); removed before the schema is done.
 _REF_MARK = "x-compressor-reference"
@@ -164,7 +164,7 @@ def _reference(
     registered = schema["properties"]["name"]
     # if/then/else rather than anyOf: an error names the one rule that failed, not "none of".
     name = {
-        "description": "A registered model, torchvision.ARCH, or package.module:attr.",
+        "description": "A registered model, torchvision.ARCH, timm.NAME, or package.module:attr.",
         "type": "string",
         "if": {"pattern": SHORTHAND_START},
         "then": {"anyOf": [{"pattern": pattern} for pattern in MODEL_SHORTHANDS]},

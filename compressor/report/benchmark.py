@@ -50,6 +50,11 @@ def _faster_or_slower(ratio: float | None, slower: bool | None) -> str:
     return f"**{1 / ratio:.1f}× slower**" if slower else f"{ratio:.1f}× faster"
 
 
+def _same_graph(ratio: float | None) -> str:
+    """A ratio between two timings of one graph: ``1.01×``, noise rather than a result."""
+    return MISSING if ratio is None else f"{ratio:.2f}×"
+
+
 def int8_lines(metrics: dict[str, Any]) -> list[str]:
     """One bullet per INT8 file next to its FP32 file, saying plainly when INT8 is slower.
 
@@ -58,10 +63,20 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
 
     Returns:
         The bullets, and a closing one on why INT8 can be slower when it is; none without
-        INT8 files.
+        INT8 files. A file the quantize stage kept FP32 says "kept FP32".
     """
     lines = []
-    for c in metrics.get("int8", []):
+    # A file the quantize stage kept FP32 (mode: auto) is the FP32 graph under the INT8 name.
+    kept_fp32 = [c for c in metrics.get("int8", []) if c.get("quantization") == "fp32"]
+    for c in kept_fp32:
+        lines.append(
+            f"- `{c['int8']}` vs `{c['fp32']}` (FP32): **kept FP32**: the quantize stage "
+            "measured no INT8 candidate faster than FP32, so this file is the FP32 graph "
+            f"({_same_graph(c.get('latency_speedup'))} at batch {c.get('latency_batch')}, "
+            f"{_same_graph(c.get('throughput_ratio'))} at batch {c.get('throughput_batch')})."
+        )
+    int8 = [c for c in metrics.get("int8", []) if c not in kept_fp32]
+    for c in int8:
         at_latency = _faster_or_slower(c.get("latency_speedup"), c.get("slower"))
         at_throughput = _faster_or_slower(c.get("throughput_ratio"), c.get("slower_at_throughput"))
         lines.append(
@@ -70,7 +85,7 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
             f"{format_points(c.get('accuracy_delta_points'))} points; {at_latency} at batch "
             f"{c.get('latency_batch')}, {at_throughput} at batch {c.get('throughput_batch')}."
         )
-    if any(c.get("slower") or c.get("slower_at_throughput") for c in metrics.get("int8", [])):
+    if any(c.get("slower") or c.get("slower_at_throughput") for c in int8):
         lines.append(
             "- INT8 is slower than FP32 here where noted: on small layers the quantize/dequantize "
             "steps cost more than the integer arithmetic saves. It is kept in the table: the "

@@ -40,13 +40,21 @@ def _export_facts(file: str, f: dict[str, Any]) -> str:
 
 
 def _file_facts(file: str, f: dict[str, Any]) -> str:
-    """What an export or quantize stage says of one file it wrote."""
+    """What an export or quantize stage says of one file it wrote.
+
+    A quantize stage in ``mode: auto`` says which candidate it kept and why; when it kept
+    FP32, the file is the FP32 graph and the line says so rather than call it INT8.
+    """
+    if f.get("kept") == "fp32":
+        return f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph"
     if "int8_accuracy" in f:
+        label = f"auto: {f['kept']}" if f.get("kept") else f.get("mode")
+        reason = f"; {f['reason']}" if f.get("reason") else ""
         return (
-            f"`{file}` ({f.get('mode')} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
+            f"`{file}` ({label} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
             f"accuracy {format_percent(f.get('fp32_accuracy'))} → "
             f"{format_percent(f.get('int8_accuracy'))} "
-            f"({format_points(f.get('accuracy_delta_points'))} points)"
+            f"({format_points(f.get('accuracy_delta_points'))} points){reason}"
         )
     return _export_facts(file, f)
 

@@ -68,8 +68,9 @@ def cache_material(
     """
     import torch
 
+    from compressor.preflight import weights_files
     from compressor.run.results import artifact_digest
-    from compressor.run.sources import source_digests, stage_records
+    from compressor.run.sources import file_digest, source_digests, stage_records
 
     inputs: dict[str, Any] = {}
     for slot, names in info.inputs.items():
@@ -91,6 +92,8 @@ def cache_material(
         "versions": {"compressor": __version__, "torch": torch.__version__},
         "plugins": sorted(info_.label for info_ in registry.pm.infos.values() if not info_.blocked),
         "sources": source_digests(registry, records, stage),
+        # A model entry's weights file: its content, not its name, determines the result.
+        "weights": {path: file_digest(Path(path)) for path in weights_files(info.options)},
     }
 
 

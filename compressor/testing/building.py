@@ -33,18 +33,34 @@ def find_record(kind: str, target: Any, expected: type[PluginRecord]) -> PluginR
         from compressor.errors import UnknownNameError
         from compressor.plugin.registry import Registry
 
+        registry = Registry.load()
         try:
-            return Registry.load().get(kind, target)
+            return registry.get(kind, target)
         except UnknownNameError as exc:
-            raise AssertionError(
-                f"{exc}; is the plugin installed in this environment (pip install -e .)?"
-            ) from None
+            raise AssertionError(f"{exc}; {_why_unknown(registry, exc)}") from None
     if isinstance(target, PluginRecord):
         assert isinstance(target, expected), (
             f"expected a {expected.__name__} record, got {type(target).__name__}"
         )
         return target
     return None
+
+
+def _why_unknown(registry: Any, error: Any) -> str:
+    """What to tell an author whose name is unknown: why the plugins that did not load did not.
+
+    A broken plugin (a typo in a hook, a failed import) is installed; "is it installed?" would
+    send its author the wrong way.
+    """
+    reasons = []
+    for label in error.not_loaded:
+        name = label.removesuffix(" blocked").split(" (")[0]
+        why = registry.why_not_loaded(name)
+        if why:
+            reasons.append(f"{name}: {why}")
+    if reasons:
+        return "why: " + "; ".join(reasons)
+    return "is the plugin installed in this environment (pip install -e .)?"
 
 
 def parse_options(record: PluginRecord | None, options: Any) -> Any:
@@ -58,9 +74,19 @@ def parse_options(record: PluginRecord | None, options: Any) -> Any:
         The validated options model (or ``options`` itself, see above).
 
     Raises:
-        AssertionError: The schema rejects the options.
+        AssertionError: The schema rejects the options, or a mapping was given for a bare
+            factory (which has no schema to validate it with).
     """
-    if isinstance(options, BaseModel) or record is None:
+    if isinstance(options, BaseModel):
+        return options
+    if record is None:
+        # A bare factory has no schema to validate a mapping with: it would get a plain dict
+        # where a recipe gives it a validated model, and fail on attribute access.
+        assert not options, (
+            f"options {dict(options)!r} given as a mapping, but the plugin under test is a bare "
+            "factory without a schema; pass the options as a validated model (MyOptions(...)), "
+            "or pass the plugin's record"
+        )
         return options
     try:
         return record.options.model_validate(dict(options or {}))

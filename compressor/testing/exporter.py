@@ -133,8 +133,14 @@ def _export(
         f"{label}: the keys of the returned dict must be strings"
     )
     assert path.is_file(), f"{label}: export() returned but {path.name} was not written"
-    assert path.stat().st_size > 0, f"{label} wrote an empty {path.name}"
     stray = _leftovers(path.parent, {path.name})
+    beside = [s for s in stray if s.startswith(f".{path.name}.") and ".tmp" in s]
+    assert not beside, (
+        f"{label} wrote {beside[0]} beside the temporary file atomic_path gave it: a writer that "
+        "appends its own suffix to a path (numpy.savez adds .npz) wrote elsewhere and left "
+        f"{path.name} empty; give it an open file instead (with tmp.open('wb') as f: ...)"
+    )
+    assert path.stat().st_size > 0, f"{label} wrote an empty {path.name}"
     assert not stray, f"{label} left other files next to {path.name}: {', '.join(stray)}"
     assert model.training == training and all(
         torch.equal(state[k], v) for k, v in model.state_dict().items()

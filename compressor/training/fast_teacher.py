@@ -7,16 +7,24 @@ convolutions, weights prepacked for oneDNN: about 3x eager here), onnxruntime, a
 channels-last memory format (1.3-2x). ``auto`` picks TorchScript on the CPU and falls back to
 channels-last when the teacher cannot be traced; every backend but ``torch`` is checked against
 PyTorch eager before the switch, and features (forward hooks) always come from PyTorch eager.
+A teacher given only as an ONNX file (:class:`OnnxFileTeacher`) always runs in onnxruntime.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from compressor.errors import UsageError
 
 #: onnxruntime must agree with PyTorch this closely on the teacher's logits to be used.
 ATOL = 1e-3
@@ -50,13 +58,8 @@ class OnnxTeacher(nn.Module):
                 output_names=["logits"],
                 dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
             )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # onnxruntime's threads spin after each run by default; between teacher calls they would
-        # steal the cores PyTorch needs for the student's step.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
-            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+            buffer.getvalue(), _session_options(), providers=["CPUExecutionProvider"]
         )
         with torch.no_grad():
             expected = cpu(example.cpu())
@@ -67,6 +70,79 @@ class OnnxTeacher(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(["logits"], {"input": x.detach().cpu().numpy()})[0]
         return torch.from_numpy(out).to(x.device)
+
+
+def _session_options() -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # onnxruntime's threads spin after each run by default; between teacher calls they would
+    # steal the cores PyTorch needs for the student's step.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+class OnnxFileTeacher(nn.Module):
+    """A teacher given only as an ONNX file: its forward pass runs in onnxruntime (CPU).
+
+    It takes the dataset's normalized batches and returns logits, like a PyTorch teacher; a
+    file that normalizes inside its graph (compressor's ``embed_normalization`` exports, uint8
+    inputs) gets raw pixels. It can teach logit losses only (it has no modules to tap), and
+    cannot be pruned, exported or trained. The file's SHA-256 is a buffer, so the stage cache's
+    digest of the teacher covers the file's content.
+
+    Args:
+        path: The ONNX file.
+        mean: The dataset's per-channel mean (0..1 scale).
+        std: The dataset's per-channel standard deviation.
+
+    Raises:
+        UsageError: The file is missing or not a readable ONNX model with one input.
+    """
+
+    #: What :func:`fastest_teacher` reports for it (it is already as fast as it gets here).
+    runs_in_onnxruntime = True
+
+    def __init__(self, path: str | Path, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        from compressor.onnx.inspection import input_spec, load_onnx
+
+        self.path = Path(path)
+        self.spec = input_spec(load_onnx(self.path))
+        self.mean, self.std = list(mean), list(std)
+        self.session = ort.InferenceSession(
+            str(self.path), _session_options(), providers=["CPUExecutionProvider"]
+        )
+        self.output = self.session.get_outputs()[0].name
+        digest = hashlib.sha256(self.path.read_bytes()).digest()
+        self.register_buffer("onnx_sha256", torch.tensor(list(digest), dtype=torch.uint8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from compressor.onnx.inspection import to_model_inputs
+
+        rows = x.detach().cpu().float().numpy()
+        fixed = self.spec.fixed_batch
+        chunks = (
+            [rows] if fixed is None else [rows[i : i + fixed] for i in range(0, len(rows), fixed)]
+        )
+        outputs = []
+        for chunk in chunks:
+            count = len(chunk)
+            if fixed is not None and count < fixed:
+                # A graph with a baked-in batch size: pad with copies of the last row.
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - count, axis=0)])
+            feed = to_model_inputs(chunk, self.spec, self.mean, self.std)
+            outputs.append(self.session.run([self.output], {self.spec.name: feed})[0][:count])
+        return torch.from_numpy(np.concatenate(outputs)).float().to(x.device)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OnnxFileTeacher:
+        raise UsageError(
+            f"{self.path.name} is an ONNX teacher: it can teach (logit losses), but not be "
+            "pruned, exported or trained; load the PyTorch model it came from for that"
+        )
 
 
 class TorchScriptTeacher(nn.Module):
@@ -148,6 +224,8 @@ def fastest_teacher(model: nn.Module, example: torch.Tensor, backend: str) -> tu
         ValueError: ``onnxruntime`` or ``torchscript`` was asked for and disagrees with PyTorch
             on ``example``.
     """
+    if getattr(model, "runs_in_onnxruntime", False):
+        return model, "onnxruntime"
     if backend == "torch" or example.device.type != "cpu":
         return model, "torch"
     if backend == "onnxruntime":

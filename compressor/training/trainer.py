@@ -144,7 +144,10 @@ class Trainer:
             else num_batches(len(data.train), batch_size)
         )
         self.optimizer, self.scheduler = build_optimizer(
-            [*model.parameters(), *self.adapter_params], optimizer, epochs * self.steps_per_epoch
+            [*model.parameters(), *self.adapter_params],
+            optimizer,
+            epochs * self.steps_per_epoch,
+            model=model,
         )
         self.cached: TeacherOutputs | None = None
         self.teacher_backends: list[str] = []

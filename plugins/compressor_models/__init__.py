@@ -1,8 +1,9 @@
-"""Built-in models: ``seed_cnn`` (teacher), ``seed_mlp`` (student), ``torchvision``, ``import``.
+"""Built-in models: ``seed_cnn`` (teacher), ``seed_mlp`` (student), ``torchvision``, ``timm``,
+``import``.
 
-Recipes may also use two shorthands for the last two (see :class:`compressor.schemas.ModelRef`):
-``torchvision.resnet18`` and ``package.module:attr``. Only pydantic is imported here; torch and
-torchvision load when a stage first builds a model.
+Recipes may also use shorthands for the last three (see :class:`compressor.schemas.ModelRef`):
+``torchvision.resnet18``, ``timm.resnet18`` and ``package.module:attr``. Only pydantic is
+imported here; torch, torchvision and timm load when a stage first builds a model.
 """
 
 from __future__ import annotations
@@ -56,25 +57,52 @@ def _reject_num_classes(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _no_weight_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Weights go through the model entry's weights: field (one path for files and names, the
+    # head and strict checks, offline by default), never through the builder's own download.
+    found = [k for k in WEIGHT_KEYS if k in kwargs]
+    if found:
+        raise ValueError(
+            f"{', '.join(found)} in kwargs would make the builder download weights; set "
+            "weights: on the model instead (a name such as DEFAULT, or a state_dict file)"
+        )
+    return _reject_num_classes(kwargs)
+
+
 class TorchvisionOptions(StrictModel):
     """Options of ``torchvision`` (recipe shorthand: ``torchvision.ARCH``)."""
 
     arch: str = Field(description="A torchvision.models builder name, e.g. resnet18.")
     kwargs: dict[str, Any] = Field(
         default_factory=dict,
-        description="Extra builder arguments; always random init, never pretrained weights.",
+        description="Extra builder arguments (pretrained weights: the model's weights: field).",
     )
 
     @field_validator("kwargs")
     @classmethod
     def _no_weights(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # Runs must work offline and start from random init; checked here, before any run.
-        found = [k for k in WEIGHT_KEYS if k in kwargs]
-        if found:
-            raise ValueError(
-                f"{', '.join(found)} would download pretrained weights; compressor builds "
-                "torchvision models with random init only"
-            )
+        return _no_weight_kwargs(kwargs)
+
+
+class TimmOptions(StrictModel):
+    """Options of ``timm`` (recipe shorthand: ``timm.NAME``; needs ``compressor[timm]``)."""
+
+    arch: str = Field(description="A timm model name, e.g. resnet18 or mobilenetv3_small_100.")
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra timm.create_model arguments (drop_rate, ...); in_chans and "
+        "num_classes come from the data, pretrained weights from the model's weights: field.",
+    )
+
+    @field_validator("kwargs")
+    @classmethod
+    def _no_pretrained(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        for key in ("pretrained", "in_chans", "checkpoint_path"):
+            if key in kwargs:
+                raise ValueError(
+                    f"{key} is set by compressor (in_chans from the data, weights from the "
+                    "model's weights: field); remove it from kwargs"
+                )
         return _reject_num_classes(kwargs)
 
 
@@ -123,7 +151,15 @@ def compressor_register_models() -> list[ModelPlugin]:
             name="torchvision",
             factory="compressor_models.zoo:build_torchvision",
             options=TorchvisionOptions,
-            description="Any torchvision.models architecture, random init (torchvision.ARCH).",
+            pretrained="compressor_models.pretrained:torchvision_weights",
+            description="Any torchvision.models architecture (torchvision.ARCH).",
+        ),
+        ModelPlugin(
+            name="timm",
+            factory="compressor_models.timm_models:build_timm",
+            options=TimmOptions,
+            pretrained="compressor_models.timm_models:timm_weights",
+            description="Any timm model (timm.NAME; needs pip install compressor[timm]).",
         ),
         ModelPlugin(
             name="import",

@@ -34,12 +34,15 @@ def build_torchvision(
 ) -> nn.Module:
     """Build a torchvision classification model with random weights (the registered factory).
 
+    Pretrained weights are loaded afterwards, from the model entry's ``weights:`` field
+    (:mod:`compressor.model.building`).
+
     The first convolution is adapted to the data's channel count, so ``torchvision.resnet18``
     runs on one-channel digits as well as on RGB images.
 
     Raises:
-        UsageError: Unknown architecture (the message names the closest ones), pretrained
-            weights requested, builder arguments it does not take, or inputs it cannot process.
+        UsageError: Unknown architecture (the message names the closest ones), weights asked
+            for in ``kwargs``, builder arguments it does not take, or inputs it cannot process.
     """
     import torchvision.models
 
@@ -55,8 +58,8 @@ def build_torchvision(
     if found:
         # The schema rejects these too; this guards callers that skip validation.
         raise UsageError(
-            f"torchvision {arch}: {', '.join(found)} would download pretrained weights; "
-            "compressor builds torchvision models with random init only"
+            f"torchvision {arch}: {', '.join(found)} in kwargs would make the builder download "
+            "weights; set weights: on the model instead"
         )
     kwargs = {**LOGITS_ONLY_DEFAULTS.get(arch, {}), **options.kwargs}
     what = f"torchvision {arch}"

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from compressor import hookimpl
 from compressor.records import Role, StagePlugin
+from compressor_stages.model_options import LoadOptions
 from compressor_stages.options import (
     BenchmarkOptions,
     DistillOptions,
     ExportOptions,
-    LoadOptions,
     PruneOptions,
     QuantizeOptions,
     SensitivityOptions,
@@ -70,6 +70,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             options=TrainOptions,
             outputs=model_out,
             check=_losses_without_teacher,
+            preflight="compressor_stages.wiring:train_preflight",
             description="Train a model on the labels (e.g. the teacher).",
             all_ranks=True,
         ),
@@ -80,7 +81,8 @@ def compressor_register_stages() -> list[StagePlugin]:
             # The checkpoint stays where it is: nothing is written into the run folder.
             outputs={"model": Role("the loaded model", file=None)},
             preflight="compressor_stages.load:load_preflight",
-            description="Load a model checkpoint from an earlier run (e.g. a trained teacher).",
+            description="Use a model as it is: a checkpoint of an earlier run, an ONNX file, or "
+            "a model with its weights (e.g. a pretrained teacher).",
             all_ranks=True,
         ),
         StagePlugin(
@@ -142,11 +144,15 @@ def compressor_register_stages() -> list[StagePlugin]:
             inputs={"models": Role("ONNX files to quantize", many=True)},
             outputs={
                 "files": Role(
-                    "one INT8 file per model (default: NAME.int8.onnx)", many=True, file="{name}"
+                    "one INT8 file per model (default: NAME.int8.onnx; the FP32 graph when auto "
+                    "keeps FP32)",
+                    many=True,
+                    file="{name}",
                 )
             },
             default_outputs=_quantize_outputs,
-            description="INT8 ONNX with onnxruntime (dynamic, or static QDQ calibrated on training data).",
+            description="INT8 ONNX with onnxruntime: auto keeps the fastest of static QDQ, dynamic "
+            "and FP32, timed in the run (or mode: dynamic / static).",
         ),
         StagePlugin(
             name="benchmark",

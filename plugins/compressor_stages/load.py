@@ -1,8 +1,15 @@
-"""The ``load`` stage: bring a model trained in an earlier run (a ``.pt`` checkpoint) into this one.
+"""The ``load`` stage: bring a model from elsewhere into a run, used as it is (no training).
 
-Typical use: train a teacher once, then distill many students from it in other recipes.
-Checkpoints load with ``weights_only=True``; the architecture is rebuilt from the model
-reference stored in the checkpoint, pruned layer sizes included.
+Three sources:
+
+- ``path: teacher.pt``, a checkpoint an earlier compressor run wrote: the architecture is
+  rebuilt from the model reference stored in it, pruned layer sizes included;
+- ``path: teacher.onnx``, an ONNX file: it runs in onnxruntime and can teach logit losses;
+- ``model:`` with ``weights:``, any registered or imported architecture and a ``state_dict``
+  file (or a weights name such as ``DEFAULT``): a pretrained network you already have.
+
+Files load with ``weights_only=True``. Nothing is trained and no BatchNorm statistic moves:
+the model is measured in eval mode and published.
 """
 
 from __future__ import annotations
@@ -10,13 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from compressor.artifacts import ModelArtifact
 from compressor.context import StageContext, StageInfo
-from compressor.errors import RecipeError, UsageError
+from compressor.errors import RecipeError, UsageError, one_line
 from compressor.model.checkpoint import load_model
-from compressor.preflight import Preflight
+from compressor.preflight import Preflight, model_field
 from compressor.training import evaluate
-from compressor_stages.model_output import count_parameters
+from compressor_stages.model_output import count_parameters, spec_of
 
 
 def check_fits(path: Path, extra: dict[str, Any], data: Any, field: str) -> None:
@@ -37,18 +46,58 @@ def check_fits(path: Path, extra: dict[str, Any], data: Any, field: str) -> None
         )
 
 
+def is_onnx(path: Path) -> bool:
+    """Whether ``path`` names an ONNX file (by its suffix)."""
+    return path.suffix.lower() == ".onnx"
+
+
+def load_onnx_teacher(path: Path, data: Any, field: str) -> tuple[nn.Module, int]:
+    """The ONNX file as a teacher module for ``data``, and its parameter count.
+
+    Raises:
+        UsageError: Unreadable, or it cannot take the data's samples, or does not return
+            ``(batch, num_classes)`` logits; names ``field``.
+    """
+    from compressor.onnx.inspection import check_sample_shape, count_params, load_onnx
+    from compressor.training.fast_teacher import OnnxFileTeacher
+
+    try:
+        teacher = OnnxFileTeacher(path, data.mean, data.std)
+        check_sample_shape(
+            teacher.spec, tuple(data.input_shape), f"dataset {data.name!r}", path.name
+        )
+        try:
+            got = tuple(teacher(data.train.x[:2]).shape)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: the file cannot run here
+            raise UsageError(f"{path.name} cannot run on the data ({one_line(exc, 200)})") from None
+        if got != (min(2, len(data.train)), data.num_classes):
+            raise UsageError(
+                f"{path.name} must return logits shaped (batch, {data.num_classes}) for dataset "
+                f"{data.name!r}, got {got}"
+            )
+    except UsageError as error:
+        raise UsageError(f"{field}: {error}") from None
+    return teacher, count_params(load_onnx(path))
+
+
 def load_preflight(info: StageInfo, checker: Preflight) -> None:
-    """The checkpoint loads and fits the data: ``validate`` catches a bad path, and ``run``
-    fails before any earlier stage trains.
+    """The file loads and fits the data: ``validate`` catches a bad path, and ``run`` fails
+    before any earlier stage trains. (``model:`` with ``weights:`` is built, weights loaded,
+    with every other model of the recipe, before this runs.)
 
     Raises:
         RecipeError: Naming ``stages.NAME.path`` and what is wrong with the file.
     """
+    if info.options.path is None:
+        return
     field = f"stages.{info.name}.path"
     path = Path(info.options.path).expanduser()
     try:
-        _, extra = load_model(path, checker.registry)
-        check_fits(path, extra, checker.data, field)
+        if is_onnx(path):
+            load_onnx_teacher(path, checker.data, field)
+        else:
+            _, extra = load_model(path, checker.registry)
+            check_fits(path, extra, checker.data, field)
     except RecipeError:
         raise
     except UsageError as error:
@@ -56,27 +105,42 @@ def load_preflight(info: StageInfo, checker: Preflight) -> None:
 
 
 class LoadStage:
-    """Load a compressor checkpoint and publish it as a model artifact."""
+    """Load a checkpoint, an ONNX file or a model's weights, and publish it as a model artifact."""
 
     def __init__(self, options: Any) -> None:
         self.options = options
 
-    def run(self, ctx: StageContext) -> None:
-        """Load, check it fits the data, measure, publish."""
-        path = Path(self.options.path).expanduser()
+    def _load(self, ctx: StageContext) -> tuple[nn.Module, dict[str, Any], Path | None, int]:
+        """The model, its spec, the file it came from, and its parameter count."""
+        opts, data = self.options, ctx.data
+        if opts.model is not None:
+            field = model_field(opts, opts.model, f"stages.{ctx.info.name}.model")
+            model = ctx.build_model(opts.model, field)
+            weights = Path(opts.model.weights).expanduser()
+            return model, spec_of(opts.model), weights if weights.is_file() else None, -1
+        path = Path(opts.path).expanduser()
+        field = f"stages.{ctx.info.name}.path"
+        if is_onnx(path):
+            teacher, params = load_onnx_teacher(path, data, field)
+            return teacher, {"name": "onnx", "options": {"path": str(path)}}, path, params
         model, extra = load_model(path, ctx.run.registry)
-        data = ctx.data
-        check_fits(path, extra, data, f"stages.{ctx.info.name}.path")
+        check_fits(path, extra, data, field)
+        return model, extra.get("spec", {}), path, -1
+
+    def run(self, ctx: StageContext) -> None:
+        """Load, check it fits the data, measure in eval mode, publish."""
+        model, spec, path, params = self._load(ctx)
         model = model.to(ctx.device).eval()
-        accuracy = evaluate(model, data.test, ctx.eval_batch_size, ctx.device)
-        params = count_parameters(model)
+        accuracy = evaluate(model, ctx.data.test, ctx.eval_batch_size, ctx.device)
+        params = params if params >= 0 else count_parameters(model)
         name = ctx.output_name("model")
-        ctx.log(artifact=name, source=str(path), test_accuracy=accuracy, params=params)
+        source = str(path) if path is not None else str(self.options.model.weights)
+        ctx.log(artifact=name, source=source, test_accuracy=accuracy, params=params)
         ctx.publish(
             ModelArtifact(
                 name=name,
                 model=model,
-                spec=extra.get("spec", {}),
+                spec=spec,
                 path=path,
                 meta={"params": params, "test_accuracy": accuracy},
             )

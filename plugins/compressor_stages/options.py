@@ -15,6 +15,11 @@ from compressor.schemas import (
     PrunerRef,
     StrictModel,
 )
+from compressor_stages.model_options import (
+    FREEZE_DESCRIPTION,
+    RECALIBRATE_DESCRIPTION,
+    BatchNormRecalibration,
+)
 
 #: Where a teacher that must run every step runs (see compressor.training.fast_teacher.fastest_teacher).
 TeacherBackend = Literal["auto", "torch", "torchscript", "channels_last", "onnxruntime"]
@@ -33,6 +38,10 @@ class TrainOptions(StrictModel):
     model: ModelRef = Field(description="The architecture to train.")
     epochs: int = Field(default=10, ge=1, description="Passes over the training split.")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    freeze: list[str] = Field(default_factory=list, description=FREEZE_DESCRIPTION)
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default=None, description=RECALIBRATE_DESCRIPTION
+    )
     losses: list[LossTerm] = Field(
         default_factory=lambda: [LossTerm(name="ce")],
         min_length=1,
@@ -45,12 +54,6 @@ class TrainOptions(StrictModel):
     )
 
 
-class LoadOptions(StrictModel):
-    """``load``: a model checkpoint written by an earlier run."""
-
-    path: str = Field(description="A `<artifact>.pt` file from a compressor run folder.")
-
-
 class DistillOptions(StrictModel):
     """``distill``: train a student on the teacher's outputs (and the labels)."""
 
@@ -58,6 +61,10 @@ class DistillOptions(StrictModel):
     epochs: int = Field(default=20, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     losses: list[LossTerm] = Field(default_factory=_default_distill_losses, min_length=1)
+    freeze: list[str] = Field(default_factory=list, description=FREEZE_DESCRIPTION)
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default=None, description=RECALIBRATE_DESCRIPTION
+    )
     cache_teacher: bool = Field(
         default=True,
         description="Compute the teacher's outputs once when the inputs are deterministic.",
@@ -138,6 +145,12 @@ class PruneOptions(StrictModel):
     )
     calibration_batches: int = Field(
         default=4, ge=1, description="Batches of the loss used by gradient-based criteria (taylor)."
+    )
+    recalibrate_bn: BatchNormRecalibration | None = Field(
+        default_factory=BatchNormRecalibration,
+        description="After pruning (each step), recompute BatchNorm running statistics on this "
+        "many training batches before fine-tuning: the layers' inputs changed with the channels "
+        "removed. null: keep the statistics as pruned.",
     )
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
 
@@ -257,14 +270,31 @@ class BenchmarkOptions(StrictModel):
 
 
 class QuantizeOptions(StrictModel):
-    """``quantize``: INT8 copies of ONNX files with onnxruntime's quantization tools."""
+    """``quantize``: INT8 copies of ONNX files with onnxruntime's quantization tools.
 
-    mode: Literal["dynamic", "static"] = Field(
-        default="dynamic",
-        description="dynamic: INT8 weights, activations quantized per batch; static: QDQ with "
-        "activation ranges calibrated on training batches.",
+    ``mode: auto`` (the default) builds the static and the dynamic INT8 candidates, measures
+    them next to the FP32 file, and keeps the fastest one that is accurate enough, or FP32 when
+    none is faster; ``dynamic`` and ``static`` build that one file, as before.
+    """
+
+    mode: Literal["auto", "dynamic", "static"] = Field(
+        default="auto",
+        description="auto: measure static (per-channel, uint8 activations), dynamic and FP32 in "
+        "this run and keep the fastest that is accurate enough; dynamic: INT8 weights, "
+        "activations quantized per batch; static: QDQ with activation ranges calibrated on "
+        "training batches.",
     )
-    per_channel: bool = Field(default=False, description="One weight scale per output channel.")
+    per_channel: bool | None = Field(
+        default=None,
+        description="One weight scale per output channel (default: true for auto's static "
+        "candidate, false otherwise).",
+    )
+    activations: Literal["int8", "uint8"] | None = Field(
+        default=None,
+        description="Static activations' type (default: uint8 for auto's static candidate, int8 "
+        "for mode: static); onnxruntime's x86 kernels run QDQ convolutions as integer "
+        "ones with uint8.",
+    )
     calibration_batches: int = Field(
         default=8, ge=1, description="Training-split batches used to calibrate (static mode)."
     )
@@ -284,7 +314,8 @@ class QuantizeOptions(StrictModel):
         ge=0,
         description="Layers with fewer weights than this stay FP32 (a small head saves a few KiB "
         "as INT8 but adds a quantize/dequantize pair per call), unless every layer is that small; "
-        "0 quantizes every layer.",
+        "convolutions count by block (a run joined through activations, pooling or adds is "
+        "quantized or kept whole); 0 quantizes every layer.",
     )
     split: Literal["test", "val"] = Field(
         default="test", description="Split the FP32 and INT8 accuracies are measured on."
@@ -292,5 +323,33 @@ class QuantizeOptions(StrictModel):
     max_accuracy_drop: float | None = Field(
         default=None,
         ge=0.0,
-        description="Fail the stage when INT8 loses more accuracy points than this vs FP32.",
+        description="dynamic, static: fail the stage when INT8 loses more accuracy points than "
+        "this vs FP32; auto: a candidate that does is not kept (default for auto: 1.0).",
     )
+    threads: int = Field(
+        default=1, ge=1, description="auto: onnxruntime intra-op threads the candidates run on."
+    )
+    auto_batches: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [1, 32],
+        min_length=1,
+        description="auto: batch sizes each candidate is timed at.",
+    )
+    auto_seconds: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=60.0,
+        description="auto: timed seconds per candidate and batch size, in interleaved rounds.",
+    )
+    min_speedup: float = Field(
+        default=1.05,
+        ge=1.0,
+        description="auto: an INT8 candidate must be this many times faster than FP32 at every "
+        "batch size of auto_batches to be kept.",
+    )
+
+    @property
+    def accuracy_limit(self) -> float | None:
+        """The accuracy points an INT8 file may lose: ``max_accuracy_drop``, 1.0 for auto."""
+        if self.max_accuracy_drop is None and self.mode == "auto":
+            return 1.0
+        return self.max_accuracy_drop

@@ -1,4 +1,8 @@
-"""The ``prune`` stage: structural pruning, then fine-tuning by distillation from a teacher."""
+"""The ``prune`` stage: structural pruning, then fine-tuning by distillation from a teacher.
+
+After pruning (each step of iterative pruning), BatchNorm running statistics are recalibrated
+on training batches before fine-tuning (``recalibrate_bn``, on by default).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from compressor.model.pruning import PruneReport, PruneSettings, measure, prune_
 from compressor.training import FitResult, WeightedLoss, evaluate
 from compressor.training.features import find_module
 from compressor_stages.model_output import build_losses, publish_model, train_in_stage
+from compressor_stages.model_training import recalibrate_in_stage
 
 
 def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
@@ -123,6 +128,8 @@ def _fine_tune_between_steps(
     """What iterative pruning runs after each step: ``epochs_between_steps`` of fine-tuning."""
 
     def fine_tune_between(step: int) -> None:
+        if opts.recalibrate_bn is not None:
+            recalibrate_in_stage(ctx, model, opts.recalibrate_bn.batches)
         epochs = opts.finetune.epochs_between_steps
         if epochs:
             label = f"{ctx.info.name} (step {step}/{opts.iterative_steps})"
@@ -211,6 +218,11 @@ class PruneStage:
             between_steps=_fine_tune_between_steps(ctx, opts, model, teacher),
         )
         pruned_acc = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
+        if opts.recalibrate_bn is not None:
+            # The layers' inputs changed with the channels removed before them.
+            recalibrated = recalibrate_in_stage(ctx, model, opts.recalibrate_bn.batches)
+            if recalibrated:
+                ctx.log(bn_recalibration=recalibrated)
 
         fit_result = None
         if opts.finetune.epochs > 0:

@@ -1,5 +1,9 @@
 """The ``quantize`` stage: INT8 copies of ONNX files with onnxruntime's quantization tools.
 
+``mode: auto`` (the default) builds a static and a dynamic INT8 candidate, times them next to
+the FP32 file in this run and keeps the fastest one that is accurate enough, or the FP32 graph
+when no INT8 candidate is faster (:mod:`compressor_stages.quantize_auto`); the published file
+has the name the recipe gave it either way, so a later benchmark stage finds it.
 ``mode: dynamic`` stores weights as INT8 and quantizes activations on the fly, per batch
 (``quantize_dynamic``: no calibration). ``mode: static`` inserts QuantizeLinear/DequantizeLinear
 pairs (QDQ) with activation ranges calibrated on batches of the recipe's *training* split, never
@@ -17,7 +21,8 @@ in onnxruntime next to the FP32 file's before the stage publishes it.
 
 This module owns the stage: its inputs, the calibration batches it draws, the accuracy guard,
 what it publishes and logs. The rest lives next to it and is re-exported here:
-:mod:`compressor_stages.quantize_nodes` (which nodes become INT8),
+:mod:`compressor_stages.quantize_auto` (the candidates of ``mode: auto`` and the rule that keeps
+one), :mod:`compressor_stages.quantize_nodes` (which nodes become INT8),
 :mod:`compressor_stages.quantize_calibration` (the calibration reader and rows) and
 :mod:`compressor_stages.quantize_onnx` (:func:`quantize_file`, one file).
 """
@@ -35,6 +40,7 @@ from compressor.context import StageContext
 from compressor.data import DataBundle, NumpyRows
 from compressor.errors import StageFailure
 from compressor_stages.onnx_inputs import require_onnx_files
+from compressor_stages.quantize_auto import FP32, quantize_auto
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
 from compressor_stages.quantize_nodes import gemm_to_matmul, quantizable_ops, small_weight_nodes
 from compressor_stages.quantize_onnx import quantize_file
@@ -45,6 +51,7 @@ __all__ = [
     "calibration_batches",
     "gemm_to_matmul",
     "quantizable_ops",
+    "quantize_auto",
     "quantize_file",
     "quantized_name",
     "small_weight_nodes",
@@ -70,6 +77,20 @@ def _static_calibration(
     return [convert(b) for b in drawn]
 
 
+def _settings(opts: Any, mode: str) -> dict[str, Any]:
+    """``per_channel`` and ``activations`` for building ``mode``'s file.
+
+    Unset, they keep what ``mode: static`` and ``mode: dynamic`` always did (per tensor, int8
+    activations); ``auto``'s static candidate is per channel with uint8 activations, which
+    onnxruntime's x86 kernels run as integer convolutions (see ``activations`` in
+    :func:`quantize_file`).
+    """
+    auto_static = opts.mode == "auto" and mode == "static"
+    per_channel = opts.per_channel if opts.per_channel is not None else auto_static
+    activations = opts.activations or ("uint8" if auto_static else "int8")
+    return {"per_channel": per_channel, "activations": activations}
+
+
 def _int8_copy(
     ctx: StageContext,
     opts: Any,
@@ -77,29 +98,71 @@ def _int8_copy(
     source: Path,
     target: Path,
     convert: _Converter,
-) -> tuple[dict[str, Any], int]:
-    """Quantize ``source`` into ``target``.
+    mode: str,
+) -> dict[str, Any]:
+    """Quantize ``source`` into ``target`` as ``mode`` says.
 
     Returns:
-        :func:`quantize_file`'s facts less ``calibrated``, and how many calibration samples
-        were used.
+        :func:`quantize_file`'s facts less ``calibrated``, with ``calibration_samples``: how
+        many calibration samples were used.
     """
     calibration = None
-    if opts.mode == "static":
+    if mode == "static":
         calibration = _static_calibration(ctx, opts, data, convert)
     facts = quantize_file(
         source,
         target,
-        mode=opts.mode,
-        per_channel=opts.per_channel,
+        mode=mode,
         preprocess=opts.preprocess,
         calibration=calibration,
         integer_input=opts.integer_input,
         keep_fp32_below=opts.keep_fp32_below,
+        **_settings(opts, mode),
     )
     # Calibration only runs when a layer besides an integer-input one is left.
     calibrated = sum(len(b) for b in calibration or []) if facts.pop("calibrated") else 0
-    return facts, calibrated
+    return {**facts, "calibration_samples": calibrated}
+
+
+def _auto_copy(
+    ctx: StageContext,
+    opts: Any,
+    data: DataBundle,
+    artifact: FileArtifact,
+    target: Path,
+    convert: _Converter,
+    accuracy: Callable[[Path], float],
+) -> tuple[dict[str, Any], float, float]:
+    """``mode: auto``: build and time the candidates, write the kept one into ``target``.
+
+    Returns:
+        The kept file's facts (as :func:`_int8_copy` gives them; none of the INT8 ones when
+        FP32 is kept) with ``kept``, ``reason`` and every candidate's figures; the FP32 file's
+        accuracy; the kept file's accuracy.
+    """
+    from compressor.bench.session import batch_of
+
+    split = data.split(opts.split)
+    choice, candidates, facts = quantize_auto(
+        artifact.path,
+        target,
+        build=lambda mode, path: _int8_copy(ctx, opts, data, artifact.path, path, convert, mode),
+        accuracy=accuracy,
+        inputs={b: convert(batch_of(split, b)) for b in opts.auto_batches},
+        opts=opts,
+    )
+    if choice.kept == FP32:
+        facts = {"quantized_ops": {}, "integer_input": False, "kept_fp32": []}
+    facts = {
+        "calibration_samples": 0,
+        **facts,
+        "mode": "auto",
+        "file_bytes": target.stat().st_size,
+        "kept": choice.kept,
+        "reason": choice.reason,
+        "candidates": candidates,
+    }
+    return facts, candidates[FP32]["accuracy"], candidates[choice.kept]["accuracy"]
 
 
 def _quantize_and_measure(
@@ -108,7 +171,8 @@ def _quantize_and_measure(
     """Quantize ``artifact``'s file into ``target``, then measure both files' accuracy.
 
     Returns:
-        The file's figures for ``metrics.json``.
+        The file's figures for ``metrics.json``; with ``mode: auto`` also ``kept``, ``reason``
+        and ``candidates`` (see :func:`_auto_copy`).
     """
     # Imported here: the session module imports onnxruntime and inspection imports onnx,
     # needed only to quantize and measure a file (`compressor validate` imports this module).
@@ -120,15 +184,19 @@ def _quantize_and_measure(
     def convert(x: np.ndarray) -> np.ndarray:
         return to_model_inputs(x, spec, data.mean, data.std)
 
-    facts, calibrated = _int8_copy(ctx, opts, data, artifact.path, target, convert)
-    split = data.split(opts.split)
-    fp32 = onnx_accuracy(make_session(artifact.path), split, ctx.eval_batch_size, convert)
-    int8 = onnx_accuracy(make_session(target), split, ctx.eval_batch_size, convert)
+    def accuracy(path: Path) -> float:
+        session = make_session(path)
+        return onnx_accuracy(session, data.split(opts.split), ctx.eval_batch_size, convert)
+
+    if opts.mode == "auto":
+        facts, fp32, int8 = _auto_copy(ctx, opts, data, artifact, target, convert, accuracy)
+    else:
+        facts = _int8_copy(ctx, opts, data, artifact.path, target, convert, opts.mode)
+        fp32, int8 = accuracy(artifact.path), accuracy(target)
     fp32_bytes = artifact.path.stat().st_size
     return {
         "source": artifact.name,
         **facts,
-        "calibration_samples": calibrated,
         "split": opts.split,
         "fp32_accuracy": fp32,
         "int8_accuracy": int8,
@@ -141,9 +209,13 @@ def _quantize_and_measure(
 def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any]) -> None:
     """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points.
 
+    ``mode: auto`` never fails here: it kept no candidate that lost more.
+
     Raises:
         StageFailure: The drop is over the limit; the message says what to try.
     """
+    if opts.mode == "auto":
+        return
     drop = -figures["accuracy_delta_points"]
     if opts.max_accuracy_drop is not None and drop > opts.max_accuracy_drop:
         target.unlink()
@@ -156,9 +228,15 @@ def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any])
 
 
 def _int8_artifact(
-    opts: Any, artifact: FileArtifact, name: str, target: Path, int8_accuracy: float
+    artifact: FileArtifact, name: str, target: Path, figures: dict[str, Any]
 ) -> FileArtifact:
-    """The published INT8 file, carrying its FP32 file's counts."""
+    """The published file, carrying its FP32 file's counts.
+
+    When ``mode: auto`` kept FP32, the file is the FP32 graph under the recipe's INT8 name:
+    ``precision`` says ``fp32`` and ``quantization`` says ``fp32``, so a benchmark stage times it
+    next to its source and the report says "kept FP32".
+    """
+    kept = figures.get("kept", figures["mode"])
     return FileArtifact(
         name=name,
         path=target,
@@ -169,9 +247,9 @@ def _int8_artifact(
             "params": artifact.meta.get("params"),
             "macs": artifact.meta.get("macs"),
             "quantized_from": artifact.name,
-            "precision": "int8",
-            "quantization": opts.mode,
-            "test_accuracy": int8_accuracy,
+            "precision": "fp32" if kept == FP32 else "int8",
+            "quantization": kept,
+            "test_accuracy": figures["int8_accuracy"],
         },
     )
 
@@ -188,6 +266,8 @@ class QuantizeStage:
 
     def run(self, ctx: StageContext) -> None:
         """Quantize, measure FP32 and INT8 accuracy in onnxruntime, publish the INT8 files.
+
+        With ``mode: auto`` each file's choice and its reason go to the console, one line each.
 
         Raises:
             UsageError: An input is not an ONNX file.
@@ -206,7 +286,9 @@ class QuantizeStage:
                 figures = _quantize_and_measure(ctx, opts, data, artifact, target)
                 _guard_accuracy(opts, name, target, figures)
                 results[name] = figures
-                int8 = figures["int8_accuracy"]
-                ctx.publish(_int8_artifact(opts, artifact, name, target, int8))
-                bar.advance(1, model=name, int8_accuracy=int8)
+                ctx.publish(_int8_artifact(artifact, name, target, figures))
+                if "reason" in figures:
+                    line = f"{ctx.info.name}: {name} {figures['reason']}"
+                    ctx.run.progress.print(line, markup=False, highlight=False, soft_wrap=True)
+                bar.advance(1, model=name, int8_accuracy=figures["int8_accuracy"])
         ctx.log(files=results, mode=opts.mode)

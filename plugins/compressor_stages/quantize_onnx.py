@@ -95,6 +95,7 @@ def _write_int8(
     mode: str,
     per_channel: bool,
     calibration: list[np.ndarray] | None,
+    activations: str,
 ) -> None:
     """Run onnxruntime's quantizer on ``model_in`` into ``tmp`` (or copy it: see below).
 
@@ -123,10 +124,39 @@ def _write_int8(
             SplitReader(name, calibration or []),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=choice.kept_fp32,
         )
+
+
+def _write_checked(
+    rewritten: Path, target: Path, choice: NodeChoice, name: str, *, mode: str, **options: Any
+) -> tuple[dict[str, int], int]:
+    """Quantize ``rewritten`` into ``target`` atomically; it must hold at least one INT8 op.
+
+    Returns:
+        The INT8 op counts and the file's size in bytes.
+
+    Raises:
+        StageFailure: Quantization failed, or left no INT8 op (``name`` is the source file's).
+    """
+    # onnx is imported here, not at the top: `compressor validate` imports this module.
+    import onnx
+
+    with atomic_path(target) as tmp:
+        try:
+            _write_int8(rewritten, tmp, choice, mode=mode, **options)
+        except Exception as error:
+            raise StageFailure(
+                f"{mode} quantization of {name} failed: {_one_line(error)}"
+            ) from error
+        ops = quantized_op_counts(onnx.load(str(tmp)))
+        if not ops:
+            raise StageFailure(
+                f"{mode} quantization left {name} without any INT8 op; nothing to ship"
+            )
+        return ops, tmp.stat().st_size
 
 
 def quantize_file(
@@ -139,6 +169,7 @@ def quantize_file(
     calibration: list[np.ndarray] | None = None,
     integer_input: bool = False,
     keep_fp32_below: int = 0,
+    activations: str = "int8",
 ) -> dict[str, Any]:
     """Write an INT8 copy of ``source`` to ``target`` atomically.
 
@@ -151,20 +182,21 @@ def quantize_file(
         calibration: With ``static``: input batches, already as the model takes them.
         integer_input: Feed raw ``uint8`` input straight into an INT8 first Linear when the
             graph allows it (:func:`compressor.onnx.rewrite.integer_input_first_layer`).
-        keep_fp32_below: Weighted nodes with fewer weights than this stay FP32.
+        keep_fp32_below: Weighted nodes with fewer weights than this stay FP32 (convolutions
+            by block: :func:`~compressor_stages.quantize_nodes.choose_nodes`).
+        activations: With ``static``: ``int8`` or ``uint8`` activations (weights are INT8
+            either way). onnxruntime's x86 kernels fuse QDQ convolutions into integer ones
+            with ``uint8`` activations; with ``int8`` a ResNet-18 ran barely faster than FP32.
 
     Returns:
-        ``mode``, ``per_channel``, ``quantized_ops`` (op type -> count in the INT8 graph),
-        ``integer_input`` (whether the first layer takes the raw integers), ``kept_fp32`` (node
-        names left FP32 for their size), ``calibrated`` (whether activation ranges were
-        calibrated), ``file_bytes``.
+        ``mode``, ``per_channel``, ``activations`` (static only), ``quantized_ops`` (op type ->
+        count in the INT8 graph), ``integer_input`` (whether the first layer takes the raw
+        integers), ``kept_fp32`` (node names left FP32 for their size), ``calibrated`` (whether
+        activation ranges were calibrated), ``file_bytes``.
 
     Raises:
         StageFailure: The model has no op the mode can quantize, or quantization failed.
     """
-    # onnx is imported here, not at the top: `compressor validate` imports this module.
-    import onnx
-
     from compressor.onnx.inspection import load_onnx
 
     require_quantizable(load_onnx(source), mode, source.name)
@@ -178,29 +210,20 @@ def quantize_file(
             integer_input=integer_input,
             keep_fp32_below=keep_fp32_below,
         )
-        with atomic_path(target) as tmp:
-            try:
-                _write_int8(
-                    rewritten,
-                    tmp,
-                    choice,
-                    mode=mode,
-                    per_channel=per_channel,
-                    calibration=calibration,
-                )
-            except Exception as error:
-                raise StageFailure(
-                    f"{mode} quantization of {source.name} failed: {_one_line(error)}"
-                ) from error
-            ops = quantized_op_counts(onnx.load(str(tmp)))
-            if not ops:
-                raise StageFailure(
-                    f"{mode} quantization left {source.name} without any INT8 op; nothing to ship"
-                )
-            file_bytes = tmp.stat().st_size
+        ops, file_bytes = _write_checked(
+            rewritten,
+            target,
+            choice,
+            source.name,
+            mode=mode,
+            per_channel=per_channel,
+            calibration=calibration,
+            activations=activations,
+        )
     return {
         "mode": mode,
         "per_channel": per_channel,
+        **({"activations": activations} if mode == "static" else {}),
         "quantized_ops": ops,
         "integer_input": integer,
         "kept_fp32": choice.kept_fp32,

@@ -22,16 +22,35 @@ def check_loss_paths(field: str, terms: list[Any], student: Any, teachers: dict[
                 find_module(teachers[name], term.teacher, f"{field}[{i}].teacher")
 
 
+def check_training_paths(field: str, options: Any, model: Any) -> None:
+    """``freeze`` and ``optimizer.param_groups`` module paths exist in the trained model."""
+    for i, path in enumerate(options.freeze):
+        find_module(model, path, f"{field}.freeze[{i}]")
+    for i, group in enumerate(options.optimizer.param_groups):
+        for j, path in enumerate(group.modules):
+            find_module(model, path, f"{field}.optimizer.param_groups[{i}].modules[{j}]")
+
+
+def train_preflight(info: StageInfo, checker: Preflight) -> None:
+    """The train stage's frozen modules and parameter groups, in its model."""
+    field = f"stages.{info.name}"
+    check_training_paths(field, info.options, checker.build(info.options.model, f"{field}.model"))
+
+
 def distill_preflight(info: StageInfo, checker: Preflight) -> None:
-    """The distill stage's feature-loss paths, in the student and in each teacher."""
+    """The distill stage's feature-loss paths, in the student and in each teacher; its frozen
+    modules and parameter groups, in the student."""
+    field = f"stages.{info.name}"
     teachers = info.inputs.get("teacher", [])
     names = teachers if isinstance(teachers, list) else [teachers]
+    student = checker.build(info.options.model, f"{field}.model")
     check_loss_paths(
-        f"stages.{info.name}.losses",
+        f"{field}.losses",
         info.options.losses,
-        checker.build(info.options.model),
+        student,
         {name: checker.model(name) for name in names},
     )
+    check_training_paths(field, info.options, student)
 
 
 def prune_preflight(info: StageInfo, checker: Preflight) -> None:

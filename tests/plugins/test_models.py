@@ -197,15 +197,16 @@ def test_unknown_torchvision_arch_suggests_the_closest(registry) -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_torchvision_never_downloads_weights(registry) -> None:
+def test_torchvision_kwargs_never_download_weights(registry) -> None:
+    # Weights go through the model entry's weights: field, which is offline unless told.
     record = registry.get("model", "torchvision")
-    with pytest.raises(ValidationError, match="pretrained"):
+    with pytest.raises(ValidationError, match="set weights: on the model instead"):
         record.options.model_validate({"arch": "resnet18", "kwargs": {"weights": "DEFAULT"}})
     with pytest.raises(ValidationError, match="num_classes"):
         record.options.model_validate({"arch": "resnet18", "kwargs": {"num_classes": 3}})
     # Even options that skipped validation cannot fetch weights.
     unchecked = record.options.model_construct(arch="resnet18", kwargs={"weights": "DEFAULT"})
-    with pytest.raises(UsageError, match="pretrained"):
+    with pytest.raises(UsageError, match="set weights: on the model instead"):
         record.build(unchecked, input_shape=(3, 32, 32), num_classes=10)
 
 

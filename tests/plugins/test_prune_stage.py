@@ -86,3 +86,32 @@ def test_sensitivity_sweep_writes_table_and_plot(registry, tiny_recipe, tmp_path
     assert whole[0.8]["params_fraction"] < whole[0.2]["params_fraction"] < 1
     assert (result.run_dir / "sensitivity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| `model` | 0.20 |" in (result.run_dir / "sensitivity.md").read_text()
+
+
+def test_batchnorm_statistics_are_recalibrated_after_pruning(
+    registry, tiny_recipe, tmp_path
+) -> None:
+    # Prune the teacher (a CNN with BatchNorm): its layers' inputs change with the channels.
+    tiny_recipe["stages"] = [
+        tiny_recipe["stages"][0],
+        {
+            "name": "prune",
+            "type": "prune",
+            "inputs": {"model": "teacher"},
+            "outputs": {"model": "student"},
+            "ratio": 0.5,
+            "finetune": {"epochs": 0},
+        },
+    ]
+    plan = recipe.resolve(tiny_recipe, registry)
+    result = pipeline.run(plan, registry, tmp_path / "a", progress=Progress(enabled=False))
+    m = result.metrics["stages"]["prune"]
+    # Every batch of the training split (19 batches of 64), up to the default 20.
+    assert m["bn_recalibration"]["batches"] == 19
+    assert m["bn_recalibration"]["val_accuracy_before"] == m["pruned"]["val_accuracy"]
+    assert m["test_accuracy"] > 0.2
+
+    tiny_recipe["stages"][1]["recalibrate_bn"] = None
+    plan = recipe.resolve(tiny_recipe, registry)
+    kept = pipeline.run(plan, registry, tmp_path / "b", progress=Progress(enabled=False))
+    assert "bn_recalibration" not in kept.metrics["stages"]["prune"]

@@ -1,7 +1,9 @@
-"""The ``quantize`` stage: dynamic and static INT8, accuracy logged, clear failures, no debris."""
+"""The ``quantize`` stage: auto, dynamic and static INT8, accuracy logged, clear failures, no
+debris; convolutions quantized by block."""
 
 from __future__ import annotations
 
+import io
 import types
 from pathlib import Path
 
@@ -13,8 +15,11 @@ import pytest
 import torch
 from compressor_exporters import OnnxOptions
 from compressor_exporters.onnx_exporter import OnnxExporter
+from compressor_stages import quantize_auto
 from compressor_stages.options import QuantizeOptions
 from compressor_stages.quantize import QuantizeStage, gemm_to_matmul, quantize_file
+from compressor_stages.quantize_auto import Candidate, choose
+from rich.console import Console
 from torch import nn
 
 from compressor.artifacts import FileArtifact
@@ -31,13 +36,13 @@ pytestmark = pytest.mark.filterwarnings(
 MEAN, STD = (0.4,), (0.3,)
 
 
-def _bundle() -> DataBundle:
+def _bundle(side: int = 8) -> DataBundle:
     g = torch.Generator().manual_seed(0)
-    centers = torch.randn(3, 1, 8, 8, generator=g)
+    centers = torch.randn(3, 1, side, side, generator=g)
 
     def split(n: int) -> Split:
         y = torch.randint(0, 3, (n,), generator=g)
-        return Split(x=centers[y] + 0.3 * torch.randn(n, 1, 8, 8, generator=g), y=y)
+        return Split(x=centers[y] + 0.3 * torch.randn(n, 1, side, side, generator=g), y=y)
 
     return DataBundle(
         name="blobs",
@@ -45,7 +50,7 @@ def _bundle() -> DataBundle:
         val=split(16),
         test=split(60),
         num_classes=3,
-        input_shape=(1, 8, 8),
+        input_shape=(1, side, side),
         mean=MEAN,
         std=STD,
     )
@@ -67,6 +72,30 @@ def _export(folder: Path, name: str, model: nn.Module, x: torch.Tensor, **option
     )
 
 
+def separable_cnn() -> nn.Module:
+    """A depthwise-separable CNN for 1x16x16 inputs whose convolutions but one are small.
+
+    Weights: stem 144, pointwise 512, depthwise 3x3 288, pointwise 6,144, head 576. Judged
+    one by one against ``keep_fp32_below: 4096``, all but the second pointwise convolution
+    would stay FP32, and INT8 and FP32 layers would alternate.
+    """
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1, groups=32),
+        nn.ReLU(),
+        nn.Conv2d(32, 192, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(192, 3),
+    )
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, bundle) -> dict[str, FileArtifact]:
     folder = tmp_path_factory.mktemp("quantize")
@@ -79,21 +108,29 @@ def files(tmp_path_factory, bundle) -> dict[str, FileArtifact]:
             folder, "raw.onnx", mlp, x, embed_preprocessing=True, raw_input="uint8"
         ),
         "relu.onnx": _export(folder, "relu.onnx", nn.Sequential(nn.ReLU(), nn.Flatten()), x),
+        "cnn.onnx": _export(folder, "cnn.onnx", separable_cnn(), _bundle(16).test.x[:16]),
     }
 
 
 def _context(
-    tmp_path: Path, files: dict, options: QuantizeOptions, inputs: list[str]
+    tmp_path: Path,
+    files: dict,
+    options: QuantizeOptions,
+    inputs: list[str],
+    console: io.StringIO | None = None,
 ) -> StageContext:
+    progress = Progress(enabled=False)
+    if console is not None:
+        progress = Progress(Console(file=console, width=400), enabled=True)
     run = RunContext(
         recipe=types.SimpleNamespace(data=types.SimpleNamespace(eval_batch_size=32, batch_size=16)),
         registry=None,
         run_dir=tmp_path,
         device="cpu",
         seed=0,
-        progress=Progress(enabled=False),
+        progress=progress,
         artifacts=dict(files),
-        _data=_bundle(),
+        _data=_bundle(16 if inputs == ["cnn.onnx"] else 8),
     )
     outputs = {"files": [f"{n.removesuffix('.onnx')}.int8.onnx" for n in inputs]}
     info = StageInfo(
@@ -125,6 +162,9 @@ def test_stage_writes_int8_and_logs_accuracy(tmp_path, files, mode) -> None:
 
     (logged,) = ctx.run.metrics["quantize"]["files"].values()
     assert logged["mode"] == mode and logged["size_ratio"] > 2.5
+    # An explicit mode builds what it always built: per tensor, int8 activations, no timing.
+    assert logged["per_channel"] is False and "candidates" not in logged
+    assert logged.get("activations") == ("int8" if mode == "static" else None)
     assert logged["calibration_samples"] == (32 if mode == "static" else 0)
     assert abs(logged["accuracy_delta_points"]) <= 10 and 0 < logged["int8_accuracy"] <= 1
     marker = "QuantizeLinear" if mode == "static" else "MatMulInteger"
@@ -202,7 +242,7 @@ def test_accuracy_guard_removes_the_file(tmp_path, files, monkeypatch) -> None:
 
     accuracies = iter([0.9, 0.5])  # FP32, then INT8
     monkeypatch.setattr(session, "onnx_accuracy", lambda *args, **kwargs: next(accuracies))
-    options = QuantizeOptions(max_accuracy_drop=0.0)
+    options = QuantizeOptions(mode="dynamic", max_accuracy_drop=0.0)
     ctx = _context(tmp_path, files, options, ["student.onnx"])
     with pytest.raises(StageFailure, match=r"lost 40.00 accuracy points .*max_accuracy_drop 0"):
         QuantizeStage(options).run(ctx)
@@ -228,6 +268,228 @@ def test_options_reject_nonsense() -> None:
         {"max_accuracy_drop": -1},
         {"x": 1},
         {"keep_fp32_below": -1},
+        {"mode": "fastest"},
+        {"auto_batches": []},
+        {"auto_batches": [0]},
+        {"auto_seconds": 0},
+        {"min_speedup": 0.9},
+        {"threads": 0},
+        {"activations": "int4"},
     ):
         with pytest.raises(pydantic.ValidationError):
             QuantizeOptions.model_validate(bad)
+
+
+def _qdq_weights(path: Path) -> set[str]:
+    """Names of the Conv nodes whose weight comes through a DequantizeLinear (INT8 weights)."""
+    graph = onnx.load(str(path)).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    return {n.name for n in graph.node if n.op_type == "Conv" and n.input[1] in dequantized}
+
+
+def test_every_convolution_of_a_separable_cnn_is_quantized_as_one_block(tmp_path, files) -> None:
+    facts = quantize_file(
+        files["cnn.onnx"].path,
+        tmp_path / "cnn.int8.onnx",
+        mode="static",
+        per_channel=True,
+        preprocess=True,
+        calibration=[_bundle(16).train.x[:16].numpy()],
+        keep_fp32_below=4096,
+    )
+    graph = onnx.load(str(tmp_path / "cnn.int8.onnx")).graph
+    convs = {n.name for n in graph.node if n.op_type == "Conv"}
+    assert len(convs) == 4 and _qdq_weights(tmp_path / "cnn.int8.onnx") == convs
+    # Only the classifier head, alone after the pooling, stays FP32 for its 576 weights.
+    (head,) = facts["kept_fp32"]
+    assert next(n for n in graph.node if n.name == head).op_type in {"Gemm", "MatMul"}
+
+
+def _measured(name: str, accuracy: float, **p50: float) -> Candidate:
+    return Candidate(
+        name,
+        path=Path(f"{name}.onnx"),
+        accuracy=accuracy,
+        p50_ms={int(b.removeprefix("b")): ms for b, ms in p50.items()},
+    )
+
+
+FP32_TIMES = _measured("fp32", 0.90, b1=6.0, b32=100.0)
+
+
+def test_auto_keeps_the_fastest_accurate_candidate() -> None:
+    static = _measured("static", 0.895, b1=1.2, b32=30.0)
+    dynamic = _measured("dynamic", 0.90, b1=5.0, b32=80.0)
+    choice = choose(FP32_TIMES, [static, dynamic], max_drop=1.0, min_speedup=1.05)
+    assert choice.kept == "static"
+    assert choice.reason.startswith(
+        "kept static INT8: 5.00× at batch 1, 3.33× at batch 32 faster than FP32, accuracy -0.50"
+    )
+    assert "dynamic: 1.20× at batch 1, 1.25× at batch 32" in choice.reason
+
+
+def test_auto_keeps_fp32_when_int8_is_slower_anywhere_or_too_inaccurate() -> None:
+    faster_at_one_only = _measured("static", 0.90, b1=3.0, b32=101.0)
+    inaccurate = _measured("dynamic", 0.85, b1=1.0, b32=10.0)
+    choice = choose(FP32_TIMES, [faster_at_one_only, inaccurate], max_drop=1.0, min_speedup=1.05)
+    assert choice.kept == "fp32"
+    assert choice.reason.startswith(
+        "kept FP32: no INT8 candidate was 1.05× faster at every batch size with at most 1 "
+        "accuracy point lost (static: 2.00× at batch 1, 0.99× at batch 32, accuracy +0.00 points; "
+        "dynamic: 6.00× at batch 1, 10.00× at batch 32, accuracy -5.00 points)"
+    )
+    # Within noise of FP32 is not faster: the margin keeps it.
+    close = _measured("static", 0.90, b1=5.8, b32=97.0)
+    assert choose(FP32_TIMES, [close], max_drop=None, min_speedup=1.05).kept == "fp32"
+    assert choose(FP32_TIMES, [close], max_drop=None, min_speedup=1.0).kept == "static"
+
+
+def test_auto_ignores_a_candidate_that_was_not_built() -> None:
+    broken = Candidate("static", error="static quantization of a.onnx failed: boom")
+    dynamic = _measured("dynamic", 0.90, b1=3.0, b32=50.0)
+    choice = choose(FP32_TIMES, [broken, dynamic], max_drop=1.0, min_speedup=1.05)
+    assert choice.kept == "dynamic"
+    assert "(static: not built (static quantization of a.onnx failed: boom))" in choice.reason
+
+
+def _fake_timing(p50: dict[str, float]):
+    """A stand-in for time_candidates: each candidate's p50 at every batch, from ``p50``."""
+
+    def fake(candidates, inputs, *, threads, seconds):
+        assert threads == 1 and set(inputs) == {1, 4}
+        assert all(batch.shape[1:] == (1, 16, 16) for batch in inputs.values())
+        for candidate in candidates:
+            candidate.p50_ms = {b: p50[candidate.name] for b in inputs}
+
+    return fake
+
+
+def test_auto_publishes_the_fp32_graph_under_the_int8_name_when_int8_loses(
+    tmp_path, files, monkeypatch
+) -> None:
+    slow = _fake_timing({"fp32": 1.0, "static": 1.5, "dynamic": 3.0})
+    monkeypatch.setattr(quantize_auto, "time_candidates", slow)
+    options = QuantizeOptions(calibration_batches=2, auto_batches=[1, 4])
+    console = io.StringIO()
+    ctx = _context(tmp_path, files, options, ["cnn.onnx"], console=console)
+    QuantizeStage(options).run(ctx)
+
+    logged = ctx.run.metrics["quantize"]["files"]["cnn.int8.onnx"]
+    assert logged["mode"] == "auto" and logged["kept"] == "fp32"
+    assert logged["reason"].startswith("kept FP32: no INT8 candidate was 1.05× faster")
+    assert logged["size_ratio"] == 1.0 and logged["quantized_ops"] == {}
+    assert logged["int8_accuracy"] == logged["fp32_accuracy"]
+    target = tmp_path / "cnn.int8.onnx"
+    assert target.read_bytes() == files["cnn.onnx"].path.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.int8.onnx"]
+    artifact = ctx.run.artifacts["cnn.int8.onnx"]
+    assert artifact.meta["precision"] == "fp32" and artifact.meta["quantization"] == "fp32"
+    assert artifact.meta["quantized_from"] == "cnn.onnx"
+    candidates = logged["candidates"]
+    assert list(candidates) == ["fp32", "static", "dynamic"]
+    assert candidates["static"]["speedup"] == {"1": pytest.approx(2 / 3), "4": pytest.approx(2 / 3)}
+    assert candidates["static"]["per_channel"] and candidates["static"]["activations"] == "uint8"
+    assert (
+        candidates["static"]["kept_fp32"]
+        and "ConvInteger" in (candidates["dynamic"]["quantized_ops"])
+    )
+    assert candidates["static"]["file_bytes"] < candidates["fp32"]["file_bytes"]
+    (line,) = [x for x in console.getvalue().splitlines() if x.startswith("quantize:")]
+    assert line.startswith("quantize: cnn.int8.onnx kept FP32: no INT8 candidate")
+
+
+def test_auto_publishes_the_fastest_int8_file(tmp_path, files, monkeypatch) -> None:
+    fast = _fake_timing({"fp32": 1.0, "static": 0.5, "dynamic": 0.8})
+    monkeypatch.setattr(quantize_auto, "time_candidates", fast)
+    options = QuantizeOptions(calibration_batches=2, auto_batches=[4, 1])
+    ctx = _context(tmp_path, files, options, ["cnn.onnx"])
+    QuantizeStage(options).run(ctx)
+
+    logged = ctx.run.metrics["quantize"]["files"]["cnn.int8.onnx"]
+    assert logged["kept"] == "static" and logged["calibration_samples"] == 32
+    assert logged["int8_accuracy"] == logged["candidates"]["static"]["accuracy"]
+    assert _qdq_weights(tmp_path / "cnn.int8.onnx")  # the static file, not a copy of FP32
+    assert logged["file_bytes"] == logged["candidates"]["static"]["file_bytes"]
+    artifact = ctx.run.artifacts["cnn.int8.onnx"]
+    assert artifact.meta["precision"] == "int8" and artifact.meta["quantization"] == "static"
+
+
+def test_auto_times_every_candidate_for_real(tmp_path, files) -> None:
+    options = QuantizeOptions(calibration_batches=2, auto_batches=[1, 8], auto_seconds=0.03)
+    ctx = _context(tmp_path, files, options, ["student.onnx"])
+    QuantizeStage(options).run(ctx)
+
+    logged = ctx.run.metrics["quantize"]["files"]["student.int8.onnx"]
+    candidates = logged["candidates"]
+    for figures in candidates.values():
+        assert set(figures["p50_ms"]) == {"1", "8"} and min(figures["p50_ms"].values()) > 0
+    fp32 = candidates["fp32"]["p50_ms"]
+    faster = [
+        name
+        for name in ("static", "dynamic")
+        if all(fp32[b] / candidates[name]["p50_ms"][b] >= 1.05 for b in fp32)
+        and -candidates[name]["accuracy_delta_points"] <= 1.0
+    ]
+    # Whatever this machine measured, the kept file follows the rule.
+    assert (logged["kept"] in faster) if faster else (logged["kept"] == "fp32")
+
+
+def test_auto_fails_clearly_when_no_candidate_can_be_built(tmp_path, files) -> None:
+    options = QuantizeOptions(calibration_batches=1)
+    ctx = _context(tmp_path, files, options, ["relu.onnx"])
+    with pytest.raises(StageFailure, match=r"no INT8 candidate of relu.onnx could be built "):
+        QuantizeStage(options).run(ctx)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_allows_one_accuracy_point_unless_told_otherwise() -> None:
+    assert QuantizeOptions().mode == "auto"
+    assert QuantizeOptions().accuracy_limit == 1.0
+    assert QuantizeOptions(max_accuracy_drop=0.2).accuracy_limit == 0.2
+    assert QuantizeOptions(mode="static").accuracy_limit is None
+
+
+def test_a_benchmark_after_auto_kept_fp32_reports_kept_fp32(tmp_path, files, monkeypatch) -> None:
+    from compressor_stages.benchmark import BenchmarkStage
+    from compressor_stages.options import BenchmarkOptions
+
+    from compressor.report.markdown import render
+
+    slow = _fake_timing({"fp32": 1.0, "static": 2.0, "dynamic": 2.0})
+    monkeypatch.setattr(quantize_auto, "time_candidates", slow)
+    options = QuantizeOptions(calibration_batches=1, auto_batches=[1, 4])
+    ctx = _context(tmp_path, files, options, ["cnn.onnx"])
+    QuantizeStage(options).run(ctx)
+    bench = BenchmarkOptions(
+        batch_sizes=[1, 2], threads=[1], warmup=1, repeat=2, min_seconds=0.0, limits=False
+    )
+    info = StageInfo(
+        name="benchmark",
+        type="benchmark",
+        index=5,
+        options=bench,
+        inputs={"models": ["cnn.onnx", "cnn.int8.onnx"]},
+        outputs={},
+    )
+    BenchmarkStage(bench).run(StageContext(ctx.run, info))
+
+    stages = {name: {"type": name, **m} for name, m in ctx.run.metrics.items()}
+    text = render({"stages": stages})
+    assert "`cnn.int8.onnx` vs `cnn.onnx` (FP32): **kept FP32**: the quantize stage" in text
+    assert "`cnn.int8.onnx` (auto): kept FP32: no INT8 candidate was 1.05× faster" in text
+    assert "INT8 is slower than FP32 here" not in text
+
+
+def test_auto_keeps_the_stage_contract(tmp_path, files) -> None:
+    from compressor.testing import check_stage
+
+    result = check_stage(
+        "quantize",
+        {"calibration_batches": 1, "auto_seconds": 0.02},
+        inputs={"models": [files["cnn.onnx"]]},
+        data=_bundle(16),
+        run_dir=tmp_path,
+    )
+    assert result.published == ["cnn.int8.onnx"]
+    logged = result.metrics["files"]["cnn.int8.onnx"]
+    assert logged["kept"] in {"fp32", "static", "dynamic"} and logged["reason"]

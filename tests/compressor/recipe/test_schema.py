@@ -127,6 +127,7 @@ def test_broken_recipes_are_rejected_by_schema_and_validator(validator, registry
     [
         "seed_mlp",
         {"name": "torchvision.resnet18"},
+        {"name": "timm.resnet18", "weights": "DEFAULT", "head": "replace", "width": 0.5},
         "my_package.nets:TinyNet",
         {"name": "my_package.nets:TinyNet", "options": {"width": 32}},
     ],

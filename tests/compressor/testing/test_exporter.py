@@ -56,10 +56,19 @@ class ModifiesTheModel:
         return {}
 
 
+class AppendsItsOwnSuffix:
+    # numpy.savez adds .npz to a path that lacks it: the data lands beside atomic_path's file.
+    def export(self, model: nn.Module, example: torch.Tensor, path: Path) -> dict:
+        with atomic_path(path) as tmp:
+            tmp.with_name(tmp.name + ".json").write_text("[]")
+        return {}
+
+
 @pytest.mark.parametrize(
     ("exporter", "message"),
     [
         (DirectWriter(), "opened the destination model.json for writing"),
+        (AppendsItsOwnSuffix(), r"wrote \.model\.json\..*\.tmp\.json beside the temporary file"),
         (LeavesHalfAFile(), "failed .* but left failing.json.part behind"),
         (ReturnsNothing(), "must return a dict"),
         (ModifiesTheModel(), "modified the model it exported"),
