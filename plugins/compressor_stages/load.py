@@ -21,6 +21,7 @@ from torch import nn
 
 from compressor.artifacts import ModelArtifact
 from compressor.context import StageContext, StageInfo
+from compressor.data import head
 from compressor.errors import RecipeError, UsageError, one_line
 from compressor.model.checkpoint import load_model
 from compressor.preflight import Preflight, model_field
@@ -67,7 +68,7 @@ def load_onnx_teacher(path: Path, data: Any, field: str) -> tuple[nn.Module, int
             teacher.spec, tuple(data.input_shape), f"dataset {data.name!r}", path.name
         )
         try:
-            got = tuple(teacher(data.train.x[:2]).shape)
+            got = tuple(teacher(head(data.train, 2)).shape)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: the file cannot run here
             raise UsageError(f"{path.name} cannot run on the data ({one_line(exc, 200)})") from None
         if got != (min(2, len(data.train)), data.num_classes):

@@ -75,7 +75,7 @@ def batch_statistics_accuracy(ctx: StageContext, model: nn.Module) -> float:
     correct = 0
     with batch_statistics(model):
         for rows in torch.arange(len(split)).tensor_split(chunks):
-            x, y = split.x[rows].to(ctx.device), split.y[rows]
+            x, y = split.take(rows).to(ctx.device), split.labels[rows]
             correct += int((model(x).argmax(dim=1).cpu() == y).sum())
     return correct / max(len(split), 1)
 
