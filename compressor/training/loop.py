@@ -21,10 +21,11 @@ from typing import Any
 
 from torch import nn
 
-from compressor.data import DataBundle
+from compressor.data import DataBundle, DataSplit
 from compressor.schemas import OptimizerConfig
 from compressor.training import distributed
 from compressor.training.epoch_checkpoint import EpochCheckpoint
+from compressor.training.teacher_store import OutputStore
 from compressor.training.terms import WeightedLoss
 from compressor.training.trainer import Trainer
 
@@ -39,6 +40,8 @@ class FitResult:
         teacher_cached: Whether the teachers' outputs were computed once and reused.
         adapters: The trained adapters (kept out of the model, so never exported).
         teacher_backends: What each teacher ran on when it ran every step.
+        teacher_outputs: Split name -> where its reused teacher outputs were kept
+            (``{"where": "memory"}``, or ``disk`` with its folder and whether it was reused).
     """
 
     history: list[dict[str, float]]
@@ -46,6 +49,7 @@ class FitResult:
     teacher_cached: bool
     adapters: dict[int, nn.Module] = field(default_factory=dict)
     teacher_backends: list[str] = field(default_factory=list)
+    teacher_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,10 +163,13 @@ def fit(
     teacher_backend: str = "torch",
     checkpoint: EpochCheckpoint | None = None,
     precision: str = "fp32",
+    transfer: DataSplit | None = None,
+    transfer_mode: str = "add",
+    teacher_store: OutputStore | None = None,
 ) -> FitResult:
     """Train ``model`` in place.
 
-    It is one piece, long only because it documents its seventeen keyword arguments, which the
+    It is one piece, long only because it documents its twenty keyword arguments, which the
     stages and benchmarks pass by name; the work is in
     :class:`compressor.training.trainer.Trainer`, :func:`_resume` and :func:`_train_epochs`.
 
@@ -189,6 +196,16 @@ def fit(
             interrupted run being resumed), training continues after its epoch.
         precision: ``fp32``, or ``bf16`` to run the forward passes and losses under bfloat16
             autocast.
+        transfer: Unlabelled transfer data: its batches, interleaved with the labelled ones,
+            score only the loss terms that read a teacher (their labels are ignored).
+        transfer_mode: ``add`` (train on ``data.train`` and ``transfer``) or ``replace``
+            (``transfer`` alone).
+        teacher_store: Where a streamed split's reused teacher outputs are kept on disk
+            (:mod:`compressor.training.teacher_store`); ``None``: a temporary folder, removed
+            when training ends.
+
+    A model with BatchNorm layers leaves out a lone last row of every epoch (see
+    :mod:`compressor.training.passes`).
 
     Under torchrun (:mod:`compressor.training.distributed`) the student trains in
     ``DistributedDataParallel`` on this rank's shard of every epoch, ``batch_size`` being the
@@ -217,24 +234,31 @@ def fit(
         teacher_cache=teacher_cache,
         teacher_backend=teacher_backend,
         precision=precision,
+        transfer=transfer,
+        transfer_mode=transfer_mode,
+        teacher_store=teacher_store,
     )
-    progress = _resume(trainer, checkpoint, bar=bar, epochs=epochs)
-    elapsed = _train_epochs(
-        trainer,
-        data,
-        progress,
-        epochs=epochs,
-        eval_batch_size=eval_batch_size,
-        bar=bar,
-        checkpoint=checkpoint,
-    )
+    try:
+        progress = _resume(trainer, checkpoint, bar=bar, epochs=epochs)
+        elapsed = _train_epochs(
+            trainer,
+            data,
+            progress,
+            epochs=epochs,
+            eval_batch_size=eval_batch_size,
+            bar=bar,
+            checkpoint=checkpoint,
+        )
+    finally:
+        trainer.close()
     for module in (model, *trainer.adapters.values()):
         distributed.broadcast_module(module)
     model.eval()
     return FitResult(
         history=progress.history,
         samples_per_second=progress.seen / elapsed if elapsed > 0 else math.inf,
-        teacher_cached=trainer.cached is not None,
+        teacher_cached=bool(trainer.lookups),
         adapters=trainer.adapters,
         teacher_backends=trainer.teacher_backends,
+        teacher_outputs=trainer.teacher_outputs(),
     )

@@ -1,21 +1,23 @@
 """Frozen teachers: what the loss terms read from them, and when their outputs are cached.
 
 Teachers run in eval mode without autograd (no dropout, no graph kept) and see exactly the batch the student sees, augmented
-or mixed. When batches are the same every epoch (no augmentation), the teachers' outputs over
-the training split are computed once and reused, by this stage and by later stages with the
-same teacher: distillation then costs little more than training the student alone.
+or mixed. When batches are the same every epoch (:func:`outputs_reusable`: no random
+augmentation), the teachers' outputs over a training split are computed once and reused: in
+RAM for an in-memory split (by this stage and by later stages with the same teacher), on disk
+as memory maps for a streamed one (:mod:`compressor.training.teacher_store`, also across runs).
+Distillation then costs little more than training the student alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from compressor.data import DataSplit, batches, head, worker_errors
+from compressor.data import DataSplit, batches, worker_errors
 from compressor.training.features import LOGITS, FeatureTap
 from compressor.training.terms import WeightedLoss
 
@@ -24,6 +26,52 @@ CACHE_LIMIT_BYTES = 1 << 30
 
 #: ``(teacher index, location) -> output``: a location is ``logits`` or a module path.
 TeacherOutputs = dict[tuple[int, str], torch.Tensor]
+
+
+def outputs_reusable(cache_teacher: bool, augmenter: Any) -> bool:
+    """Whether the teachers' outputs may be computed once and reused every epoch.
+
+    The one place this is decided: only when the stage asks for it (``cache_teacher``) and
+    every epoch serves the same inputs, i.e. no random augmentation of any kind. An augmenter
+    that transforms samples at random (per batch or per sample) says so with ``active``.
+
+    Args:
+        cache_teacher: The stage's ``cache_teacher`` option.
+        augmenter: The training's augmentation (``None``: none).
+    """
+    return cache_teacher and not (augmenter is not None and augmenter.active)
+
+
+class OutputLookup(Protocol):
+    """Teacher outputs computed once for a split: a batch's rows, by their indices."""
+
+    def rows(self, indices: torch.Tensor, device: str) -> TeacherOutputs:
+        """The outputs of rows ``indices`` of the split, on ``device``."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Where the outputs are kept, for the stage's metrics."""
+        ...
+
+
+@dataclass
+class InMemoryOutputs:
+    """Teacher outputs held in RAM: the in-memory path's (fastest: one tensor index per batch).
+
+    Attributes:
+        outputs: ``(teacher index, location) -> output`` for every row of the split, in order.
+    """
+
+    outputs: TeacherOutputs
+
+    def rows(self, indices: torch.Tensor, device: str) -> TeacherOutputs:
+        """``output[indices]`` of every output."""
+        picked = indices.to(device)
+        return {key: value[picked] for key, value in self.outputs.items()}
+
+    def describe(self) -> dict[str, Any]:
+        """``{"where": "memory"}``."""
+        return {"where": "memory"}
 
 
 class Teachers:
@@ -89,66 +137,18 @@ class Teachers:
         memory."""
         chunks: dict[tuple[int, str], list[torch.Tensor]] = {}
         total = 0
-        with worker_errors():
-            for _, x, _ in batches(split, batch_size, device=device):
-                for key, value in self.outputs(x.to(device)).items():
-                    chunks.setdefault(key, []).append(value)
-                    total += value.numel() * value.element_size()
-                    if total > CACHE_LIMIT_BYTES:
-                        return None
+        for _, found in self.passes(split, batch_size, device):
+            for key, value in found.items():
+                chunks.setdefault(key, []).append(value)
+                total += value.numel() * value.element_size()
+                if total > CACHE_LIMIT_BYTES:
+                    return None
         return {key: torch.cat(parts) for key, parts in chunks.items()}
 
-
-def prepare_teacher_outputs(
-    tutor: Teachers,
-    teachers: Sequence[nn.Module],
-    split: DataSplit,
-    *,
-    cacheable: bool,
-    shared: dict[Any, Any] | None,
-    backend: str,
-    batch_size: int,
-    eval_batch_size: int,
-    device: str,
-    precision: AbstractContextManager[Any],
-) -> tuple[TeacherOutputs | None, list[str]]:
-    """Cache the teachers' outputs over ``split`` when allowed, else ready them to run every step.
-
-    Args:
-        tutor: The teachers, as the loss terms read them.
-        teachers: The teacher models the caller passed: the shared cache's key names them.
-        split: The whole training split.
-        cacheable: Whether batches are the same every epoch and caching was asked for.
-        shared: The run's cache, shared across stages (``None``: this call's alone).
-        backend: Where logits-only teachers run (``torch`` leaves them as they are).
-        batch_size: Training batch size (also the CPU's chunk for the caching pass).
-        eval_batch_size: Chunk of the caching pass on other devices.
-        device: Torch device.
-        precision: The autocast context the caching pass runs under.
-
-    Returns:
-        The outputs for every row of ``split`` (``None`` when not cached: not cacheable, or too
-        large), and the backend each teacher runs on, when a fast backend was set up (empty
-        otherwise).
-    """
-    backends: list[str] = []
-    example = head(split, batch_size).to(device)
-    cached: TeacherOutputs | None = None
-    if cacheable:
-        key = (tuple(id(t) for t in teachers), id(split), tuple(map(tuple, tutor.paths)), device)
-        if shared is not None and key in shared:
-            cached = shared[key]
-        else:
-            # The one pass over the data runs on the fast backend too.
-            if backend != "torch":
-                backends = tutor.speed_up(example, backend)
-            # On the CPU, chunks of the training batch size: a small teacher's activations for
-            # 512-row chunks spill out of the caches, and the pass took twice as long per row.
-            chunk = batch_size if str(device) == "cpu" else eval_batch_size
-            with precision:
-                cached = tutor.cache(split, chunk, device)
-            if shared is not None and cached is not None:
-                shared[key] = cached
-    if cached is None and backend != "torch" and not backends:
-        backends = tutor.speed_up(example, backend)
-    return cached, backends
+    def passes(
+        self, split: DataSplit, batch_size: int, device: str
+    ) -> Iterator[tuple[torch.Tensor, TeacherOutputs]]:
+        """``(indices, outputs)`` of every batch of one in-order pass over ``split``."""
+        with worker_errors():
+            for idx, x, _ in batches(split, batch_size, device=device):
+                yield idx, self.outputs(x.to(device))

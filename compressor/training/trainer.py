@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from compressor import interrupt
-from compressor.data import DataBundle, DataSplit, batches, head, num_batches, worker_errors
+from compressor.data import Batch, DataBundle, DataSplit, head, worker_errors
 from compressor.errors import StageFailure
+from compressor.logs import get_logger
 from compressor.schemas import OptimizerConfig
 from compressor.training import distributed
 from compressor.training.augment import Augmenter
@@ -26,9 +27,14 @@ from compressor.training.epoch_checkpoint import EpochCheckpoint
 from compressor.training.evaluation import evaluate, evaluate_sharded
 from compressor.training.features import LOGITS, FeatureTap, adapt, build_adapter
 from compressor.training.optim import build_optimizer
+from compressor.training.passes import EpochBatches, has_batchnorm, rows_per_pass
 from compressor.training.precision import autocast
-from compressor.training.teachers import TeacherOutputs, Teachers, prepare_teacher_outputs
+from compressor.training.teacher_cache import prepare_teacher_outputs
+from compressor.training.teacher_store import OutputStore
+from compressor.training.teachers import OutputLookup, TeacherOutputs, Teachers, outputs_reusable
 from compressor.training.terms import WeightedLoss
+
+log = get_logger(__name__)
 
 
 def build_adapters(
@@ -84,10 +90,14 @@ class Trainer:
         losses: The loss terms.
         adapters: Term index -> adapter (see :func:`build_adapters`).
         tutor: The teachers.
-        cached: The teachers' outputs over the whole training split, when reused every epoch.
+        lookups: Split name (``train``, ``transfer``) -> the teachers' outputs over it, computed
+            once, when reused every epoch (a missing name: the teachers run every step).
         teacher_backends: What each teacher runs on, when a fast backend was set up.
         augmenter: The batch augmentation.
         generator: The loop's generator: shuffling (one process) and augmentation.
+        epochs: How each epoch's batches are served (:mod:`compressor.training.passes`).
+        transfer: The unlabelled transfer split (``None``: none).
+        labelled: Whether the labelled training split is trained on (``transfer_mode: add``).
         optimizer: Optimizes the student's and the adapters' parameters.
         scheduler: Stepped after every optimizer step, if any.
         precision: The autocast context forward passes and losses run under.
@@ -95,7 +105,8 @@ class Trainer:
         steps_per_epoch: Optimizer steps per epoch (the same on every rank).
 
     Raises:
-        StageFailure: A loss term needs a teacher, but there is none.
+        StageFailure: A loss term needs a teacher, but there is none; or transfer data was
+            given but no loss term reads a teacher.
     """
 
     def __init__(
@@ -116,6 +127,9 @@ class Trainer:
         teacher_cache: dict[Any, Any] | None,
         teacher_backend: str,
         precision: str,
+        transfer: DataSplit | None = None,
+        transfer_mode: str = "add",
+        teacher_store: OutputStore | None = None,
     ) -> None:
         model.to(device)
         self.model, self.losses, self.device = model, losses, device
@@ -123,11 +137,15 @@ class Trainer:
         self.needs_teacher = any(term.needs_teacher for term in losses)
         if self.needs_teacher and not teachers:
             raise StageFailure("a loss term needs a teacher, but the stage has none")
+        if transfer is not None and not self.needs_teacher:
+            raise StageFailure("transfer data needs a loss term that reads the teacher (e.g. kd)")
+        self.transfer, self.labelled = transfer, transfer is None or transfer_mode != "replace"
         self.tutor = Teachers(teachers, losses, device)
         self.place = distributed.current()
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
+        self.epochs = EpochBatches(batch_size, seed, self.generator, device, has_batchnorm(model))
         self.student_paths = [term.student_at for term in losses]
         self.adapters = build_adapters(model, losses, self.tutor, head(data.train, 2), device)
         self.adapter_params = [p for a in self.adapters.values() for p in a.parameters()]
@@ -138,65 +156,112 @@ class Trainer:
             model, device, static_graph=not any(term.student_at == LOGITS for term in losses)
         )
         self.precision: AbstractContextManager[Any] = autocast(device, precision)
-        self.steps_per_epoch = (
-            distributed.steps_per_epoch(len(data.train), batch_size)
-            if self.place.enabled
-            else num_batches(len(data.train), batch_size)
-        )
+        self.steps_per_epoch = self.epoch_steps(data.train)
         self.optimizer, self.scheduler = build_optimizer(
             [*model.parameters(), *self.adapter_params],
             optimizer,
             epochs * self.steps_per_epoch,
             model=model,
         )
-        self.cached: TeacherOutputs | None = None
+        self.lookups: dict[str, OutputLookup] = {}
         self.teacher_backends: list[str] = []
+        self.teacher_store = teacher_store if teacher_store is not None else OutputStore(None)
         if self.needs_teacher:
-            self.cached, self.teacher_backends = prepare_teacher_outputs(
+            self._prepare_teachers(
+                teachers, data.train, outputs_reusable(cache_teacher, self.augmenter),
+                teacher_cache, teacher_backend, eval_batch_size,
+            )  # fmt: skip
+
+    def epoch_steps(self, train: DataSplit) -> int:
+        """Optimizer steps per epoch over the labelled split and the transfer split; says once
+        when a lone last row sits out (BatchNorm)."""
+        splits = [train] if self.labelled else []
+        splits += [self.transfer] if self.transfer is not None else []
+        for split in splits:
+            n = len(split)
+            if self.place.enabled:
+                n = -(-n // self.place.world_size)
+            size = distributed.local_batch_size(self.batch_size)
+            if rows_per_pass(n, size, drop_lone_row=self.epochs.drop_lone_row) < n:
+                log.info(
+                    "the last training batch would hold one row, and BatchNorm in train mode "
+                    "needs more than one: one row (a different one each epoch) sits out"
+                )
+                break
+        return sum(self.epochs.steps(len(split)) for split in splits)
+
+    def _prepare_teachers(
+        self,
+        teachers: Sequence[nn.Module],
+        train: DataSplit,
+        cacheable: bool,
+        shared: dict[Any, Any] | None,
+        backend: str,
+        eval_batch_size: int,
+    ) -> None:
+        """Compute the teachers' outputs over each split once when allowed (see
+        :func:`~compressor.training.teacher_cache.prepare_teacher_outputs`)."""
+        splits = {"train": train} if self.labelled else {}
+        if self.transfer is not None:
+            splits["transfer"] = self.transfer
+        for name, split in splits.items():
+            lookup, backends = prepare_teacher_outputs(
                 self.tutor,
                 teachers,
-                data.train,
-                cacheable=cache_teacher and not self.augmenter.active,
-                shared=teacher_cache,
-                backend=teacher_backend,
-                batch_size=batch_size,
+                split,
+                name=name,
+                cacheable=cacheable,
+                shared=shared,
+                store=self.teacher_store,
+                backend="torch" if self.teacher_backends else backend,
+                batch_size=self.batch_size,
                 eval_batch_size=eval_batch_size,
-                device=device,
+                device=self.device,
                 precision=self.precision,
             )
+            self.teacher_backends = self.teacher_backends or backends
+            if lookup is not None:
+                self.lookups[name] = lookup
 
-    def batches(
-        self, split: DataSplit, epoch: int
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """``(indices, x, y)`` of one epoch: this rank's shard, or the whole split shuffled."""
-        if self.place.enabled:
-            return distributed.shard_batches(
-                split, self.batch_size, seed=self.seed, epoch=epoch, device=self.device
-            )
-        return batches(
-            split, self.batch_size, shuffle=True, generator=self.generator, device=self.device
-        )
+    def teacher_outputs(self) -> dict[str, Any]:
+        """Where each split's teacher outputs came from, for the stage's metrics."""
+        return {name: lookup.describe() for name, lookup in self.lookups.items()}
 
-    def batch_loss(self, idx: torch.Tensor, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def close(self) -> None:
+        """Remove the teacher outputs' temporary folder, if one was made."""
+        self.teacher_store.close()
+
+    def batches(self, split: DataSplit, epoch: int) -> Iterator[tuple[bool, Batch]]:
+        """``(is_transfer, (indices, x, y))`` of one epoch: this rank's shard, or the whole
+        split shuffled, with the transfer split's batches interleaved."""
+        return self.epochs.mixed(split if self.labelled else None, self.transfer, epoch)
+
+    def batch_loss(
+        self, idx: torch.Tensor, x: torch.Tensor, targets: torch.Tensor, transfer: bool = False
+    ) -> torch.Tensor:
         """The weighted sum of the loss terms on one (augmented) batch.
 
         Args:
-            idx: The batch's rows in the training split (they look the cached outputs up).
+            idx: The batch's rows in its split (they look the cached outputs up).
             x: The batch as the student and the teachers see it.
             targets: Class indices, or mixed soft targets.
+            transfer: A batch of unlabelled transfer data: only the terms that read a teacher
+                count, and they get no labels.
         """
         teacher_out: TeacherOutputs = {}
+        lookup = self.lookups.get("transfer" if transfer else "train")
         with self.precision:
             if self.needs_teacher:
-                if self.cached is not None:
-                    rows = idx.to(self.device)
-                    teacher_out = {k: v[rows] for k, v in self.cached.items()}
+                if lookup is not None:
+                    teacher_out = lookup.rows(idx, self.device)
                 else:
                     teacher_out = self.tutor.outputs(x)
             with FeatureTap(self.model, self.student_paths) as tap:
                 student_out = tap.collect(self.trained(x))
             loss = torch.zeros((), device=self.device)
             for i, term in enumerate(self.losses):
+                if transfer and not term.needs_teacher:
+                    continue
                 teacher_value = (
                     self.tutor.for_term(term, teacher_out) if term.needs_teacher else None
                 )
@@ -204,7 +269,8 @@ class Trainer:
                 # Only terms that read a teacher have adapters (built from its output's shape).
                 if i in self.adapters and teacher_value is not None:
                     student_value = adapt(self.adapters[i], student_value, teacher_value)
-                loss = loss + term.weight * term.module(student_value, teacher_value, targets)
+                given = None if transfer else targets
+                loss = loss + term.weight * term.module(student_value, teacher_value, given)
         return loss
 
     def step(self, loss: torch.Tensor) -> None:
@@ -248,10 +314,10 @@ class Trainer:
         total, count = 0.0, 0
         # A streamed split's dead worker is reported from a signal handler, at any line here.
         with worker_errors():
-            for step, (idx, x, y) in enumerate(self.batches(split, epoch), start=1):
+            for step, (transfer, (idx, x, y)) in enumerate(self.batches(split, epoch), start=1):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 x, targets = self.augmenter(x, y, self.num_classes)
-                loss = self.batch_loss(idx, x, targets)
+                loss = self.batch_loss(idx, x, targets, transfer)
                 if not torch.isfinite(loss):
                     raise _diverged(loss, epoch=epoch, step=step, checkpoint=checkpoint)
                 self.step(loss)

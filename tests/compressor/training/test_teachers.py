@@ -36,10 +36,10 @@ def test_no_cache_with_augmentation_and_a_shared_cache_across_calls() -> None:
     fit_toy(net(), [teacher], terms, teacher_cache=shared, data=data)
     assert len(shared) == 1
     (cached,) = shared.values()
-    before = {k: v.clone() for k, v in cached.items()}
+    before = {k: v.clone() for k, v in cached.outputs.items()}
     again = fit_toy(net(), [teacher], terms, teacher_cache=shared, data=data)
     assert again.teacher_cached and len(shared) == 1
-    assert all(torch.equal(before[k], v) for k, v in shared[next(iter(shared))].items())
+    assert all(torch.equal(before[k], v) for k, v in shared[next(iter(shared))].outputs.items())
 
 
 def test_several_teachers_are_averaged_or_chosen() -> None:

@@ -1,0 +1,134 @@
+"""Teacher outputs of a streamed split on disk: written once, reused, same student, crash-safe."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from compressor.data import StreamedSplit
+from compressor.training import WeightedLoss
+from compressor.training.teacher_store import MANIFEST, OutputStore
+from tests.compressor.training.toy import KL, bundle, fit_toy, net
+
+
+class Counting(nn.Module):
+    """A teacher that counts the rows it was run on."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.rows = inner, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += len(x)
+        return self.inner(x)
+
+
+def streamed_bundle():
+    data = bundle()
+    train = StreamedSplit(data.train, name="train", labels=data.train.y, input_shape=(1, 8, 8))
+    return data, dataclasses.replace(data, train=train)
+
+
+def entries(root: Path) -> list[Path]:
+    return [p for p in root.glob("*/*") if not p.name.startswith(".")]
+
+
+TERMS = [WeightedLoss("kl", 1.0, KL(), True)]
+
+
+def test_outputs_go_to_disk_once_and_are_reused_by_a_later_run(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    teacher = Counting(net(16)).eval()
+    _, streamed = streamed_bundle()
+    store = OutputStore(tmp_path, {"teacher": "t1"})
+    first = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=store, epochs=3)
+    # One pass over 96 rows for three epochs (the adapters' probe runs nothing here).
+    assert teacher.rows == 96
+    (entry,) = entries(tmp_path)
+    assert (entry / MANIFEST).is_file() and list(entry.glob("*.npy"))
+    assert first.teacher_outputs["train"] == {
+        "where": "disk", "reused": False, "folder": str(entry)
+    }  # fmt: skip
+    teacher.rows = 0
+    again = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=store)
+    assert teacher.rows == 0 and again.teacher_outputs["train"]["reused"] is True
+    # Another teacher (another key) computes its own.
+    other = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=OutputStore(tmp_path))
+    assert teacher.rows == 96 and other.teacher_outputs["train"]["reused"] is False
+    assert len(entries(tmp_path)) == 2
+
+
+def test_disk_outputs_train_the_same_student_as_outputs_in_ram(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    teacher = net(16).eval()
+    in_memory, streamed = streamed_bundle()
+    students = []
+    for data, store in ((in_memory, None), (streamed, OutputStore(tmp_path))):
+        torch.manual_seed(1)
+        student = net()
+        result = fit_toy(student, [teacher], TERMS, data=data, teacher_store=store)
+        students.append((result, student))
+    (ram, ram_student), (disk, disk_student) = students
+    assert ram.teacher_outputs["train"] == {"where": "memory"}
+    assert disk.teacher_outputs["train"]["where"] == "disk"
+    for a, b in zip(ram_student.parameters(), disk_student.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_without_a_folder_the_outputs_live_in_a_temporary_one_removed_at_the_end() -> None:
+    teacher = Counting(net(16)).eval()
+    _, streamed = streamed_bundle()
+    result = fit_toy(net(), [teacher], TERMS, data=streamed, epochs=2)
+    assert teacher.rows == 96
+    assert not Path(result.teacher_outputs["train"]["folder"]).exists()
+
+
+class Crashing(nn.Module):
+    """A teacher that fails on its third batch: a run killed mid-pass."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("killed")
+        return self.inner(x)
+
+
+def test_a_half_written_entry_is_never_read(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    inner = net(16).eval()
+    _, streamed = streamed_bundle()
+    store = OutputStore(tmp_path, {"teacher": "t1"})
+    with pytest.raises(RuntimeError, match="killed"):
+        fit_toy(net(), [Crashing(inner)], TERMS, data=streamed, teacher_store=store)
+    assert entries(tmp_path) == []  # only a staging folder was ever written
+    teacher = Counting(inner)
+    result = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=store)
+    assert teacher.rows == 96 and result.teacher_outputs["train"]["reused"] is False
+    # A damaged entry (a truncated array: a disk that filled up) is computed again, not read.
+    (entry,) = entries(tmp_path)
+    array = next(entry.glob("*.npy"))
+    array.write_bytes(array.read_bytes()[:-100])
+    teacher.rows = 0
+    result = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=store)
+    assert teacher.rows == 96 and result.teacher_outputs["train"]["reused"] is False
+
+
+def test_with_random_augmentation_the_teacher_runs_every_batch(tmp_path: Path) -> None:
+    from compressor.recipe import AugmentConfig
+
+    teacher = Counting(net(16)).eval()
+    _, streamed = streamed_bundle()
+    result = fit_toy(
+        net(), [teacher], TERMS, data=streamed, teacher_store=OutputStore(tmp_path),
+        augment=AugmentConfig(shift=1), epochs=2,
+    )  # fmt: skip
+    assert teacher.rows == 2 * 96 and result.teacher_outputs == {}
+    assert entries(tmp_path) == []
