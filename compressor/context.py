@@ -46,6 +46,8 @@ class RunContext:
         metrics: stage name -> that stage's metrics.
         progress: Draws progress bars.
         teacher_cache: Teacher outputs computed once and shared by the stages of the run.
+        cache_dir: The stage cache's folder, when the run reads and writes it (``None``: no
+            cache); teacher outputs kept on disk go under it.
     """
 
     recipe: Recipe
@@ -57,6 +59,7 @@ class RunContext:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     teacher_cache: dict[Any, Any] = field(default_factory=dict)
+    cache_dir: Path | None = None
     _data: DataBundle | None = None
 
     @property

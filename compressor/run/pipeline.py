@@ -158,6 +158,7 @@ def _run(
         device=dist.device,
         seed=plan.recipe.seed,
         progress=progress,
+        cache_dir=cache.root if cache is not None and cache.enabled else None,
         _data=data,
     )
     loop = StageLoop(

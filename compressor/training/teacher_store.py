@@ -73,10 +73,13 @@ class OutputStore:
         folder: The folder entries go into; ``None``: a temporary folder of this training
             alone, removed by :meth:`close` (reused across epochs, not across runs).
         material: What the outputs depend on, besides the split itself (JSON-ready).
+        splits: Split name -> what that split's outputs depend on besides (the transfer data's
+            dataset, options and selection).
     """
 
     folder: Path | None
     material: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
     _temporary: Path | None = None
 
     def root(self) -> Path:
@@ -96,7 +99,13 @@ class OutputStore:
     def key(self, split: str, extra: dict[str, Any]) -> str:
         """SHA-256 of the material, the split's name and ``extra`` (rows, locations read)."""
         text = json.dumps(
-            {"format": FORMAT, **self.material, "split": split, **extra},
+            {
+                "format": FORMAT,
+                **self.material,
+                "split": split,
+                "of_split": self.splits.get(split, {}),
+                **extra,
+            },
             sort_keys=True,
             default=str,
         )

@@ -1,7 +1,9 @@
 """The ``distill`` stage: train a student on the teacher's soft targets and the labels.
 
 As in ``train``, the student may start from weights, train with modules frozen and end with
-its BatchNorm statistics recalibrated.
+its BatchNorm statistics recalibrated. ``transfer`` adds unlabelled data the student learns
+from the teacher alone (:mod:`compressor_stages.distill_transfer`); on streamed data the
+teacher's outputs are kept on disk in the run's cache folder, reused by later runs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from compressor.context import StageContext
+from compressor_stages.distill_transfer import teacher_store, transfer_split
 from compressor_stages.model_output import publish_model, spec_of, train_in_stage
 from compressor_stages.model_training import frozen_in_stage, settle_batchnorm
 
@@ -23,6 +26,7 @@ class DistillStage:
         """Build the student, distill it, settle BatchNorm statistics, save and publish it."""
         opts = self.options
         teachers = ctx.input("teacher")
+        transfer = transfer_split(ctx, opts.transfer) if opts.transfer is not None else None
         student = ctx.build_model(opts.model)
         with frozen_in_stage(ctx, student, opts.freeze):
             result = train_in_stage(
@@ -36,7 +40,12 @@ class DistillStage:
                 cache_teacher=opts.cache_teacher,
                 teacher_backend=opts.teacher_backend,
                 augment=opts.augment,
+                transfer=transfer,
+                transfer_mode=opts.transfer_mode,
+                teacher_store=teacher_store(ctx, teachers, opts),
             )
         settle_batchnorm(ctx, student, opts)
         ctx.log(teachers=[artifact.name for artifact in teachers])
+        if transfer is not None:
+            ctx.log(transfer_rows=len(transfer), transfer_mode=opts.transfer_mode)
         publish_model(ctx, student, spec_of(opts.model), result)

@@ -11,7 +11,7 @@ from compressor.context import StageContext
 from compressor.errors import UsageError, format_choices
 from compressor.model.checkpoint import save_model
 from compressor.training import FitResult, WeightedLoss, evaluate, fit
-from compressor.training.distributed import steps_per_epoch
+from compressor.training.passes import has_batchnorm, steps_per_pass
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -42,6 +42,7 @@ def publish_model(
             samples_per_second=fit.samples_per_second,
             teacher_cached=fit.teacher_cached,
             teacher_backends=fit.teacher_backends,
+            teacher_outputs=fit.teacher_outputs,
             val_accuracy=fit.history[-1]["val_accuracy"] if fit.history else None,
         )
     artifact = ModelArtifact(
@@ -68,12 +69,21 @@ def train_in_stage(
     teacher_backend: str = "auto",
     label: str | None = None,
     augment: Any = None,
+    transfer: Any = None,
+    transfer_mode: str = "add",
+    teacher_store: Any = None,
 ) -> FitResult:
     """Train ``model`` with the recipe's data, batch sizes and augmentation, under a progress bar.
 
-    ``augment`` (the stage's own ``augment`` option) replaces ``data.augment`` when given.
+    ``augment`` (the stage's own ``augment`` option) replaces ``data.augment`` when given;
+    ``transfer``, ``transfer_mode`` and ``teacher_store`` are :func:`compressor.training.fit`'s.
     """
-    steps = epochs * steps_per_epoch(len(ctx.data.train), ctx.batch_size)
+    drop = has_batchnorm(model)
+    splits = [ctx.data.train] if transfer is None or transfer_mode != "replace" else []
+    splits += [transfer] if transfer is not None else []
+    steps = epochs * sum(
+        steps_per_pass(len(split), ctx.batch_size, drop_lone_row=drop) for split in splits
+    )
     with ctx.progress(steps, label) as bar:
         return fit(
             model,
@@ -93,6 +103,9 @@ def train_in_stage(
             teacher_backend=teacher_backend,
             checkpoint=ctx.checkpoint(),
             precision=ctx.run.recipe.precision,
+            transfer=transfer,
+            transfer_mode=transfer_mode,
+            teacher_store=teacher_store,
         )
 
 

@@ -15,6 +15,7 @@ from compressor.schemas import (
     PrunerRef,
     StrictModel,
 )
+from compressor_stages.distill_options import TransferData, TransferMode
 from compressor_stages.model_options import (
     FREEZE_DESCRIPTION,
     RECALIBRATE_DESCRIPTION,
@@ -79,6 +80,15 @@ class DistillOptions(StrictModel):
         default=None,
         description="This stage's augmentation, instead of data.augment (e.g. a student trained "
         "with heavier mixup than its teacher was).",
+    )
+    transfer: TransferData | None = Field(
+        default=None,
+        description="Unlabelled data the student learns from the teacher alone (docs/data.md).",
+    )
+    transfer_mode: TransferMode = Field(
+        default="add",
+        description="add: train on data's training split and the transfer data; replace: on "
+        "the transfer data alone.",
     )
 
 

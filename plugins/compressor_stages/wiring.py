@@ -7,6 +7,7 @@ from typing import Any, cast
 from compressor.context import StageInfo
 from compressor.preflight import Preflight
 from compressor.training.features import LOGITS, find_module
+from compressor_stages.distill_transfer import check_transfer
 
 
 def check_loss_paths(field: str, terms: list[Any], student: Any, teachers: dict[str, Any]) -> None:
@@ -51,6 +52,7 @@ def distill_preflight(info: StageInfo, checker: Preflight) -> None:
         {name: checker.model(name) for name in names},
     )
     check_training_paths(field, info.options, student)
+    check_transfer(info, checker)
 
 
 def prune_preflight(info: StageInfo, checker: Preflight) -> None:

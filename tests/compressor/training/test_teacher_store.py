@@ -132,3 +132,30 @@ def test_with_random_augmentation_the_teacher_runs_every_batch(tmp_path: Path) -
     )  # fmt: skip
     assert teacher.rows == 2 * 96 and result.teacher_outputs == {}
     assert entries(tmp_path) == []
+
+
+class Recording(nn.Module):
+    """A loss that records the targets it got; ``teacher`` says whether it reads a teacher."""
+
+    def __init__(self, teacher: bool) -> None:
+        super().__init__()
+        self.teacher, self.targets = teacher, []
+
+    def forward(self, student, teacher, targets):
+        self.targets.append(targets)
+        if self.teacher:
+            return KL()(student, teacher, targets)
+        return nn.functional.cross_entropy(student, targets)
+
+
+@pytest.mark.parametrize("mode", ["add", "replace"])
+def test_transfer_batches_score_only_the_teacher_terms_without_labels(mode: str) -> None:
+    data = bundle(96)
+    transfer = bundle(50).train  # 2 batches of 32 per epoch; its labels must not be read
+    kd, ce = Recording(True), Recording(False)
+    terms = [WeightedLoss("kd", 1.0, kd, True), WeightedLoss("ce", 1.0, ce, False)]
+    fit_toy(net(), [net(16).eval()], terms, data=data, transfer=transfer, transfer_mode=mode)
+    labelled = 3 * 2 if mode == "add" else 0  # 96 rows: 3 batches, 2 epochs
+    assert len(ce.targets) == labelled and all(t is not None for t in ce.targets)
+    assert len(kd.targets) == labelled + 2 * 2
+    assert sum(t is None for t in kd.targets) == 2 * 2

@@ -1,0 +1,88 @@
+"""The distill stage's unlabelled transfer data, and its teacher outputs kept on disk."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compressor import recipe
+from compressor.run import pipeline
+from compressor.run.cache import TEACHER_OUTPUTS_DIR, StageCache
+from tests.compressor.cli.invoke import run_cli
+from tests.conftest import TINY_RECIPE
+
+TRANSFER = {"dataset": "digits", "options": {"val_fraction": 0.1}, "skip": 200, "limit": 300}
+
+
+def two_stages(**distill: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(TINY_RECIPE)
+    raw["stages"] = raw["stages"][:2]
+    raw["stages"][1].update(distill)
+    return raw
+
+
+@pytest.mark.parametrize("mode", ["add", "replace"])
+def test_a_tiny_run_distills_on_transfer_data(tmp_path, registry, write_recipe, mode) -> None:
+    raw = two_stages(transfer=TRANSFER, transfer_mode=mode, epochs=3)
+    result = pipeline.run(recipe.load(write_recipe(raw), registry), registry, tmp_path / "run")
+    stage = result.metrics["stages"]["distill"]
+    assert stage["transfer_rows"] == 300 and stage["transfer_mode"] == mode
+    assert set(stage["teacher_outputs"]) == (
+        {"train", "transfer"} if mode == "add" else {"transfer"}
+    )
+    # Learnt from the teacher alone in replace mode, and still far above chance (10%).
+    assert stage["test_accuracy"] > 0.5
+
+
+def test_transfer_inputs_of_another_shape_are_one_line(tmp_path, capsys, write_recipe) -> None:
+    raw = two_stages(transfer={"dataset": "mnist"})
+    out = str(tmp_path / "run")
+    code, _, err = run_cli(capsys, "run", str(write_recipe(raw)), "--out", out, "--quiet")
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert "stages.distill.transfer" in line and "(1, 28, 28)" in line and "(1, 8, 8)" in line
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("transfer", "losses", "field"),
+    [
+        ({"dataset": "digitz"}, None, "stages.distill.transfer.dataset"),
+        ({"dataset": "digits", "options": {"val_fraction": 2}}, None, "transfer.options"),
+        ({"dataset": "digits"}, [{"name": "ce"}], "needs a loss term that reads the teacher"),
+    ],
+)
+def test_validate_checks_the_transfer_option(capsys, write_recipe, transfer, losses, field) -> None:
+    raw = two_stages(transfer=transfer)
+    if losses is not None:
+        raw["stages"][1]["losses"] = losses
+    code, _, err = run_cli(capsys, "validate", str(write_recipe(raw)))
+    assert code == 2 and field in err, err
+
+
+def test_streamed_teacher_outputs_are_reused_by_the_next_run(
+    tmp_path: Path, registry, write_recipe, isolated_stage_cache: Path
+) -> None:
+    raw = two_stages(transfer=TRANSFER)
+    raw["data"]["in_memory"] = False
+    cache = StageCache(isolated_stage_cache)
+    first = pipeline.run(
+        recipe.load(write_recipe(raw), registry), registry, tmp_path / "one", cache=cache
+    )
+    outputs = first.metrics["stages"]["distill"]["teacher_outputs"]
+    assert {o["where"] for o in outputs.values()} == {"disk"}
+    assert not any(o["reused"] for o in outputs.values())
+    assert all(
+        Path(o["folder"]).parent.parent.name == TEACHER_OUTPUTS_DIR for o in outputs.values()
+    )
+    # Another student of the same teacher: the teacher comes from the stage cache, the
+    # distill stage runs again and reads the teacher's outputs from disk.
+    raw["stages"][1]["epochs"] = 3
+    second = pipeline.run(
+        recipe.load(write_recipe(raw), registry), registry, tmp_path / "two", cache=cache
+    )
+    again = second.metrics["stages"]["distill"]["teacher_outputs"]
+    assert all(o["reused"] for o in again.values()) and again.keys() == outputs.keys()
