@@ -120,7 +120,7 @@ def teacher_store(ctx: StageContext, teachers: list[Any], options: Any) -> Outpu
     """Where the stage's teacher outputs on streamed data are kept: the run's cache folder,
     keyed on the teachers, the data and the stage's teacher backend; a temporary folder when
     the run has no cache or a teacher's content is unknown."""
-    from compressor.run.cache import TEACHER_OUTPUTS_DIR, teacher_outputs_material
+    from compressor.run.teacher_outputs import TEACHER_OUTPUTS_DIR, teacher_outputs_material
 
     material = teacher_outputs_material(ctx.run, teachers, teacher_backend=options.teacher_backend)
     folder = ctx.run.cache_dir

@@ -10,7 +10,8 @@ import pytest
 
 from compressor import recipe
 from compressor.run import pipeline
-from compressor.run.cache import TEACHER_OUTPUTS_DIR, StageCache
+from compressor.run.cache import StageCache
+from compressor.run.teacher_outputs import TEACHER_OUTPUTS_DIR
 from tests.compressor.cli.invoke import run_cli
 from tests.conftest import TINY_RECIPE
 
