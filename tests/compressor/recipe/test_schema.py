@@ -49,7 +49,7 @@ def _errors(validator: jsonschema.Draft7Validator, raw: dict[str, Any]) -> list[
 
 def test_every_shipped_recipe_validates(validator) -> None:
     shipped = _shipped()
-    assert {"quickstart.yaml", "deployment.yaml", "mnist_seed.yaml"} <= set(shipped)
+    assert {"quickstart.yaml", "deployment.yaml", "mnist_seed.yaml", "image_folder.yaml"} <= set(shipped)
     for name, raw in shipped.items():
         assert _errors(validator, raw) == [], name
 
