@@ -2,7 +2,7 @@
 
 :class:`ImageFiles` is a map-style dataset of ``(PIL image, label)`` over a list of files, the
 raw form the run streams or holds in memory (:func:`compressor.data.prepare_bundle`). Its paths
-and labels are numpy arrays, not Python lists (see :mod:`compressor.data.streamed` on why
+(one byte buffer) and labels are numpy arrays, not Python lists (see :mod:`compressor.data.streamed` on why
 workers grow otherwise), it names its samples by file (``sample_name``), and it has
 ``targets``, so the run knows every label without decoding an image.
 
@@ -14,6 +14,7 @@ PIL is imported inside the functions: the plugin hook modules import nothing hea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ def convert(image: Any, channels: int | None) -> Any:
 class ImageFiles(Dataset[tuple[Any, int]]):
     """Image files with their labels: items are ``(PIL image, label)``.
 
+    The paths are held as one byte buffer and an array of offsets: no Python object per file
+    (which every worker would copy as it reads it) and a byte per character, not the four of a
+    numpy string array.
+
     Args:
         paths: One file per sample.
         labels: One label per sample (``-1`` for unlabeled data).
@@ -122,18 +127,31 @@ class ImageFiles(Dataset[tuple[Any, int]]):
         *,
         channels: int | None = 3,
     ) -> None:
-        self.paths = np.array([str(p) for p in paths], dtype=np.str_)
+        encoded = [os.fsencode(str(p)) for p in paths]
+        self._ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        self._blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         self.targets = np.asarray(labels, dtype=np.int64)
-        if len(self.paths) != len(self.targets):
-            raise ValueError(f"{len(self.paths)} paths but {len(self.targets)} labels")
+        if len(encoded) != len(self.targets):
+            raise ValueError(f"{len(encoded)} paths but {len(self.targets)} labels")
         self.channels = channels
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.targets)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
-        return read_image(str(self.paths[index]), self.channels), int(self.targets[index])
+        return read_image(self.path(index), self.channels), int(self.targets[index])
+
+    def path(self, index: int) -> str:
+        """The file of sample ``index``."""
+        end = int(self._ends[index])
+        start = int(self._ends[index - 1]) if index > 0 else 0
+        return os.fsdecode(self._blob[start:end].tobytes())
+
+    @property
+    def paths(self) -> list[str]:
+        """Every file, in order (built on each call: for inspection, not for loading)."""
+        return [self.path(i) for i in range(len(self))]
 
     def sample_name(self, index: int) -> str:
         """The file of sample ``index``, as errors name it."""
-        return str(self.paths[index])
+        return self.path(index)

@@ -52,7 +52,8 @@ def test_classes_are_the_sorted_subfolders_and_the_split_is_stratified(registry,
     assert len(train) == 40
     assert not set(train.paths) & set(val.paths) and not set(val.paths) & set(test.paths)
     # numpy arrays, not Python lists: workers do not copy them page by page.
-    assert isinstance(train.paths, np.ndarray) and train.targets.dtype == np.int64
+    assert isinstance(train._blob, np.ndarray) and train.targets.dtype == np.int64
+    assert isinstance(train.targets, np.ndarray)
     assert train.sample_name(0) == str(train.paths[0]) and "/train/" in train.sample_name(0)
     label_of = {name: i for i, name in enumerate(bundle.class_names)}
     assert all(label_of[Path(p).parent.name] == t for p, t in zip(train.paths, train.targets))
