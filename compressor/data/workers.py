@@ -25,6 +25,8 @@ from compressor.errors import StageFailure, UsageError, one_line
 
 #: ``(indices, x, y)``, as :func:`compressor.data.batches` yields.
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: ``(indices, epoch) -> (x, y)``: how a loader's workers load one batch.
+Fetch = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 class SampleError(UsageError):
@@ -102,9 +104,12 @@ class PassOrder(Sampler[list[int]]):
 
     def __init__(self) -> None:
         self.rows: list[list[int]] = []
+        self.epoch = 0
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.rows)
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:  # type: ignore[override]
+        # Each request carries the pass's epoch: persistent workers hold their own copy of
+        # the split, so this is how an augmenting split's workers learn it.
+        return ((self.epoch, rows) for rows in self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -113,16 +118,17 @@ class PassOrder(Sampler[list[int]]):
 class _Fetch(Dataset[Any]):
     """The loader's dataset: a whole batch per call, fetched by the split's ``fetch``."""
 
-    def __init__(self, fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
 
     def __getitem__(self, index: int) -> Any:
-        return self.__getitems__([index])
+        return self.__getitems__((0, [index]))
 
-    def __getitems__(self, rows: list[int]) -> Batch | _Failed:
+    def __getitems__(self, request: tuple[int, list[int]]) -> Batch | _Failed:
+        epoch, rows = request
         idx = torch.tensor(rows, dtype=torch.long)
         try:
-            x, y = self.fetch(idx)
+            x, y = self.fetch(idx, epoch)
         except UsageError as error:
             return _Failed(str(error))
         except Exception as error:  # noqa: BLE001 - a worker must report, not die, on any error
@@ -145,7 +151,7 @@ class PassLoader:
     """Serves passes over a split through one ``DataLoader`` with persistent workers.
 
     Args:
-        fetch: ``indices -> (x, y)`` for one batch; runs in the workers.
+        fetch: ``(indices, epoch) -> (x, y)`` for one batch; runs in the workers.
         num_workers: Worker processes; 0 fetches in this process.
         prefetch_factor: Batches each worker loads ahead.
         pin_memory: Pin batches (for a CUDA device).
@@ -153,7 +159,7 @@ class PassLoader:
 
     def __init__(
         self,
-        fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+        fetch: Fetch,
         *,
         num_workers: int,
         prefetch_factor: int,
@@ -180,8 +186,9 @@ class PassLoader:
                 generator=torch.Generator().manual_seed(0),
             )
 
-    def passes(self, rows: torch.Tensor, batch_size: int) -> Iterator[Batch]:
-        """One pass: ``rows`` cut into batches of ``batch_size``, served in that order.
+    def passes(self, rows: torch.Tensor, batch_size: int, *, epoch: int = 0) -> Iterator[Batch]:
+        """One pass: ``rows`` cut into batches of ``batch_size``, served in that order; ``epoch``
+        is passed to ``fetch`` (an augmenting split seeds its transforms with it).
 
         Raises:
             SampleError: A sample could not be loaded.
@@ -192,9 +199,9 @@ class PassLoader:
         try:
             with worker_errors():
                 if self.loader is None:
-                    yield from self._in_process(cut)
+                    yield from self._in_process(cut, epoch)
                 else:
-                    self.order.rows = cut
+                    self.order.rows, self.order.epoch = cut, epoch
                     for item in self.loader:
                         yield _unwrapped(item)
         except SampleError:
@@ -205,10 +212,10 @@ class PassLoader:
         finally:
             self.busy = False
 
-    def _in_process(self, cut: list[list[int]]) -> Iterator[Batch]:
+    def _in_process(self, cut: list[list[int]], epoch: int) -> Iterator[Batch]:
         for batch_rows in cut:
             idx = torch.tensor(batch_rows, dtype=torch.long)
-            x, y = self.fetch(idx)
+            x, y = self.fetch(idx, epoch)
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             yield idx, x, y
