@@ -276,4 +276,6 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def close(self) -> None:
         """Stop this split's worker processes now (they stop when the split goes anyway)."""
+        for loader in self._loaders.values():
+            loader.close()
         self._loaders.clear()

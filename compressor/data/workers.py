@@ -13,6 +13,7 @@ too small) becomes one :class:`WorkerDied` line saying what to change, never PyT
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,6 +142,27 @@ def _whole(batch: Any) -> Any:
     return batch
 
 
+def stop_workers(loader: DataLoader[Any] | None) -> None:
+    """Kill ``loader``'s persistent worker processes and let PyTorch tidy up after them.
+
+    PyTorch's own shutdown asks each worker to finish and waits up to 5 s for it; a worker
+    that cannot finish (its prefetched batches never read, or forked into a lock another
+    thread held) costs those 5 s, and a test run collecting a few loaders spent tens of
+    seconds there. Between passes and after a failure the workers hold nothing wanted.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is None:
+        return
+    if getattr(iterator, "_worker_pids_set", False):
+        # Unwatched first: PyTorch's SIGCHLD handler would report the kill as a failure.
+        torch._C._remove_worker_pids(id(iterator))
+        iterator._worker_pids_set = False
+    for worker in getattr(iterator, "_workers", []):
+        if worker.is_alive():
+            worker.kill()
+    iterator._shutdown_workers()
+
+
 def _unwrapped(item: Batch | _Failed) -> Batch:
     if isinstance(item, _Failed):
         raise SampleError(item.message)
@@ -185,6 +207,8 @@ class PassLoader:
                 # torch's global generator that would change the run's other random draws.
                 generator=torch.Generator().manual_seed(0),
             )
+        # Runs when the loader is closed or collected, before PyTorch's slow shutdown could.
+        self._finalizer = weakref.finalize(self, stop_workers, self.loader)
 
     def passes(self, rows: torch.Tensor, batch_size: int, *, epoch: int = 0) -> Iterator[Batch]:
         """One pass: ``rows`` cut into batches of ``batch_size``, served in that order; ``epoch``
@@ -206,11 +230,20 @@ class PassLoader:
                         yield _unwrapped(item)
         except SampleError:
             raise
-        except Exception:
+        except (Exception, GeneratorExit):
+            # A dead worker, or a pass left before its end (BatchNorm recalibration takes the
+            # first N batches): the workers hold batches nobody will read.
             self.broken = True
+            self.close()
             raise
         finally:
             self.busy = False
+
+    def close(self) -> None:
+        """Stop the worker processes now; the loader serves no more passes."""
+        self._finalizer()
+        self.broken = True
+        self.loader = None
 
     def _in_process(self, cut: list[list[int]], epoch: int) -> Iterator[Batch]:
         for batch_rows in cut:
