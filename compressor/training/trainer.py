@@ -27,6 +27,7 @@ from compressor.training.evaluation import evaluate, evaluate_sharded
 from compressor.training.features import LOGITS, FeatureTap, adapt, build_adapter
 from compressor.training.optim import build_optimizer
 from compressor.training.precision import autocast
+from compressor.training.sample_augment import PerSample
 from compressor.training.teachers import TeacherOutputs, Teachers, prepare_teacher_outputs
 from compressor.training.terms import WeightedLoss
 
@@ -87,6 +88,7 @@ class Trainer:
         cached: The teachers' outputs over the whole training split, when reused every epoch.
         teacher_backends: What each teacher runs on, when a fast backend was set up.
         augmenter: The batch augmentation.
+        per_sample: The per-sample augmentation (streamed: in the workers; else per batch).
         generator: The loop's generator: shuffling (one process) and augmentation.
         optimizer: Optimizes the student's and the adapters' parameters.
         scheduler: Stepped after every optimizer step, if any.
@@ -128,6 +130,7 @@ class Trainer:
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
+        self.per_sample = PerSample(augment, data.mean, data.std, data.input_shape[-2:], seed)
         self.student_paths = [term.student_at for term in losses]
         self.adapters = build_adapters(model, losses, self.tutor, head(data.train, 2), device)
         self.adapter_params = [p for a in self.adapters.values() for p in a.parameters()]
@@ -156,7 +159,8 @@ class Trainer:
                 self.tutor,
                 teachers,
                 data.train,
-                cacheable=cache_teacher and not self.augmenter.active,
+                # Random augmentation, batch or per sample, changes every epoch's batches.
+                cacheable=cache_teacher and not (self.augmenter.active or self.per_sample.active),
                 shared=teacher_cache,
                 backend=teacher_backend,
                 batch_size=batch_size,
@@ -248,8 +252,10 @@ class Trainer:
         total, count = 0.0, 0
         # A streamed split's dead worker is reported from a signal handler, at any line here.
         with worker_errors():
-            for step, (idx, x, y) in enumerate(self.batches(split, epoch), start=1):
+            source = self.per_sample.source(split, epoch)
+            for step, (idx, x, y) in enumerate(self.batches(source, epoch), start=1):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x = self.per_sample.on_batch(source, x, idx, epoch)
                 x, targets = self.augmenter(x, y, self.num_classes)
                 loss = self.batch_loss(idx, x, targets)
                 if not torch.isfinite(loss):
