@@ -196,10 +196,28 @@ class StageContext:
             weights = built.weights.as_metrics()
             if built.preprocessing:
                 weights["preprocessing"] = built.preprocessing
+                mismatch = self._normalization_mismatch(built.preprocessing)
+                if mismatch:
+                    weights["normalization_mismatch"] = mismatch
+                    self.run.progress.warn(
+                        f"{field or f'stages.{self.info.name}.model'}: {mismatch}"
+                    )
             self.log(weights=weights)
             if built.weights.missing or built.weights.unexpected:
                 self.run.progress.warn(f"stages.{self.info.name}: {built.weights.describe()}")
         return built.model
+
+    def _normalization_mismatch(self, preprocessing: dict[str, Any]) -> str | None:
+        """Whether the data's normalization differs from what named weights learned on, when
+        the recipe left ``data.preprocess.mean``/``std`` to the dataset (given ones are the
+        recipe's choice). A warning, not a switch: the data is prepared once for every stage."""
+        from compressor.model.building import normalization_mismatch
+
+        spec = getattr(getattr(self.run.recipe, "data", None), "preprocess", None)
+        if getattr(spec, "mean", None) is not None:
+            return None
+        data = self.data
+        return normalization_mismatch(preprocessing, tuple(data.mean), tuple(data.std))
 
     def build_loss(self, term: LossTerm) -> Any:
         """Build the loss module of one loss term."""

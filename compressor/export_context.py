@@ -30,6 +30,9 @@ class ExportContext:
         recipe_name: The recipe's ``name``.
         recipe_hash: :func:`recipe_hash` of the resolved recipe.
         artifact: The model artifact being exported (``student``).
+        preprocessing: The run's deployment preprocessing,
+            :meth:`compressor.data.Preprocessing.describe` (resize, interpolation, center
+            crop, value range, mean, std); ``None``: unknown (normalization alone is recorded).
     """
 
     input_shape: tuple[int, ...] = ()
@@ -40,6 +43,7 @@ class ExportContext:
     recipe_name: str = ""
     recipe_hash: str = ""
     artifact: str = ""
+    preprocessing: dict[str, Any] | None = None
 
 
 def recipe_hash(resolved: Any) -> str:

@@ -18,6 +18,7 @@ from compressor.cli import (
     cache,
     new_plugin,
     plugins,
+    predict,
     recipes,
     report,
     run,
@@ -27,7 +28,18 @@ from compressor.cli import (
 from compressor.cli.common import global_options, merge_global_options
 
 #: The commands in the order ``--help`` lists them.
-COMMAND_MODULES = (run, validate, recipes, plugins, new_plugin, bench, report, schema, cache)
+COMMAND_MODULES = (
+    run,
+    validate,
+    recipes,
+    plugins,
+    new_plugin,
+    bench,
+    predict,
+    report,
+    schema,
+    cache,
+)
 
 EPILOG = """\
 examples:
@@ -40,6 +52,7 @@ examples:
   compressor -v validate quickstart --disable-plugin my_plugin
   compressor new-plugin compressor-focal --dir plugins-dev/focal
   compressor bench runs/quickstart/student.onnx --dataset digits --batch 1,64 --threads 1,2
+  compressor predict runs/quickstart/student.onnx photo.png --top-k 3
   compressor report runs/quickstart
 
 docs: https://github.com/compressor-dev/compressor/tree/main/docs (cli.md, recipes.md, stages.md)

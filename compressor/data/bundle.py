@@ -40,6 +40,8 @@ class DataBundle:
         preprocessing: How a raw sample becomes an input, for deployment to repeat; by default
             normalization alone, with ``mean`` and ``std``.
         placement: Whether the run holds the splits in memory and why (set by the run).
+        details: What the plugin reports about its data for ``metrics.json`` (e.g.
+            ``{"skipped_unreadable": 2}``), shown beside the description.
     """
 
     name: str
@@ -53,6 +55,7 @@ class DataBundle:
     class_names: list[str] = field(default_factory=list)
     preprocessing: Preprocessing | None = None
     placement: Placement | None = None
+    details: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.preprocessing is None:
@@ -84,4 +87,5 @@ class DataBundle:
         if self.placement is not None:
             described["in_memory"] = self.placement.in_memory
             described["loading"] = self.placement.describe()
+        described.update(self.details)
         return described

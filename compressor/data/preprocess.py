@@ -83,7 +83,10 @@ class Preprocessing:
 
     def __call__(self, sample: Any) -> torch.Tensor:
         """All five steps: the model's input for ``sample``, contiguous float32 ``(C, H, W)``."""
-        image = self.scaled(sample)
+        return self.normalize(self.scaled(sample))
+
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """Step 5 on a 0..1 image from :meth:`scaled` (a training split augments in between)."""
         if self.normalizes:
             shape = (-1,) + (1,) * (image.dim() - 1)
             mean = torch.tensor(self.mean, dtype=torch.float32).view(shape)

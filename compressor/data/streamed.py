@@ -15,7 +15,7 @@ grows every worker by its whole size, the "DataLoader memory leak" users report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,8 @@ from compressor.data.split import Batch, Split, batch_order
 from compressor.data.workers import PassLoader, SampleError, worker_errors
 from compressor.errors import one_line
 
+#: A training split's per-sample augmentation: ``(image in 0..1, index, epoch) -> image``.
+SampleTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
 #: Samples per loader batch when labels are read by decoding (datasets without ``targets``).
 LABEL_BATCH = 256
 
@@ -100,12 +102,14 @@ class Samples:
         name: str,
         labels: torch.Tensor,
         input_shape: tuple[int, ...] | None,
+        augment: SampleTransform | None = None,
     ) -> None:
         self.dataset = dataset
         self.preprocessing = preprocessing
         self.name = name
         self.labels = labels
         self.shape = input_shape
+        self.augment = augment
 
     def input_shape(self) -> tuple[int, ...]:
         """The shape of one input (the first sample's, unless given)."""
@@ -113,14 +117,15 @@ class Samples:
             self.shape = tuple(self._input(0).shape)
         return self.shape
 
-    def load(self, index: int) -> torch.Tensor:
-        """The model's input for sample ``index``: decoded, preprocessed, shape-checked.
+    def load(self, index: int, epoch: int = 0) -> torch.Tensor:
+        """The model's input for sample ``index``: decoded, preprocessed (augmented as in
+        ``epoch`` when the split augments), shape-checked.
 
         Raises:
             SampleError: The sample could not be read or preprocessed, or its shape is not the
                 split's; the message names the split, the sample and its file when known.
         """
-        x = self._input(index)
+        x = self._input(index, epoch)
         shape = self.input_shape()
         if tuple(x.shape) != shape:
             raise SampleError(
@@ -131,10 +136,13 @@ class Samples:
             )
         return x
 
-    def _input(self, index: int) -> torch.Tensor:
+    def _input(self, index: int, epoch: int = 0) -> torch.Tensor:
         try:
             item = self.dataset[index]
             sample = item[0] if isinstance(item, (tuple, list)) else item
+            if self.preprocessing is not None and self.augment is not None:
+                image = self.augment(self.preprocessing.scaled(sample), index, epoch)
+                return self.preprocessing.normalize(image)
             if self.preprocessing is not None:
                 return self.preprocessing(sample)
             return torch.as_tensor(sample, dtype=torch.float32)
@@ -144,13 +152,13 @@ class Samples:
                 f"{one_line(error)}"
             ) from error
 
-    def fetch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, y)`` of rows ``indices``: what one worker does for one batch."""
+    def fetch(self, indices: torch.Tensor, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` of rows ``indices`` (in ``epoch``): what one worker does for one batch."""
         if isinstance(self.dataset, Split):
             return self.dataset.x[indices], self.dataset.y[indices]
         x = torch.empty((len(indices), *self.input_shape()), dtype=torch.float32)
         for row, index in enumerate(indices.tolist()):
-            x[row] = self.load(index)
+            x[row] = self.load(index, epoch)
         return x, self.labels[indices]
 
 
@@ -185,6 +193,23 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.num_workers = num_workers
         self.prefetch_factor = prefetch_factor
         self._loaders: dict[bool, PassLoader] = {}
+        #: The epoch a training pass augments as (see :meth:`augmented`); the trainer sets it.
+        self.epoch = 0
+
+    def augmented(self, augment: SampleTransform) -> StreamedSplit:
+        """A view of this split whose samples ``augment`` transforms, for training.
+
+        ``augment(image, index, epoch)`` gets each sample resized, cropped and in 0..1, before
+        normalization, in the workers; it should seed its random draws from ``index`` and
+        ``epoch`` (set :attr:`epoch` before each pass), so that the batches do not depend on
+        which worker loads them. The view has its own workers; this split is unchanged.
+        """
+        view = StreamedSplit.__new__(StreamedSplit)
+        s = self.samples
+        view.samples = Samples(s.dataset, s.preprocessing, s.name, s.labels, None, augment)
+        view.num_workers, view.prefetch_factor = self.num_workers, self.prefetch_factor
+        view._loaders, view.epoch = {}, 0
+        return view
 
     def __len__(self) -> int:
         return len(self.samples.labels)
@@ -231,7 +256,8 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         rows = batch_order(len(self), shuffle=shuffle, generator=generator, order=order)
         if len(rows):
             self.samples.input_shape()  # known before the workers fork, not found by each
-        yield from self._loader(pin=str(device or "").startswith("cuda")).passes(rows, batch_size)
+        loader = self._loader(pin=str(device or "").startswith("cuda"))
+        yield from loader.passes(rows, batch_size, epoch=self.epoch)
 
     def _loader(self, *, pin: bool) -> PassLoader:
         """The persistent loader for ``pin``; a one-pass loader while that one is mid-pass."""
@@ -250,4 +276,6 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def close(self) -> None:
         """Stop this split's worker processes now (they stop when the split goes anyway)."""
+        for loader in self._loaders.values():
+            loader.close()
         self._loaders.clear()

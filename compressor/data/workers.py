@@ -13,6 +13,7 @@ too small) becomes one :class:`WorkerDied` line saying what to change, never PyT
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from compressor.errors import StageFailure, UsageError, one_line
 
 #: ``(indices, x, y)``, as :func:`compressor.data.batches` yields.
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: ``(indices, epoch) -> (x, y)``: how a loader's workers load one batch.
+Fetch = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 class SampleError(UsageError):
@@ -102,9 +105,12 @@ class PassOrder(Sampler[list[int]]):
 
     def __init__(self) -> None:
         self.rows: list[list[int]] = []
+        self.epoch = 0
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.rows)
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:  # type: ignore[override]
+        # Each request carries the pass's epoch: persistent workers hold their own copy of
+        # the split, so this is how an augmenting split's workers learn it.
+        return ((self.epoch, rows) for rows in self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -113,16 +119,17 @@ class PassOrder(Sampler[list[int]]):
 class _Fetch(Dataset[Any]):
     """The loader's dataset: a whole batch per call, fetched by the split's ``fetch``."""
 
-    def __init__(self, fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
 
     def __getitem__(self, index: int) -> Any:
-        return self.__getitems__([index])
+        return self.__getitems__((0, [index]))
 
-    def __getitems__(self, rows: list[int]) -> Batch | _Failed:
+    def __getitems__(self, request: tuple[int, list[int]]) -> Batch | _Failed:
+        epoch, rows = request
         idx = torch.tensor(rows, dtype=torch.long)
         try:
-            x, y = self.fetch(idx)
+            x, y = self.fetch(idx, epoch)
         except UsageError as error:
             return _Failed(str(error))
         except Exception as error:  # noqa: BLE001 - a worker must report, not die, on any error
@@ -135,6 +142,27 @@ def _whole(batch: Any) -> Any:
     return batch
 
 
+def stop_workers(loader: DataLoader[Any] | None) -> None:
+    """Kill ``loader``'s persistent worker processes and let PyTorch tidy up after them.
+
+    PyTorch's own shutdown asks each worker to finish and waits up to 5 s for it; a worker
+    that cannot finish (its prefetched batches never read, or forked into a lock another
+    thread held) costs those 5 s, and a test run collecting a few loaders spent tens of
+    seconds there. Between passes and after a failure the workers hold nothing wanted.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is None:
+        return
+    if getattr(iterator, "_worker_pids_set", False):
+        # Unwatched first: PyTorch's SIGCHLD handler would report the kill as a failure.
+        torch._C._remove_worker_pids(id(iterator))
+        iterator._worker_pids_set = False
+    for worker in getattr(iterator, "_workers", []):
+        if worker.is_alive():
+            worker.kill()
+    iterator._shutdown_workers()
+
+
 def _unwrapped(item: Batch | _Failed) -> Batch:
     if isinstance(item, _Failed):
         raise SampleError(item.message)
@@ -145,7 +173,7 @@ class PassLoader:
     """Serves passes over a split through one ``DataLoader`` with persistent workers.
 
     Args:
-        fetch: ``indices -> (x, y)`` for one batch; runs in the workers.
+        fetch: ``(indices, epoch) -> (x, y)`` for one batch; runs in the workers.
         num_workers: Worker processes; 0 fetches in this process.
         prefetch_factor: Batches each worker loads ahead.
         pin_memory: Pin batches (for a CUDA device).
@@ -153,7 +181,7 @@ class PassLoader:
 
     def __init__(
         self,
-        fetch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+        fetch: Fetch,
         *,
         num_workers: int,
         prefetch_factor: int,
@@ -179,9 +207,12 @@ class PassLoader:
                 # torch's global generator that would change the run's other random draws.
                 generator=torch.Generator().manual_seed(0),
             )
+        # Runs when the loader is closed or collected, before PyTorch's slow shutdown could.
+        self._finalizer = weakref.finalize(self, stop_workers, self.loader)
 
-    def passes(self, rows: torch.Tensor, batch_size: int) -> Iterator[Batch]:
-        """One pass: ``rows`` cut into batches of ``batch_size``, served in that order.
+    def passes(self, rows: torch.Tensor, batch_size: int, *, epoch: int = 0) -> Iterator[Batch]:
+        """One pass: ``rows`` cut into batches of ``batch_size``, served in that order; ``epoch``
+        is passed to ``fetch`` (an augmenting split seeds its transforms with it).
 
         Raises:
             SampleError: A sample could not be loaded.
@@ -192,23 +223,32 @@ class PassLoader:
         try:
             with worker_errors():
                 if self.loader is None:
-                    yield from self._in_process(cut)
+                    yield from self._in_process(cut, epoch)
                 else:
-                    self.order.rows = cut
+                    self.order.rows, self.order.epoch = cut, epoch
                     for item in self.loader:
                         yield _unwrapped(item)
         except SampleError:
             raise
-        except Exception:
+        except (Exception, GeneratorExit):
+            # A dead worker, or a pass left before its end (BatchNorm recalibration takes the
+            # first N batches): the workers hold batches nobody will read.
             self.broken = True
+            self.close()
             raise
         finally:
             self.busy = False
 
-    def _in_process(self, cut: list[list[int]]) -> Iterator[Batch]:
+    def close(self) -> None:
+        """Stop the worker processes now; the loader serves no more passes."""
+        self._finalizer()
+        self.broken = True
+        self.loader = None
+
+    def _in_process(self, cut: list[list[int]], epoch: int) -> Iterator[Batch]:
         for batch_rows in cut:
             idx = torch.tensor(batch_rows, dtype=torch.long)
-            x, y = self.fetch(idx)
+            x, y = self.fetch(idx, epoch)
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             yield idx, x, y

@@ -15,6 +15,7 @@ validate`` meets the same errors a run would, before anything trains. In order:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,48 @@ def pretrained_preprocessing(ref: ModelRef, registry: Registry) -> dict[str, Any
         return None
     record = registry.get("model", ref.name)
     return dict(_pretrained(ref, record, "model").preprocessing)
+
+
+def normalization_mismatch(
+    preprocessing: dict[str, Any], mean: Sequence[float], std: Sequence[float]
+) -> str | None:
+    """What is wrong when data normalized with ``mean``/``std`` feeds weights trained otherwise.
+
+    Named weights learned on inputs normalized their way (ImageNet's mean and std for
+    torchvision's); fed other statistics, they start from shifted activations, and fine-tuning
+    spends its first epochs undoing that.
+
+    Args:
+        preprocessing: :attr:`PretrainedWeights.preprocessing` (its ``mean`` and ``std``).
+        mean: The data's per-channel mean (one value: every channel).
+        std: The data's per-channel standard deviation.
+
+    Returns:
+        A sentence naming both normalizations and the recipe setting that fixes it, or ``None``
+        when they agree (to 1e-3) or the weights do not say.
+    """
+    wanted_mean, wanted_std = preprocessing.get("mean"), preprocessing.get("std")
+    if not wanted_mean or not wanted_std:
+        return None
+    channels = len(wanted_mean)
+    have_mean = list(mean) * channels if len(mean) == 1 else list(mean)
+    have_std = list(std) * channels if len(std) == 1 else list(std)
+    close = len(have_mean) == channels and all(
+        abs(a - b) <= 1e-3
+        for a, b in zip([*have_mean, *have_std], [*wanted_mean, *wanted_std], strict=True)
+    )
+    if close:
+        return None
+
+    def shown(values: Sequence[float]) -> str:
+        return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
+
+    return (
+        f"the weights were trained on inputs normalized with mean {shown(wanted_mean)} and std "
+        f"{shown(wanted_std)}, but the data is normalized with mean {shown(mean)} and std "
+        f"{shown(std)}; set data.preprocess.mean: {shown(wanted_mean)} and "
+        f"data.preprocess.std: {shown(wanted_std)} to feed the weights what they learned on"
+    )
 
 
 def _narrowed(

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from compressor.errors import describe_value
+from compressor.recipe.augment import AugmentConfig
 from compressor.schemas import StrictModel
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -34,41 +35,6 @@ DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 STAGE_KEYS = ("name", "type", "inputs", "outputs")
 #: NumPy's seed range; stage seeds are derived from it and must stay within torch's int64.
 MAX_SEED = 2**32 - 1
-
-
-class AugmentConfig(StrictModel):
-    """``data.augment``: batch augmentation for every training stage.
-
-    The teacher sees the very same augmented or mixed batch as the student.
-    """
-
-    shift: int = Field(
-        default=0, ge=0, description="Random translation by up to this many pixels (pad and crop)."
-    )
-    flip: bool = Field(default=False, description="Random horizontal flips (not for digits).")
-    rotate: float = Field(
-        default=0.0, ge=0.0, le=180.0, description="Random rotation by up to this many degrees."
-    )
-    scale: float = Field(
-        default=0.0,
-        ge=0.0,
-        lt=1.0,
-        description="Random zoom by a factor in [1 - scale, 1 + scale].",
-    )
-    elastic: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="Elastic distortion strength alpha, in pixels (Simard et al. 2003; 34 for "
-        "28x28 digits); 0 is off.",
-    )
-    elastic_sigma: float = Field(
-        default=4.0, gt=0.0, description="Smoothness of the elastic displacement field, in pixels."
-    )
-    mixup: float = Field(default=0.0, ge=0.0, description="Mixup Beta(a, a) parameter; 0 is off.")
-    cutmix: float = Field(default=0.0, ge=0.0, description="CutMix Beta(a, a) parameter; 0 is off.")
-    mix_prob: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="Probability that a batch is mixed."
-    )
 
 
 def _image_size(value: Any) -> Any:

@@ -28,7 +28,7 @@ CACHE_LIMIT_BYTES = 1 << 30
 TeacherOutputs = dict[tuple[int, str], torch.Tensor]
 
 
-def outputs_reusable(cache_teacher: bool, augmenter: Any) -> bool:
+def outputs_reusable(cache_teacher: bool, *augmenters: Any) -> bool:
     """Whether the teachers' outputs may be computed once and reused every epoch.
 
     The one place this is decided: only when the stage asks for it (``cache_teacher``) and
@@ -37,9 +37,9 @@ def outputs_reusable(cache_teacher: bool, augmenter: Any) -> bool:
 
     Args:
         cache_teacher: The stage's ``cache_teacher`` option.
-        augmenter: The training's augmentation (``None``: none).
+        augmenters: The training's augmentations (per batch, per sample; ``None``: none).
     """
-    return cache_teacher and not (augmenter is not None and augmenter.active)
+    return cache_teacher and not any(a is not None and a.active for a in augmenters)
 
 
 class OutputLookup(Protocol):

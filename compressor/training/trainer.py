@@ -29,6 +29,7 @@ from compressor.training.features import LOGITS, FeatureTap, adapt, build_adapte
 from compressor.training.optim import build_optimizer
 from compressor.training.passes import EpochBatches, has_batchnorm, rows_per_pass
 from compressor.training.precision import autocast
+from compressor.training.sample_augment import PerSample
 from compressor.training.teacher_cache import prepare_teacher_outputs
 from compressor.training.teacher_store import OutputStore
 from compressor.training.teachers import OutputLookup, TeacherOutputs, Teachers, outputs_reusable
@@ -94,6 +95,7 @@ class Trainer:
             once, when reused every epoch (a missing name: the teachers run every step).
         teacher_backends: What each teacher runs on, when a fast backend was set up.
         augmenter: The batch augmentation.
+        per_sample: The per-sample augmentation (streamed: in the workers; else per batch).
         generator: The loop's generator: shuffling (one process) and augmentation.
         epochs: How each epoch's batches are served (:mod:`compressor.training.passes`).
         transfer: The unlabelled transfer split (``None``: none).
@@ -145,6 +147,7 @@ class Trainer:
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
+        self.per_sample = PerSample(augment, data.mean, data.std, data.input_shape[-2:], seed)
         self.epochs = EpochBatches(batch_size, seed, self.generator, device, has_batchnorm(model))
         self.student_paths = [term.student_at for term in losses]
         self.adapters = build_adapters(model, losses, self.tutor, head(data.train, 2), device)
@@ -167,10 +170,10 @@ class Trainer:
         self.teacher_backends: list[str] = []
         self.teacher_store = teacher_store if teacher_store is not None else OutputStore(None)
         if self.needs_teacher:
+            reusable = outputs_reusable(cache_teacher, self.augmenter, self.per_sample)
             self._prepare_teachers(
-                teachers, data.train, outputs_reusable(cache_teacher, self.augmenter),
-                teacher_cache, teacher_backend, eval_batch_size,
-            )  # fmt: skip
+                teachers, data.train, reusable, teacher_cache, teacher_backend, eval_batch_size
+            )
 
     def epoch_steps(self, train: DataSplit) -> int:
         """Optimizer steps per epoch over the labelled split and the transfer split; says once
@@ -231,10 +234,12 @@ class Trainer:
         """Remove the teacher outputs' temporary folder, if one was made."""
         self.teacher_store.close()
 
-    def batches(self, split: DataSplit, epoch: int) -> Iterator[tuple[bool, Batch]]:
+    def batches(
+        self, split: DataSplit, transfer: DataSplit | None, epoch: int
+    ) -> Iterator[tuple[bool, Batch]]:
         """``(is_transfer, (indices, x, y))`` of one epoch: this rank's shard, or the whole
-        split shuffled, with the transfer split's batches interleaved."""
-        return self.epochs.mixed(split if self.labelled else None, self.transfer, epoch)
+        split shuffled, with the ``transfer`` split's batches interleaved."""
+        return self.epochs.mixed(split if self.labelled else None, transfer, epoch)
 
     def batch_loss(
         self, idx: torch.Tensor, x: torch.Tensor, targets: torch.Tensor, transfer: bool = False
@@ -314,8 +319,16 @@ class Trainer:
         total, count = 0.0, 0
         # A streamed split's dead worker is reported from a signal handler, at any line here.
         with worker_errors():
-            for step, (transfer, (idx, x, y)) in enumerate(self.batches(split, epoch), start=1):
+            # Per-sample augmentation applies to both splits: a streamed one's workers do it.
+            source = self.per_sample.source(split, epoch)
+            unlabelled = (
+                None if self.transfer is None else self.per_sample.source(self.transfer, epoch)
+            )
+            served = self.batches(source, unlabelled, epoch)
+            for step, (transfer, (idx, x, y)) in enumerate(served, start=1):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                origin = unlabelled if transfer and unlabelled is not None else source
+                x = self.per_sample.on_batch(origin, x, idx, epoch)
                 x, targets = self.augmenter(x, y, self.num_classes)
                 loss = self.batch_loss(idx, x, targets, transfer)
                 if not torch.isfinite(loss):

@@ -2,6 +2,8 @@
 
 Everything is a string (ONNX's rule); lists are JSON. onnxruntime exposes them as
 ``session.get_modelmeta().custom_metadata_map``; Netron shows them in the model properties.
+The ``preprocessing`` entry (JSON) is the whole deployment preprocessing, what
+``compressor predict`` repeats on an image file (docs/export.md lists its keys).
 """
 
 from __future__ import annotations
@@ -14,6 +16,50 @@ from compressor.export_context import ExportContext
 
 #: Input layout by the rank of one sample.
 LAYOUTS = {1: "NC", 2: "NCL", 3: "NCHW", 4: "NCDHW"}
+#: The version of the ``preprocessing`` entry's format (``compressor predict`` reads it).
+PREPROCESSING_FORMAT = 1
+#: What the graph's input takes, by whether normalization is embedded and ``raw_input``.
+GRAPH_INPUTS = {
+    (False, "uint8"): "normalized",
+    (False, "float"): "normalized",
+    (True, "uint8"): "uint8 0..255",
+    (True, "float"): "float 0..1",
+}
+
+
+def channel_order(channels: int) -> str:
+    """``RGB``, ``grey`` or ``N channels``: how a deployment converts an image file first."""
+    return {1: "grey", 3: "RGB"}.get(channels, f"{channels} channels")
+
+
+def deployment_preprocessing(
+    ctx: ExportContext, sample_shape: Sequence[int], *, embedded: bool, raw_input: str
+) -> dict[str, Any]:
+    """The ``preprocessing`` entry: every step from an image file to the graph's input.
+
+    From the run's :meth:`compressor.data.Preprocessing.describe` (resize, interpolation,
+    center crop, value range, mean, std) when the export stage passed it, plus what the graph
+    itself says: the channel order and layout, the input size, and whether the graph
+    normalizes (then a caller feeds pixels, ``graph_input``, and must not normalize again).
+    """
+    described = dict(ctx.preprocessing or {})
+    mean = described.get("mean") or list(ctx.mean) or [0.0]
+    std = described.get("std") or list(ctx.std) or [1.0]
+    return {
+        "format": PREPROCESSING_FORMAT,
+        "resize": described.get("resize"),
+        "interpolation": described.get("interpolation", "bilinear"),
+        "antialias": True,
+        "center_crop": described.get("center_crop"),
+        "channels": channel_order(int(sample_shape[0])) if len(sample_shape) == 3 else None,
+        "layout": LAYOUTS.get(len(sample_shape), "N" + "?" * len(sample_shape)),
+        "input_size": [int(v) for v in sample_shape[1:]],
+        "value_range": described.get("value_range", [0.0, 1.0]),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "normalize_in_graph": embedded,
+        "graph_input": GRAPH_INPUTS[(embedded, raw_input)],
+    }
 
 
 def input_range(embedded: bool, raw_input: str) -> str:
@@ -69,6 +115,9 @@ def build_metadata(
         entries["std"] = [float(v) for v in ctx.std]
     if ctx.class_names:
         entries["class_names"] = list(ctx.class_names)
+    entries["preprocessing"] = deployment_preprocessing(
+        ctx, sample_shape, embedded=embedded, raw_input=raw_input
+    )
     for key, value in (
         ("dataset", ctx.dataset),
         ("recipe", ctx.recipe_name),

@@ -111,6 +111,7 @@ def _describe(context: ExportContext | None, sample_shape: list[int]) -> dict[st
         "mean": list(ctx.mean),
         "std": list(ctx.std),
         "class_names": list(ctx.class_names),
+        "preprocessing": ctx.preprocessing,
         "recipe": ctx.recipe_name,
         "recipe_hash": ctx.recipe_hash,
         "torch_version": torch.__version__,

@@ -35,6 +35,7 @@ class ExportStage:
             dataset=data.name,
             recipe_name=str(getattr(recipe, "name", "")),
             recipe_hash=run_recipe_hash(ctx.run_dir, recipe),
+            preprocessing=data.preprocessing.describe() if data.preprocessing else None,
         )
         exported = {}
         with ctx.progress(len(models), ctx.info.name) as bar:

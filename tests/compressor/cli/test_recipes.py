@@ -16,7 +16,7 @@ from compressor.recipe.shipped import recipes_dir, resolve_recipe_path, shipped_
 from tests.compressor.cli.invoke import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
-SHIPPED = ("deployment", "mnist_seed", "quickstart")
+SHIPPED = ("deployment", "image_folder", "mnist_seed", "quickstart")
 
 
 def test_the_recipes_are_package_data() -> None:

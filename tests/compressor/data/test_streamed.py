@@ -122,3 +122,23 @@ def test_samples_of_every_kind_become_float_inputs() -> None:
     assert x.dtype == torch.float32 and x.shape == (4, 3, 6, 5)
     for row in x[1:]:
         assert torch.allclose(row, x[0])
+
+
+def _workers(streamed: StreamedSplit) -> list:
+    return [w for loader in streamed._loaders.values() for w in loader.loader._iterator._workers]
+
+
+def test_an_abandoned_pass_and_a_closed_split_stop_their_workers_at_once() -> None:
+    # PyTorch's graceful shutdown waited 5 s for each worker that held unread batches: a test
+    # run collecting a few abandoned loaders spent tens of seconds there.
+    streamed = StreamedSplit(tensor_split(200), num_workers=2)
+    passed = batches(streamed, 10)
+    next(passed)
+    workers = _workers(streamed)
+    assert workers and all(w.is_alive() for w in workers)
+    passed.close()  # left after one batch, four more loaded ahead
+    assert not any(w.is_alive() for w in workers)
+    _same(list(batches(streamed, 30)), list(batches(tensor_split(200), 30)))
+    workers = _workers(streamed)
+    streamed.close()
+    assert not any(w.is_alive() for w in workers)

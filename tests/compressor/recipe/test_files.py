@@ -31,6 +31,6 @@ def test_shipped_recipes_are_valid(registry) -> None:
     from compressor.recipe.shipped import shipped_recipes
 
     recipes = shipped_recipes()
-    assert {"quickstart", "deployment", "mnist_seed"} <= {r.name for r in recipes}
+    assert {"quickstart", "deployment", "mnist_seed", "image_folder"} <= {r.name for r in recipes}
     for shipped in recipes:
         recipe.load(shipped.path, registry)

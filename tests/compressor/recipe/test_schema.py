@@ -49,7 +49,9 @@ def _errors(validator: jsonschema.Draft7Validator, raw: dict[str, Any]) -> list[
 
 def test_every_shipped_recipe_validates(validator) -> None:
     shipped = _shipped()
-    assert {"quickstart.yaml", "deployment.yaml", "mnist_seed.yaml"} <= set(shipped)
+    assert {"quickstart.yaml", "deployment.yaml", "mnist_seed.yaml", "image_folder.yaml"} <= set(
+        shipped
+    )
     for name, raw in shipped.items():
         assert _errors(validator, raw) == [], name
 
@@ -90,7 +92,7 @@ BROKEN = {
     ),
     "unknown dataset": (
         lambda r: r["data"].update(dataset="cifar"),
-        "data.dataset: 'cifar' is not one of ['digits', 'mnist']",
+        "data.dataset: 'cifar' is not one of ['digits', 'image_folder', 'import', 'mnist', 'torchvision']",
     ),
     "a dataset option out of range": (
         lambda r: r["data"]["options"].update(val_fraction=1.5),

@@ -1,0 +1,162 @@
+"""The deployment preprocessing an exported file records, read back and repeated on image files.
+
+The ``onnx`` exporter writes the run's preprocessing into the file's ``metadata_props`` as the
+JSON entry ``preprocessing`` (docs/export.md). :func:`read_preprocessing` reads it back from
+that metadata, and :meth:`Deployment.prepare` repeats it on an image file with PIL and numpy
+alone, no torch: convert the channels (RGB or grey), resize (PIL's antialiased filters, which
+torchvision's ``antialias=True`` resize follows to within a grey level), center crop, scale to
+0..1 and normalize, unless the graph normalizes itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compressor.errors import UsageError
+
+#: The ``preprocessing`` formats this module reads.
+FORMATS = (1,)
+#: PIL's mode for each recorded channel order.
+_MODES = {"RGB": "RGB", "grey": "L"}
+#: What re-exporting says, for a file without the metadata.
+REEXPORT = (
+    "re-export it with an export stage of compressor 0.3 or later (the onnx exporter records "
+    "the preprocessing in the file's metadata)"
+)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a model file says about preparing its input and reading its output.
+
+    Attributes:
+        resize: ``[size]`` for the shorter side, ``[height, width]``, or ``None``.
+        interpolation: ``nearest``, ``bilinear`` or ``bicubic``.
+        center_crop: ``[height, width]`` or ``None``.
+        channels: ``RGB`` or ``grey``.
+        mean: Per-channel mean (0..1 scale).
+        std: Per-channel standard deviation.
+        graph_input: ``normalized`` (float32, normalized here), ``uint8 0..255`` or
+            ``float 0..1`` (pixels; the graph normalizes).
+        class_names: One name per class; ``class 0``, ... when the file names none.
+    """
+
+    resize: list[int] | None
+    interpolation: str
+    center_crop: list[int] | None
+    channels: str
+    mean: list[float]
+    std: list[float]
+    graph_input: str
+    class_names: list[str]
+
+    def prepare(self, path: Path) -> np.ndarray:
+        """The graph's input ``(1, C, H, W)`` for the image file ``path``.
+
+        Raises:
+            UsageError: The file cannot be read as an image.
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert(_MODES[self.channels])
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise UsageError(f"{path}: cannot read it as an image ({error})") from None
+        if self.resize is not None:
+            image = image.resize(
+                _resized_size(image.size, self.resize), _filter(self.interpolation)
+            )
+        pixels = np.asarray(image, dtype=np.uint8)
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        if self.center_crop is not None:
+            pixels = _center_crop(pixels, self.center_crop)
+        chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))[None]
+        if self.graph_input == "uint8 0..255":
+            return chw
+        scaled = chw.astype(np.float32) / np.float32(255.0)
+        if self.graph_input == "float 0..1":
+            return scaled
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32)
+
+
+def _filter(interpolation: str) -> Any:
+    from PIL import Image
+
+    return {
+        "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC,
+    }[interpolation]
+
+
+def _resized_size(size: tuple[int, int], resize: list[int]) -> tuple[int, int]:
+    """PIL's ``(width, height)`` for torchvision's resize rule: one number sizes the shorter
+    side (the longer one truncated, as torchvision does), two are ``[height, width]``."""
+    width, height = size
+    if len(resize) == 2:
+        return int(resize[1]), int(resize[0])
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = int(resize[0]), int(int(resize[0]) * long / short)
+    return (new_short, new_long) if width <= height else (new_long, new_short)
+
+
+def _center_crop(pixels: np.ndarray, crop: list[int]) -> np.ndarray:
+    """torchvision's ``center_crop`` of ``(H, W, C)`` pixels (zero padding when it is larger)."""
+    height, width = int(crop[0]), int(crop[-1])
+    h, w = pixels.shape[:2]
+    if height > h or width > w:
+        top, left = (max(height - h, 0) // 2), (max(width - w, 0) // 2)
+        padded = np.zeros((max(h, height), max(w, width), pixels.shape[2]), dtype=pixels.dtype)
+        padded[top : top + h, left : left + w] = pixels
+        pixels, (h, w) = padded, padded.shape[:2]
+    top = round((h - height) / 2.0)
+    left = round((w - width) / 2.0)
+    return pixels[top : top + height, left : left + width]
+
+
+def read_preprocessing(meta: dict[str, str], file: str) -> Deployment:
+    """The :class:`Deployment` that ``meta``, a file's ``metadata_props``, records.
+
+    Args:
+        meta: The metadata (``session.get_modelmeta().custom_metadata_map``).
+        file: The file's name, for messages.
+
+    Raises:
+        UsageError: The metadata has no ``preprocessing`` entry (a file not exported by
+            compressor, or by an older one), or one this version cannot read.
+    """
+    text = meta.get("preprocessing")
+    if text is None:
+        found = ", ".join(sorted(meta)) or "no metadata at all"
+        raise UsageError(
+            f"{file}: no compressor preprocessing in its metadata (found: {found}); {REEXPORT}"
+        )
+    try:
+        entry = json.loads(text)
+        version = entry["format"]
+    except (ValueError, TypeError, KeyError):
+        raise UsageError(f"{file}: its preprocessing metadata is not valid; {REEXPORT}") from None
+    if version not in FORMATS or entry.get("channels") not in _MODES:
+        raise UsageError(
+            f"{file}: preprocessing format {version} with channels {entry.get('channels')!r}; "
+            f"this compressor reads format {FORMATS[-1]} images with RGB or grey channels"
+        )
+    names = json.loads(meta.get("class_names", "[]"))
+    return Deployment(
+        resize=entry.get("resize"),
+        interpolation=entry.get("interpolation", "bilinear"),
+        center_crop=entry.get("center_crop"),
+        channels=entry["channels"],
+        mean=[float(v) for v in entry["mean"]],
+        std=[float(v) for v in entry["std"]],
+        graph_input=entry["graph_input"],
+        class_names=[str(n) for n in names],
+    )
