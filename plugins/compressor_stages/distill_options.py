@@ -25,8 +25,10 @@ class TransferData(StrictModel):
 
     dataset: str = Field(description="A registered dataset name; its labels are ignored.")
     options: dict[str, Any] = Field(default_factory=dict, description="The dataset's options.")
-    split: Literal["train", "val", "test"] = Field(
-        default="train", description="Which of the dataset's splits is the transfer data."
+    split: Literal["train", "val", "test", "all"] = Field(
+        default="train",
+        description="Which of the dataset's splits is the transfer data; all: the three "
+        "together (train, val, test, in that order), e.g. every image of an unlabeled folder.",
     )
     skip: int = Field(
         default=0, ge=0, description="Leave out the split's first rows (e.g. the labelled ones)."

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from compressor.context import StageContext, StageInfo
 from compressor.data import DataBundle, DataSplit, Split, StreamedSplit, materialize
@@ -70,6 +70,15 @@ def _selected(n: int, skip: int, limit: int | None, field: str) -> torch.Tensor:
     return torch.arange(skip, end)
 
 
+def _whole(bundle: DataBundle) -> Any:
+    """``split: all``: the bundle's train, val and test rows as one split, in that order."""
+    parts = [bundle.train, bundle.val, bundle.test]
+    if all(isinstance(part, Split) for part in parts):
+        held = cast("list[Split]", parts)
+        return Split(torch.cat([p.x for p in held]), torch.cat([p.y for p in held]))
+    return ConcatDataset(cast("list[Dataset[Any]]", parts))
+
+
 def transfer_split(ctx: StageContext, spec: Any) -> DataSplit:
     """The rows of ``spec`` as a split served like the recipe's data (labels ignored).
 
@@ -81,7 +90,7 @@ def transfer_split(ctx: StageContext, spec: Any) -> DataSplit:
     record = registered(ctx.run.registry, "dataset", spec.dataset, f"{field}.dataset")
     parsed = spec._parsed or validate(record.options, spec.options, f"{field}.options")
     bundle: DataBundle = record.build(parsed, seed=ctx.run.recipe.data.split_seed)
-    given = bundle.split(spec.split)
+    given = _whole(bundle) if spec.split == "all" else bundle.split(spec.split)
     rows = _selected(len(given), spec.skip, spec.limit, field)
     main = ctx.data
     in_memory = main.placement is None or main.placement.in_memory

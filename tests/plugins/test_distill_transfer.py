@@ -87,3 +87,29 @@ def test_streamed_teacher_outputs_are_reused_by_the_next_run(
     )
     again = second.metrics["stages"]["distill"]["teacher_outputs"]
     assert all(o["reused"] for o in again.values()) and again.keys() == outputs.keys()
+
+
+def test_every_image_of_an_unlabelled_folder_is_transfer_data_with_split_all(
+    tmp_path, registry, write_recipe
+) -> None:
+    from tests.plugins.image_folders import class_folder, write_image
+
+    photos = class_folder(tmp_path / "photos", {"dark": 10, "light": 10})
+    for i in range(23):  # no class subfolders; some one level down
+        write_image(tmp_path / "loose" / ("deeper" if i % 2 else "") / f"{i}.png", shade=40 + i)
+    raw = two_stages(
+        transfer={
+            "dataset": "image_folder",
+            "options": {"train_root": str(tmp_path / "loose"), "labels": False},
+            "split": "all",
+        },
+        epochs=2,
+    )
+    raw["data"] = {
+        "dataset": "image_folder",
+        "options": {"train_root": str(photos)},
+        "preprocess": {"resize": [8, 8], "mean": "auto", "std": "auto"},
+    }
+    raw["stages"][0]["model"] = raw["stages"][1]["model"] = "seed_mlp"
+    result = pipeline.run(recipe.load(write_recipe(raw), registry), registry, tmp_path / "run")
+    assert result.metrics["stages"]["distill"]["transfer_rows"] == 23
