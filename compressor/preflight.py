@@ -50,13 +50,67 @@ def load_data(
     """
     from compressor.data import prepare_bundle
 
-    ref = plan.recipe.data
+    ref = data_config(plan, registry)
     record = registry.get("dataset", ref.dataset)
     factory = imported_factory(record, record.factory, "data.dataset")
     data = prepare_bundle(factory(ref.parsed, seed=ref.split_seed), ref, decode=decode)
     if progress is not None and data.placement is not None:
         progress.print(data.placement.line(data.name), markup=False, highlight=False)
     return data
+
+
+def data_config(plan: Plan, registry: Registry) -> Any:
+    """The recipe's ``data`` section, with ``preprocess.from_weights`` filled in.
+
+    The fields ``data.preprocess`` leaves unset take the values of the named weights' own
+    preparation (``weights.transforms()`` for torchvision, the pretrained configuration for
+    timm): resize, center crop, interpolation, mean and std. Given fields stay.
+
+    Raises:
+        RecipeError: ``from_weights`` names no stage, or a stage without a model that has
+            named pretrained weights; names ``data.preprocess.from_weights``.
+    """
+    data = plan.recipe.data
+    spec = data.preprocess
+    stage = getattr(spec, "from_weights", None)
+    if spec is None or stage is None:
+        return data
+    from compressor.model.building import pretrained_preprocessing
+
+    field = "data.preprocess.from_weights"
+    found: dict[str, dict[str, Any]] = {}
+    for info in plan.stages:
+        for _, ref in plugin_refs(info.options, f"stages.{info.name}"):
+            if isinstance(ref, ModelRef) and info.name not in found:
+                try:
+                    prepared = pretrained_preprocessing(ref, registry)
+                except UsageError:  # a bad weights name: building that model reports it
+                    continue
+                if prepared:
+                    found[info.name] = prepared
+    if stage not in found:
+        raise RecipeError(
+            field,
+            f"stage {stage!r} has no model with named pretrained weights (weights: DEFAULT, "
+            "IMAGENET1K_V1, ...)" + ("" if found else "; no stage's model has any"),
+            value=stage,
+            choices=sorted(found) or None,
+        )
+    weights = found[stage]
+    interpolation = weights.get("interpolation")
+    filled = {
+        "resize": spec.resize if spec.resize is not None else weights["resize_size"],
+        "center_crop": spec.center_crop or list(weights["input_size"][1:]),
+        "mean": spec.mean if spec.mean is not None else list(weights["mean"]),
+        "std": spec.std if spec.std is not None else list(weights["std"]),
+    }
+    if "interpolation" not in spec.model_fields_set and interpolation in INTERPOLATIONS:
+        filled["interpolation"] = interpolation
+    return data.model_copy(update={"preprocess": spec.model_copy(update=filled)})
+
+
+#: The interpolations ``data.preprocess`` takes (as compressor.data.preprocess lists them).
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
 def plugin_refs(value: Any, field: str) -> Iterator[tuple[str, PluginRef]]:

@@ -78,6 +78,14 @@ class PreprocessConfig(StrictModel):
     std: list[float] | Literal["auto"] | None = Field(
         default=None, description="Per-channel standard deviation to divide by, or auto."
     )
+    from_weights: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        json_schema_extra=NAME_EXPECTED,
+        description="A stage whose model has named pretrained weights (weights: DEFAULT, a "
+        "timm model): the fields not given here (resize, center_crop, interpolation, mean, "
+        "std) come from how those weights' inputs were prepared.",
+    )
 
     @field_validator("resize", "center_crop", mode="before")
     @classmethod

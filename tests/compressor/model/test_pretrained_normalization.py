@@ -67,3 +67,45 @@ def test_a_run_warns_when_the_data_keeps_its_own_statistics(torch_home, capsys) 
     weights, out = _run(torch_home, capsys, {"resize": [32, 32], **IMAGENET})
     assert "normalization_mismatch" not in weights
     assert "the weights were trained" not in out.out + out.err
+
+
+def test_from_weights_takes_the_weights_preparation_for_what_the_recipe_leaves_unset(
+    torch_home, capsys
+) -> None:
+    preprocess = {"resize": [40, 40], "center_crop": 32, "from_weights": "model"}
+    weights, out = _run(torch_home, capsys, preprocess)
+    assert "normalization_mismatch" not in weights
+    assert "the weights were trained" not in out.out + out.err
+
+
+def test_from_weights_fills_every_unset_field_and_keeps_the_given_ones(
+    registry, write_recipe
+) -> None:
+    from compressor import recipe
+    from compressor.preflight import data_config
+
+    def plan(preprocess):
+        stage = {
+            "name": "teacher",
+            "type": "train",
+            "model": {"name": "torchvision.resnet18", "weights": "IMAGENET1K_V1"},
+            "epochs": 1,
+        }
+        raw = {"version": 1, "name": "w", "data": {"dataset": "digits", "preprocess": preprocess}}
+        return recipe.load(write_recipe({**raw, "stages": [stage]}), registry)
+
+    filled = data_config(plan({"from_weights": "teacher"}), registry).preprocess
+    assert (filled.resize, filled.center_crop, filled.interpolation) == (
+        256,
+        [224, 224],
+        "bilinear",
+    )
+    assert (filled.mean, filled.std) == (IMAGENET["mean"], IMAGENET["std"])
+    kept = data_config(plan({"from_weights": "teacher", "resize": 64, "center_crop": 56}), registry)
+    assert (kept.preprocess.resize, kept.preprocess.center_crop) == (64, 56)
+    with pytest.raises(Exception) as caught:
+        data_config(plan({"from_weights": "student"}), registry)
+    assert str(caught.value) == (
+        "data.preprocess.from_weights: stage 'student' has no model with named pretrained "
+        "weights (weights: DEFAULT, IMAGENET1K_V1, ...); valid choices: teacher"
+    )
