@@ -1,4 +1,4 @@
-"""Hostile recipes: thousands of malformed ones, each must end in one line and exit code 2.
+"""Hostile recipes: a thousand malformed ones (more with ``COMPRESSOR_FUZZ_SCALE``), each must end in one line and exit code 2.
 
 Every generated recipe goes to ``compressor validate`` and ``compressor run`` in-process. Only
 recipes that :func:`compressor.recipe.load` rejects are used: a recipe that happens to be valid
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,18 @@ from compressor.cli import main
 from compressor.errors import CompressorError
 from tests.conftest import TINY_RECIPE
 
+#: Examples per test, scaled by ``COMPRESSOR_FUZZ_SCALE`` (e.g. 10 for a long hunt): the default
+#: keeps the suite within its 5 minutes on 2 cores; hypothesis draws new recipes every run.
+SCALE = float(os.environ.get("COMPRESSOR_FUZZ_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples, scaled."""
+    return max(1, round(n * SCALE))
+
+
 FUZZ = settings(
-    max_examples=300,
+    max_examples=examples(150),
     deadline=None,
     # One recipe file and one capsys serve every example: each example rewrites the file and
     # reads the captured output back, so sharing them is safe.
@@ -189,7 +200,7 @@ def test_one_field_of_a_valid_recipe_mutated(capsys, registry, recipe_file, path
     _check_rejected(capsys, recipe_file)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(100))
 @given(paths=st.lists(st.sampled_from(PATHS), min_size=1, max_size=3))
 def test_fields_deleted(capsys, registry, recipe_file, paths) -> None:
     mutated = copy.deepcopy(TINY_RECIPE)
@@ -206,7 +217,7 @@ def test_fields_deleted(capsys, registry, recipe_file, paths) -> None:
     _check_rejected(capsys, recipe_file)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(100))
 @given(path=st.sampled_from(DICT_PATHS), key=st.text(min_size=1, max_size=12), value=SCALARS)
 def test_unknown_keys(capsys, registry, recipe_file, path, key, value) -> None:
     mutated = copy.deepcopy(TINY_RECIPE)
@@ -228,7 +239,7 @@ def test_broken_yaml_text(capsys, registry, recipe_file, text) -> None:
     _check_rejected(capsys, recipe_file)
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(100))
 @given(data=st.binary(max_size=200))
 def test_random_bytes(capsys, registry, recipe_file, data) -> None:
     recipe_file.write_bytes(data)
