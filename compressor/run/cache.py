@@ -33,10 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from compressor import __version__
 from compressor.atomic import atomic_path
+from compressor.run.teacher_outputs import TEACHER_OUTPUTS_DIR
 
 if TYPE_CHECKING:
     from compressor.context import RunContext, StageInfo
     from compressor.plugin.registry import Registry
+
+#: The file that makes a folder of teacher outputs whole (``compressor.training.teacher_store``
+#: writes it last; named here so that listing the cache needs no torch).
+TEACHER_MANIFEST = "outputs.json"
 
 ENTRY_FILE = "entry.json"
 KEY_FORMAT = 2
@@ -281,10 +286,15 @@ class StageCache:
         found = []
         for folder in self._entry_folders():
             try:
-                stat = (folder / ENTRY_FILE).stat()
-                entry = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
-                stage = entry.get("key_material", {}).get("stage", {}).get("type", "?")
-                created = float(entry.get("created", stat.st_mtime))
+                if folder.parent.parent.name == TEACHER_OUTPUTS_DIR:
+                    # Teacher outputs kept on disk by training (compressor.training.teacher_store)
+                    stat = (folder / TEACHER_MANIFEST).stat()
+                    stage, created = "teacher outputs", stat.st_mtime
+                else:
+                    stat = (folder / ENTRY_FILE).stat()
+                    entry = json.loads((folder / ENTRY_FILE).read_text(encoding="utf-8"))
+                    stage = entry.get("key_material", {}).get("stage", {}).get("type", "?")
+                    created = float(entry.get("created", stat.st_mtime))
             except (OSError, ValueError, AttributeError, TypeError):
                 continue  # removed meanwhile, or damaged: not an entry
             found.append(
@@ -338,8 +348,12 @@ class StageCache:
     def _entry_folders(self) -> Iterator[Path]:
         if self.root is None or not self.root.is_dir():
             return
-        for shard in sorted(self.root.iterdir()):
-            if shard.name.startswith("."):
+        shards = sorted(self.root.iterdir())
+        # Teacher outputs keep the same two-level layout one folder down.
+        outputs = self.root / TEACHER_OUTPUTS_DIR
+        shards += sorted(outputs.iterdir()) if outputs.is_dir() else []
+        for shard in shards:
+            if shard.name.startswith(".") or shard == outputs:
                 continue
             try:
                 folders = sorted(shard.iterdir())

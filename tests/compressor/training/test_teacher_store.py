@@ -159,3 +159,18 @@ def test_transfer_batches_score_only_the_teacher_terms_without_labels(mode: str)
     assert len(ce.targets) == labelled and all(t is not None for t in ce.targets)
     assert len(kd.targets) == labelled + 2 * 2
     assert sum(t is None for t in kd.targets) == 2 * 2
+
+
+def test_compressor_cache_lists_prunes_and_clears_teacher_outputs(tmp_path: Path) -> None:
+    from compressor.run.cache import StageCache
+    from compressor.run.teacher_outputs import TEACHER_OUTPUTS_DIR
+
+    root = tmp_path / "cache"
+    _, streamed = streamed_bundle()
+    store = OutputStore(root / TEACHER_OUTPUTS_DIR, {"teacher": "t1"})
+    fit_toy(net(), [Counting(net(16)).eval()], TERMS, data=streamed, teacher_store=store)
+    (listed,) = StageCache(root).entries()
+    assert listed.stage == "teacher outputs" and listed.size > 0
+    assert StageCache(root).prune(max_size=listed.size) == []  # it fits
+    assert [e.key for e in StageCache(root).clear()] == [listed.key]
+    assert entries(root / TEACHER_OUTPUTS_DIR) == []
