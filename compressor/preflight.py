@@ -75,6 +75,7 @@ def data_config(plan: Plan, registry: Registry) -> Any:
     stage = getattr(spec, "from_weights", None)
     if spec is None or stage is None:
         return data
+    from compressor.data.preprocess import INTERPOLATIONS
     from compressor.model.building import pretrained_preprocessing
 
     field = "data.preprocess.from_weights"
@@ -107,10 +108,6 @@ def data_config(plan: Plan, registry: Registry) -> Any:
     if "interpolation" not in spec.model_fields_set and interpolation in INTERPOLATIONS:
         filled["interpolation"] = interpolation
     return data.model_copy(update={"preprocess": spec.model_copy(update=filled)})
-
-
-#: The interpolations ``data.preprocess`` takes (as compressor.data.preprocess lists them).
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
 def plugin_refs(value: Any, field: str) -> Iterator[tuple[str, PluginRef]]:

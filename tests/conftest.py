@@ -12,6 +12,22 @@ import yaml
 
 from compressor.plugin.registry import Registry
 
+#: One one-epoch stage on the digits: a recipe whose run costs about a second.
+CHEAP_RECIPE: dict[str, Any] = {
+    "version": 1,
+    "name": "cheap",
+    "device": "cpu",
+    "data": {"dataset": "digits"},
+    "stages": [
+        {
+            "name": "teacher",
+            "type": "train",
+            "model": {"name": "seed_mlp", "options": {"hidden": [8]}},
+            "epochs": 1,
+        }
+    ],
+}
+
 TINY_RECIPE: dict[str, Any] = {
     "version": 1,
     "name": "tiny",

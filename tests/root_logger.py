@@ -1,11 +1,19 @@
 """The root logger as a plain script or a fresh notebook has it, for tests of what compressor
-leaves behind in it (pytest's own handlers are on it while a test runs)."""
+leaves behind in it (pytest's own handlers are on it while a test runs), and what a piece of
+code leaves behind in a fresh interpreter."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -34,3 +42,30 @@ class Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+#: Where the snippets of :func:`state_after` run (the checkout's root, so ``tests`` imports).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def state_after(snippet: str) -> dict[str, Any]:
+    """What ``snippet`` leaves behind in a fresh interpreter whose matplotlib backend is
+    ``svg`` (as a notebook's is not Agg): whether pyplot was imported, the backend, and the
+    root logger's level and number of handlers."""
+    code = textwrap.dedent(snippet) + textwrap.dedent(
+        """
+        import json, logging, sys
+        import matplotlib
+        root = logging.getLogger()
+        print(json.dumps({
+            "pyplot": "matplotlib.pyplot" in sys.modules,
+            "backend": matplotlib.get_backend(),
+            "root": [root.level, len(root.handlers)],
+        }))
+        """
+    )
+    env = {**os.environ, "MPLBACKEND": "svg"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
+    return json.loads(out.stdout.splitlines()[-1])

@@ -37,8 +37,7 @@ def build_transform(config: Any, image_size: Sequence[int]) -> Any:
         image_size: ``(height, width)`` of the training inputs: ``random_resized_crop``'s
             default output size.
     """
-    per_sample = ("random_resized_crop", "rand_augment", "trivial_augment", "color_jitter")
-    if not any(getattr(config, key, None) for key in per_sample):
+    if not config.per_sample:
         return None  # before importing torchvision: half a second, a cost runs without it skip
     from torchvision.transforms import v2
 

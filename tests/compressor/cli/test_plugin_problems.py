@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.compressor.cli.invoke import run_cli
+from tests.conftest import CHEAP_RECIPE
 
 #: A plugin that registers a loss named like a built-in one, and one of its own.
 SHADOW = """
@@ -26,21 +27,6 @@ MESSAGE = (
     f"loss 'rkd' is registered twice: by {BUILTIN_LABEL} and by {SHADOW_LABEL}; "
     "uninstall or --disable-plugin one of them"
 )
-
-CHEAP_RECIPE = {
-    "version": 1,
-    "name": "cheap",
-    "device": "cpu",
-    "data": {"dataset": "digits"},
-    "stages": [
-        {
-            "name": "teacher",
-            "type": "train",
-            "model": {"name": "seed_mlp", "options": {"hidden": [8]}},
-            "epochs": 1,
-        }
-    ],
-}
 
 
 def _install_shadow(install_fake_plugin) -> None:

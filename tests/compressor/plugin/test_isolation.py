@@ -10,23 +10,9 @@ import yaml
 
 from compressor.cli import main
 from compressor.plugin.registry import Registry
+from tests.conftest import CHEAP_RECIPE
 
 BROKEN_IMPORT = "raise RuntimeError('boom at import')"
-
-CHEAP_RECIPE = {
-    "version": 1,
-    "name": "cheap",
-    "device": "cpu",
-    "data": {"dataset": "digits"},
-    "stages": [
-        {
-            "name": "teacher",
-            "type": "train",
-            "model": {"name": "seed_mlp", "options": {"hidden": [8]}},
-            "epochs": 1,
-        }
-    ],
-}
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

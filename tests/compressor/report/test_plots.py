@@ -3,18 +3,11 @@ drawn without pyplot, so the process's matplotlib backend and logging stay the u
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 from typing import Any
 
 from compressor.report import plots
 from compressor.report.plots import moving_average, new_figure, pareto_front, separate_labels
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.root_logger import state_after
 
 
 def _drawn_figure(monkeypatch, plot: Any, *args: Any) -> Any:
@@ -135,30 +128,14 @@ def test_pareto_front() -> None:
 
 
 def test_drawing_the_report_leaves_matplotlib_and_logging_as_they_were(tmp_path) -> None:
-    code = textwrap.dedent(
+    # A backend other than Agg, as a notebook's would be: drawing the report must keep it.
+    left = state_after(
         f"""
-        import json, logging, sys
-        import matplotlib
         from compressor.report import write_report
         from tests.compressor.report.conftest import METRICS
         write_report({str(tmp_path)!r}, METRICS)
-        root = logging.getLogger()
-        print(json.dumps({{
-            "pyplot": "matplotlib.pyplot" in sys.modules,
-            "backend": matplotlib.get_backend(),
-            "root": [root.level, len(root.handlers)],
-        }}))
         """
     )
-    # A backend other than Agg, as a notebook's would be: drawing the report must keep it.
-    env = {**os.environ, "MPLBACKEND": "svg"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
-    )
-    assert json.loads(out.stdout.splitlines()[-1]) == {
-        "pyplot": False,
-        "backend": "svg",
-        "root": [30, 0],
-    }
+    assert left == {"pyplot": False, "backend": "svg", "root": [30, 0]}
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert "training_curves.png" in pngs and len(pngs) >= 3, pngs
