@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ModelPlugin,
         PrunerPlugin,
         StagePlugin,
+        TaskPlugin,
     )
 
 hookspec = pluggy.HookspecMarker(NAME)
@@ -136,6 +137,26 @@ def compressor_register_stages() -> list[StagePlugin]:
         def compressor_register_stages():
             return [StagePlugin(name="summary", factory="my_pkg.summary:SummaryStage",
                                 inputs={"model": Role("the model to describe")})]
+    """
+
+
+@hookspec
+def compressor_register_tasks() -> list[TaskPlugin]:
+    """Register tasks: what a dataset's targets and a model's outputs mean (``task:``).
+
+    A task owns the targets' form, the default supervised loss, the metric, the deployed form
+    an exported file runs, and what ``compressor predict`` prints (:class:`compressor.task.Task`).
+    Datasets declare the task they serve; a recipe's ``task:`` may override it.
+
+    Returns:
+        A list of :class:`~compressor.records.TaskPlugin` records.
+
+    Example::
+
+        @hookimpl
+        def compressor_register_tasks():
+            return [TaskPlugin(name="regression", factory="my_pkg.regression:Regression",
+                               options=RegressionOptions, description="one float per sample")]
     """
 
 

@@ -93,11 +93,23 @@ class LossPlugin(PluginRecord):
 
     A loss that does not use the teacher (``needs_teacher=False``, e.g. cross-entropy)
     receives ``teacher=None``.
+
+    ``targets`` are the batch's rows of the split's targets, in the task's form
+    (:meth:`compressor.task.Task.collate`: class indices, or mixed soft targets ``(N,
+    num_classes)`` after mixup; a detection batch's padded boxes), or ``None`` on unlabelled
+    transfer batches.
+
+    ``tasks`` names the tasks the loss applies to (``("detection",)``); empty: every task,
+    except that ``inputs="logits"`` needs class logits (:meth:`compressor.task.Task.loss_problem`).
+
+    A loss that must know the model it trains (a detector's anchor points, its class count)
+    defines ``bind(model)``: the training loop calls it with the student before the first step.
     """
 
     kind: ClassVar[str] = "loss"
     needs_teacher: bool = True
     inputs: str = "logits"
+    tasks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,9 +157,16 @@ class DatasetPlugin(PluginRecord):
 
     ``factory(options, seed=...)`` (``seed`` by keyword) returns a :class:`compressor.data.DataBundle` with fixed
     train/validation/test splits.
+
+    ``task`` is the task its targets are for (a registered task name: ``classification``,
+    ``detection``), unless the recipe's ``task:`` says otherwise; ``modality`` is what its
+    samples are (``image``, ``audio``), which decides how they are preprocessed, recorded in
+    an exported file and read by ``compressor predict``.
     """
 
     kind: ClassVar[str] = "dataset"
+    task: str = "classification"
+    modality: str = "image"
 
 
 @dataclass(frozen=True)
@@ -237,7 +256,27 @@ class StagePlugin(PluginRecord):
     all_ranks: bool = False
 
 
+@dataclass(frozen=True)
+class TaskPlugin(PluginRecord):
+    """A task: what targets and outputs mean, the metric, the deployed form.
+
+    ``factory(options)`` returns a :class:`compressor.task.Task` (subclass) instance; see that
+    class for every method a task implements. ``options`` validates the recipe's
+    ``task: {name: ..., options: {...}}``.
+    """
+
+    kind: ClassVar[str] = "task"
+
+
 RECORD_TYPES: dict[str, type[PluginRecord]] = {
     cls.kind: cls
-    for cls in (LossPlugin, PrunerPlugin, ExporterPlugin, DatasetPlugin, ModelPlugin, StagePlugin)
+    for cls in (
+        LossPlugin,
+        PrunerPlugin,
+        ExporterPlugin,
+        DatasetPlugin,
+        ModelPlugin,
+        StagePlugin,
+        TaskPlugin,
+    )
 }

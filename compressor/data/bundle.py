@@ -42,6 +42,10 @@ class DataBundle:
         placement: Whether the run holds the splits in memory and why (set by the run).
         details: What the plugin reports about its data for ``metrics.json`` (e.g.
             ``{"skipped_unreadable": 2}``), shown beside the description.
+        task: The task the targets are for (a registered task name); the run sets the task
+            it serves (the dataset's declared one, or the recipe's ``task:``).
+        modality: What a sample is: ``image`` or ``audio``; it decides the preprocessing, what
+            an exported file records and how ``compressor predict`` reads an input.
     """
 
     name: str
@@ -56,6 +60,8 @@ class DataBundle:
     preprocessing: Preprocessing | None = None
     placement: Placement | None = None
     details: dict[str, object] = field(default_factory=dict)
+    task: str = "classification"
+    modality: str = "image"
 
     def __post_init__(self) -> None:
         if self.preprocessing is None:

@@ -50,6 +50,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "dataset": "compressor_register_datasets",
     "model": "compressor_register_models",
     "stage": "compressor_register_stages",
+    "task": "compressor_register_tasks",
 }
 
 
