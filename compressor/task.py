@@ -103,9 +103,11 @@ class Task:
             carry these names (``("logits",)``; ``("boxes", "scores", "labels")``).
         default_loss: The loss plugin a ``train`` stage uses when its recipe lists none
             (``ce``; ``detection``).
-        batch_augment: Whether the batch augmentation of ``data.augment`` (shift, flip,
-            mixup, cutmix, ...) applies: it moves pixels without moving the targets, so only a
-            task whose target does not depend on where things are in the input allows it.
+        spatial: Whether a target says where things are in the input (a detection's boxes).
+            Then the batch augmentation of ``data.augment`` (shift, flip, mixup, ...), which
+            moves pixels without the targets, and ``data.preprocess.center_crop``, which would
+            cut them, are refused; per-sample augmentation moves both
+            (:meth:`transform_sample`).
         target_shape: ``()`` for one value per sample (a class), or the shape of one sample's
             target tensor with ``-1`` where it varies (detection: ``(-1, 6)``).
         class_logits: Whether the models' raw output is class logits ``(N, num_classes)``, so
@@ -115,7 +117,7 @@ class Task:
     name: str = ""
     outputs: tuple[str, ...] = ("logits",)
     default_loss: str = "ce"
-    batch_augment: bool = True
+    spatial: bool = False
     target_shape: tuple[int, ...] = ()
     class_logits: bool = False
 
@@ -126,6 +128,11 @@ class Task:
     def metric(self) -> Metric:
         """The headline metric (it may depend on the options)."""
         raise NotImplementedError
+
+    @property
+    def progress_name(self) -> str:
+        """How progress bars name the validation metric (``val_acc``, ``val_map``)."""
+        return f"val_{self.metric.key}"
 
     # -- targets ---------------------------------------------------------------------------
 
@@ -146,6 +153,23 @@ class Task:
         """Why this task cannot use ``data`` (its targets have another form), or ``None``."""
         return None
 
+    def transform_sample(
+        self, transform: Any, sample: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training sample through a per-sample transform (``torchvision.transforms.v2``).
+
+        Args:
+            transform: The transform (a v2 pipeline, already seeded for this sample).
+            sample: The sample in 0..1, before normalization (an image ``(C, H, W)``).
+            target: Its row of the split's targets.
+
+        Returns:
+            The transformed sample and its target, in the shapes given: a spatial task moves
+            the target with the sample (and keeps the sample's size); the default leaves the
+            target as it is.
+        """
+        return transform(sample), target
+
     # -- training --------------------------------------------------------------------------
 
     def loss_problem(self, loss: LossPlugin) -> str | None:
@@ -163,6 +187,30 @@ class Task:
         if loss.inputs == "logits" and not self.class_logits:
             return f"loss {loss.name!r} reads class logits, which {self.name} models do not output"
         return None
+
+    #: The loss terms a distill stage (or a prune stage's fine-tune) uses when its recipe lists
+    #: none, as recipe mappings (``{"name": "kd", "weight": 0.9, "options": {...}}``).
+    default_distill_losses: tuple[dict[str, Any], ...] = ()
+
+    def default_losses(self, teacher: bool) -> list[dict[str, Any]]:
+        """The loss terms of a stage whose recipe lists none, as recipe mappings.
+
+        Args:
+            teacher: Whether the stage distills from a teacher (distill, prune's fine-tune) or
+                trains on the targets alone (train).
+
+        Raises:
+            RecipeError: The task names no distillation losses (list them in the recipe).
+        """
+        if not teacher:
+            return [{"name": self.default_loss}]
+        if not self.default_distill_losses:
+            from compressor.errors import RecipeError
+
+            raise RecipeError(
+                "losses", f"task {self.name!r} has no default distillation losses; list losses:"
+            )
+        return [dict(term) for term in self.default_distill_losses]
 
     def kept_whole(self, model: nn.Module, num_classes: int) -> list[nn.Module]:
         """The modules structural pruning must leave whole (a classifier; a detector's final

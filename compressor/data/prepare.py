@@ -112,11 +112,15 @@ def _normalization(
     return tuple(bundle.mean), tuple(bundle.std)
 
 
-def _streamed(bundle: DataBundle, spec: Any, workers: int, decode: bool) -> DataBundle:
+def _streamed(
+    bundle: DataBundle, spec: Any, workers: int, decode: bool, collate: Any
+) -> DataBundle:
     """``bundle`` with its datasets of samples wrapped into preprocessed streamed splits."""
     raw = {name: getattr(bundle, name) for name in SPLITS}
     base = _base_preprocessing(spec, raw["train"])
-    probe = StreamedSplit(raw["train"], preprocessing=base, name="train", num_workers=workers)
+    probe = StreamedSplit(
+        raw["train"], preprocessing=base, name="train", num_workers=workers, collate=collate
+    )
     mean, std = _normalization(bundle, spec, probe, decode)
     probe.close()
     final = base.with_stats(mean, std)
@@ -127,6 +131,7 @@ def _streamed(bundle: DataBundle, spec: Any, workers: int, decode: bool) -> Data
             name=name,
             labels=probe.labels if name == "train" else None,
             num_workers=workers,
+            collate=collate,
         )
         for name, dataset in raw.items()
     }
@@ -160,7 +165,19 @@ def _decide(
     return Placement(fits, said, estimate, budget, workers, reason)
 
 
-def prepare_bundle(bundle: DataBundle, config: Any = None, *, decode: bool = True) -> DataBundle:
+def _check_spatial(spec: Any, task: Any) -> None:
+    """A crop would cut the targets of a task whose targets say where things are."""
+    if task is not None and task.spatial and getattr(spec, "center_crop", None) is not None:
+        raise RecipeError(
+            "data.preprocess.center_crop",
+            f"a center crop would cut {task.name} targets out of the input; resize to "
+            "[height, width] instead",
+        )
+
+
+def prepare_bundle(
+    bundle: DataBundle, config: Any = None, *, decode: bool = True, task: Any = None
+) -> DataBundle:
     """The bundle as the run serves it: streamed or in memory, as ``config`` asks.
 
     Args:
@@ -170,16 +187,20 @@ def prepare_bundle(bundle: DataBundle, config: Any = None, *, decode: bool = Tru
             ``num_workers``, ``preprocess``); ``None``: every default.
         decode: ``False`` decodes at most the first sample (``compressor validate``): no
             ``mean``/``std: auto`` pass, no copy into memory.
+        task: The run's task (:class:`compressor.task.Task`): it collates the targets of
+            datasets of samples; ``None``: one class index per sample.
 
     Returns:
         A new bundle whose splits are ``Split`` (in memory) or ``StreamedSplit``, with
         ``input_shape``, ``mean``, ``std``, ``preprocessing`` and ``placement`` filled.
 
     Raises:
-        RecipeError: ``data.preprocess`` was given for a dataset that gives tensors.
+        RecipeError: ``data.preprocess`` was given for a dataset that gives tensors, or a
+            center crop for a task whose targets it would cut.
         SampleError: The first training sample cannot be read or preprocessed.
     """
     spec = _setting(config, "preprocess", None)
+    _check_spatial(spec, task)
     requested = _setting(config, "in_memory", "auto")
     workers = _setting(config, "num_workers", "auto")
     workers = default_workers() if workers == "auto" else int(workers)
@@ -194,7 +215,7 @@ def prepare_bundle(bundle: DataBundle, config: Any = None, *, decode: bool = Tru
                 f"dataset {bundle.name!r} gives some splits as datasets of samples and others "
                 "as compressor.data splits; give all three the same way",
             )
-        bundle = _streamed(bundle, spec, workers, decode)
+        bundle = _streamed(bundle, spec, workers, decode, None if task is None else task.collate)
     elif spec is not None:
         raise RecipeError(
             "data.preprocess",

@@ -27,8 +27,15 @@ from compressor.data.split import Batch, Split, batch_order
 from compressor.data.workers import PassLoader, SampleError, worker_errors
 from compressor.errors import one_line
 
-#: A training split's per-sample augmentation: ``(image in 0..1, index, epoch) -> image``.
-SampleTransform = Callable[[torch.Tensor, int, int], torch.Tensor]
+#: A training split's per-sample augmentation:
+#: ``(input in 0..1, target, index, epoch) -> (input, target)``; the target is the sample's row
+#: of the split's labels, returned in the same shape (moved with the input when the task's
+#: targets say where things are, as a detection's boxes do; as given otherwise).
+SampleTransform = Callable[
+    [torch.Tensor, torch.Tensor, int, int], tuple[torch.Tensor, torch.Tensor]
+]
+#: Per-sample targets -> the split's targets tensor (a task's ``collate``).
+Collate = Callable[[Sequence[Any]], torch.Tensor]
 #: Samples per loader batch when labels are read by decoding (datasets without ``targets``).
 LABEL_BATCH = 256
 
@@ -55,37 +62,52 @@ def sample_name(dataset: Any, index: int) -> str:
         return f"sample {index}"
 
 
-def labels_of(dataset: Any, *, num_workers: int = 0) -> torch.Tensor:
-    """Every label of ``dataset`` as an int64 tensor, decoding samples only when it must.
+def class_indices(targets: Sequence[Any]) -> torch.Tensor:
+    """One class index per sample, as an int64 tensor: the classification task's targets."""
+    return torch.tensor([int(t) for t in targets], dtype=torch.long)
+
+
+def labels_of(
+    dataset: Any, *, num_workers: int = 0, collate: Collate | None = None
+) -> torch.Tensor:
+    """Every target of ``dataset`` as one tensor, decoding samples only when it must.
 
     ``Split``: its ``y``; a streamed split: its labels; a ``Subset``: its dataset's labels at
-    its indices; a dataset with ``targets`` (torchvision's): those. Otherwise every item is read
-    once, in ``num_workers`` worker processes.
+    its indices; a dataset with ``targets`` (torchvision's, or a detection dataset's boxes per
+    sample): those, collated. Otherwise every item is read once, in ``num_workers`` worker
+    processes.
+
+    Args:
+        dataset: A map-style dataset of ``(sample, target)``.
+        num_workers: Worker processes when items must be read.
+        collate: The task's per-sample targets -> one tensor (:meth:`compressor.task.Task.collate`);
+            default: one class index per sample, int64.
     """
+    collate = collate or class_indices
     if isinstance(dataset, (Split, StreamedSplit)):
         return dataset.labels
     if isinstance(dataset, Subset):
-        inner = labels_of(dataset.dataset, num_workers=num_workers)
+        inner = labels_of(dataset.dataset, num_workers=num_workers, collate=collate)
         return inner[torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)]
     targets = getattr(dataset, "targets", None)
-    if targets is not None:
-        labels = torch.as_tensor(np.asarray(targets), dtype=torch.long).flatten()
-        if len(labels) == len(dataset):
-            return labels
+    if targets is not None and len(targets) == len(dataset):
+        if collate is class_indices:  # a fast path for an array of ints (torchvision's)
+            return torch.as_tensor(np.asarray(targets), dtype=torch.long).flatten()
+        return collate([targets[i] for i in range(len(targets))])
     loader = DataLoader(
         dataset,
         batch_size=LABEL_BATCH,
         num_workers=num_workers,
-        collate_fn=_labels_only,
+        collate_fn=_targets_only,
         generator=torch.Generator().manual_seed(0),  # leaves torch's global generator alone
     )
     with worker_errors():
-        parts = list(loader)
-    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
+        parts = [item for batch in loader for item in batch]
+    return collate(parts) if parts else collate([])
 
 
-def _labels_only(items: list[Any]) -> torch.Tensor:
-    return torch.tensor([int(item[1]) for item in items], dtype=torch.long)
+def _targets_only(items: list[Any]) -> list[Any]:
+    return [item[1] for item in items]
 
 
 class Samples:
@@ -114,7 +136,7 @@ class Samples:
     def input_shape(self) -> tuple[int, ...]:
         """The shape of one input (the first sample's, unless given)."""
         if self.shape is None:
-            self.shape = tuple(self._input(0).shape)
+            self.shape = tuple(self._input(0)[0].shape)
         return self.shape
 
     def load(self, index: int, epoch: int = 0) -> torch.Tensor:
@@ -125,7 +147,16 @@ class Samples:
             SampleError: The sample could not be read or preprocessed, or its shape is not the
                 split's; the message names the split, the sample and its file when known.
         """
-        x = self._input(index, epoch)
+        return self.load_with_target(index, epoch)[0]
+
+    def load_with_target(self, index: int, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`load`, with the sample's target as the augmentation left it (its row of
+        :attr:`labels` when the split does not augment).
+
+        Raises:
+            SampleError: As :meth:`load`.
+        """
+        x, target = self._input(index, epoch)
         shape = self.input_shape()
         if tuple(x.shape) != shape:
             raise SampleError(
@@ -134,18 +165,21 @@ class Samples:
                 "set data.preprocess.resize to [height, width] or data.preprocess.center_crop "
                 "so that every sample gets one shape"
             )
-        return x
+        return x, target
 
-    def _input(self, index: int, epoch: int = 0) -> torch.Tensor:
+    def _input(self, index: int, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        target = self.labels[index]
         try:
             item = self.dataset[index]
             sample = item[0] if isinstance(item, (tuple, list)) else item
             if self.preprocessing is not None and self.augment is not None:
-                image = self.augment(self.preprocessing.scaled(sample), index, epoch)
-                return self.preprocessing.normalize(image)
+                image, target = self.augment(
+                    self.preprocessing.scaled(sample), target, index, epoch
+                )
+                return self.preprocessing.normalize(image), target
             if self.preprocessing is not None:
-                return self.preprocessing(sample)
-            return torch.as_tensor(sample, dtype=torch.float32)
+                return self.preprocessing(sample), target
+            return torch.as_tensor(sample, dtype=torch.float32), target
         except Exception as error:
             raise SampleError(
                 f"data: cannot read {self.name} {sample_name(self.dataset, index)}: "
@@ -157,9 +191,10 @@ class Samples:
         if isinstance(self.dataset, Split):
             return self.dataset.x[indices], self.dataset.y[indices]
         x = torch.empty((len(indices), *self.input_shape()), dtype=torch.float32)
+        y = self.labels[indices].clone()
         for row, index in enumerate(indices.tolist()):
-            x[row] = self.load(index, epoch)
-        return x, self.labels[indices]
+            x[row], y[row] = self.load_with_target(index, epoch)
+        return x, y
 
 
 class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -170,10 +205,12 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         preprocessing: Turns a sample into the model's input; ``None`` when the dataset's
             samples already are inputs (a ``Split``, or float tensors of ``input_shape``).
         name: The split's name in error messages (``train``, ``val``, ``test``).
-        labels: Every label, when known; read with :func:`labels_of` otherwise.
+        labels: Every target, when known; read with :func:`labels_of` otherwise.
         input_shape: The shape of one input; by default the first sample's, once loaded.
         num_workers: ``DataLoader`` worker processes (0: load in this process).
         prefetch_factor: Batches each worker loads ahead.
+        collate: The task's per-sample targets -> one tensor, when ``labels`` are read
+            (default: class indices).
     """
 
     def __init__(
@@ -186,9 +223,10 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         input_shape: tuple[int, ...] | None = None,
         num_workers: int = 0,
         prefetch_factor: int = 2,
+        collate: Collate | None = None,
     ) -> None:
         if labels is None:
-            labels = labels_of(dataset, num_workers=num_workers)
+            labels = labels_of(dataset, num_workers=num_workers, collate=collate)
         self.samples = Samples(dataset, preprocessing, name, labels, input_shape)
         self.num_workers = num_workers
         self.prefetch_factor = prefetch_factor
@@ -199,10 +237,11 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def augmented(self, augment: SampleTransform) -> StreamedSplit:
         """A view of this split whose samples ``augment`` transforms, for training.
 
-        ``augment(image, index, epoch)`` gets each sample resized, cropped and in 0..1, before
-        normalization, in the workers; it should seed its random draws from ``index`` and
-        ``epoch`` (set :attr:`epoch` before each pass), so that the batches do not depend on
-        which worker loads them. The view has its own workers; this split is unchanged.
+        ``augment(image, target, index, epoch)`` gets each sample resized, cropped and in 0..1,
+        before normalization, with its target (its row of :attr:`labels`), in the workers, and
+        returns both; it should seed its random draws from ``index`` and ``epoch`` (set
+        :attr:`epoch` before each pass), so that the batches do not depend on which worker
+        loads them. The view has its own workers; this split is unchanged.
         """
         view = StreamedSplit.__new__(StreamedSplit)
         s = self.samples
@@ -229,7 +268,7 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     @property
     def labels(self) -> torch.Tensor:
-        """Every label, ``(N,)`` int64."""
+        """Every target, in the task's form (classification: ``(N,)`` int64)."""
         return self.samples.labels
 
     @property

@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from compressor.errors import UsageError
 
@@ -167,6 +167,17 @@ def reduce_totals(*values: float) -> list[float]:
     return all_reduce_sum(
         torch.tensor(values, dtype=torch.float64, device=_current.device)
     ).tolist()
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """Every rank's ``value`` (picklable), in rank order; ``[value]`` in one process."""
+    if not _current.enabled:
+        return [value]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * _current.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def average_gradients(params: Iterable[nn.Parameter]) -> None:

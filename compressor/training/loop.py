@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -29,13 +29,17 @@ from compressor.training.teacher_store import OutputStore
 from compressor.training.terms import WeightedLoss
 from compressor.training.trainer import Trainer
 
+if TYPE_CHECKING:
+    from compressor.task import Task
+
 
 @dataclass
 class FitResult:
     """What :func:`fit` measured.
 
     Attributes:
-        history: One entry per epoch: ``epoch``, ``loss``, ``val_accuracy``, ``seconds``.
+        history: One entry per epoch: ``epoch``, ``loss``, ``val_<metric>`` (``val_accuracy``,
+            ``val_map``), ``seconds``.
         samples_per_second: Training throughput over all epochs.
         teacher_cached: Whether the teachers' outputs were computed once and reused.
         adapters: The trained adapters (kept out of the model, so never exported).
@@ -118,17 +122,22 @@ def _train_epochs(
         total, count = trainer.train_epoch(
             data.train, epoch=epoch, epochs=epochs, bar=bar, checkpoint=checkpoint
         )
-        val_accuracy = trainer.validate(data.val, eval_batch_size)
+        val_metric = trainer.validate(data.val, eval_batch_size)
         progress.seen += count
         progress.history.append(
             {
                 "epoch": epoch,
                 "loss": total / max(count, 1),
-                "val_accuracy": val_accuracy,
+                f"val_{trainer.task.metric.key}": val_metric,
                 "seconds": time.perf_counter() - epoch_start,
             }
         )
-        bar.advance(0, epoch=f"{epoch}/{epochs}", loss=total / max(count, 1), val_acc=val_accuracy)
+        bar.advance(
+            0,
+            epoch=f"{epoch}/{epochs}",
+            loss=total / max(count, 1),
+            **{trainer.task.progress_name: val_metric},
+        )
         if checkpoint is not None and trainer.place.is_main:
             checkpoint.save(
                 epoch=epoch,
@@ -166,6 +175,7 @@ def fit(
     transfer: DataSplit | None = None,
     transfer_mode: str = "add",
     teacher_store: OutputStore | None = None,
+    task: Task | None = None,
 ) -> FitResult:
     """Train ``model`` in place.
 
@@ -203,6 +213,8 @@ def fit(
         teacher_store: Where a streamed split's reused teacher outputs are kept on disk
             (:mod:`compressor.training.teacher_store`); ``None``: a temporary folder, removed
             when training ends.
+        task: The run's task: its targets, metric (validated every epoch, recorded as
+            ``val_<metric>``) and sample transforms; ``None``: classification.
 
     A model with BatchNorm layers leaves out a lone last row of every epoch (see
     :mod:`compressor.training.passes`).
@@ -237,6 +249,7 @@ def fit(
         transfer=transfer,
         transfer_mode=transfer_mode,
         teacher_store=teacher_store,
+        task=task,
     )
     try:
         progress = _resume(trainer, checkpoint, bar=bar, epochs=epochs)

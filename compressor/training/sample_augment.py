@@ -80,20 +80,29 @@ class SampleAugment:
     Args:
         transform: The v2 pipeline (:func:`build_transform`).
         seed: The stage's seed.
+        task: The run's task: it applies the transform to a sample and its target
+            (:meth:`compressor.task.Task.transform_sample`); ``None``: the image alone.
     """
 
-    def __init__(self, transform: Any, seed: int) -> None:
+    def __init__(self, transform: Any, seed: int, task: Any = None) -> None:
         self.transform = transform
         self.seed = int(seed)
+        self.task = task
 
-    def __call__(self, image: torch.Tensor, index: int, epoch: int) -> torch.Tensor:
-        """``image`` ``(C, H, W)`` in 0..1, augmented as sample ``index`` is in ``epoch``."""
+    def __call__(
+        self, image: torch.Tensor, target: torch.Tensor, index: int, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image`` ``(C, H, W)`` in 0..1 and its target, augmented as sample ``index`` is in
+        ``epoch``."""
         # v2 transforms draw from torch's global generator; forking it keeps the caller's
         # stream (the in-memory path runs here, in the training process) untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_seed(self.seed, epoch, index))
-            out: torch.Tensor = self.transform(image)
-        return out.contiguous()
+            if self.task is None:
+                out = self.transform(image)
+            else:
+                out, target = self.task.transform_sample(self.transform, image, target)
+        return out.contiguous(), target
 
 
 class PerSample:
@@ -105,6 +114,7 @@ class PerSample:
         std: Per-channel standard deviation.
         image_size: ``(height, width)`` of the training inputs.
         seed: The stage's seed (each sample index gets its own stream, so ranks need none).
+        task: The run's task, which moves a sample's target with it (see :class:`SampleAugment`).
     """
 
     def __init__(
@@ -114,9 +124,10 @@ class PerSample:
         std: Sequence[float],
         image_size: Sequence[int],
         seed: int,
+        task: Any = None,
     ) -> None:
         transform = build_transform(config, image_size) if config is not None else None
-        self.augment = SampleAugment(transform, seed) if transform is not None else None
+        self.augment = SampleAugment(transform, seed, task) if transform is not None else None
         self.mean = torch.tensor([float(v) for v in mean], dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor([float(v) for v in std], dtype=torch.float32).view(-1, 1, 1)
         self._views: dict[int, StreamedSplit] = {}
@@ -140,19 +151,22 @@ class PerSample:
         return view
 
     def on_batch(
-        self, split: DataSplit, x: torch.Tensor, idx: torch.Tensor, epoch: int
-    ) -> torch.Tensor:
-        """``x``, normalized inputs of ``split``'s rows ``idx``, augmented sample by sample;
-        as given when ``split``'s workers already augmented them (see :meth:`source`)."""
+        self, split: DataSplit, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``, normalized inputs of ``split``'s rows ``idx``, and their targets ``y``,
+        augmented sample by sample; as given when ``split``'s workers already augmented them
+        (see :meth:`source`)."""
         if self.augment is None or _decodes(split) or x.dim() != 4:
-            return x
+            return x, y
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         images = (x * std + mean).clamp(0.0, 1.0)
-        rows = [
-            self.augment(image, int(index), epoch)
-            for image, index in zip(images, idx.tolist(), strict=True)
+        pairs = [
+            self.augment(image, target, int(index), epoch)
+            for image, target, index in zip(images, y, idx.tolist(), strict=True)
         ]
-        return ((torch.stack(rows) - mean) / std).contiguous()
+        augmented = torch.stack([image for image, _ in pairs])
+        targets = torch.stack([target for _, target in pairs]).to(y.device)
+        return ((augmented - mean) / std).contiguous(), targets
 
 
 def _decodes(split: DataSplit) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from torch import nn
@@ -32,3 +33,12 @@ class WeightedLoss:
     teacher_at: str = LOGITS
     adapter: str = "none"
     teacher_index: int | None = None
+
+
+def bind_losses(losses: Iterable[WeightedLoss], model: nn.Module) -> None:
+    """Tell every loss that must know the model it trains (a detector's anchor points, its
+    class count) which model that is: its ``bind(model)``, when it has one."""
+    for term in losses:
+        bind = getattr(term.module, "bind", None)
+        if callable(bind):
+            bind(model)

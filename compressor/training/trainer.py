@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from compressor import interrupt
 from compressor.data import Batch, DataBundle, DataSplit, head, worker_errors
 from compressor.errors import StageFailure
 from compressor.logs import get_logger
+from compressor.plugin.tasks import classification
 from compressor.schemas import OptimizerConfig
 from compressor.training import distributed
 from compressor.training.augment import Augmenter
@@ -33,7 +34,10 @@ from compressor.training.sample_augment import PerSample
 from compressor.training.teacher_cache import prepare_teacher_outputs
 from compressor.training.teacher_store import OutputStore
 from compressor.training.teachers import OutputLookup, TeacherOutputs, Teachers, outputs_reusable
-from compressor.training.terms import WeightedLoss
+from compressor.training.terms import WeightedLoss, bind_losses
+
+if TYPE_CHECKING:
+    from compressor.task import Task
 
 log = get_logger(__name__)
 
@@ -132,8 +136,10 @@ class Trainer:
         transfer: DataSplit | None = None,
         transfer_mode: str = "add",
         teacher_store: OutputStore | None = None,
+        task: Task | None = None,
     ) -> None:
         model.to(device)
+        self.task, self.data = task or classification(), data
         self.model, self.losses, self.device = model, losses, device
         self.batch_size, self.seed, self.num_classes = batch_size, seed, data.num_classes
         self.needs_teacher = any(term.needs_teacher for term in losses)
@@ -147,9 +153,12 @@ class Trainer:
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
-        self.per_sample = PerSample(augment, data.mean, data.std, data.input_shape[-2:], seed)
+        self.per_sample = PerSample(
+            augment, data.mean, data.std, data.input_shape[-2:], seed, self.task
+        )
         self.epochs = EpochBatches(batch_size, seed, self.generator, device, has_batchnorm(model))
         self.student_paths = [term.student_at for term in losses]
+        bind_losses(losses, model)
         self.adapters = build_adapters(model, losses, self.tutor, head(data.train, 2), device)
         self.adapter_params = [p for a in self.adapters.values() for p in a.parameters()]
         for adapter in self.adapters.values():
@@ -328,7 +337,7 @@ class Trainer:
             for step, (transfer, (idx, x, y)) in enumerate(served, start=1):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 origin = unlabelled if transfer and unlabelled is not None else source
-                x = self.per_sample.on_batch(origin, x, idx, epoch)
+                x, y = self.per_sample.on_batch(origin, x, y, idx, epoch)
                 x, targets = self.augmenter(x, y, self.num_classes)
                 loss = self.batch_loss(idx, x, targets, transfer)
                 if not torch.isfinite(loss):
@@ -345,9 +354,10 @@ class Trainer:
         return total, count
 
     def validate(self, split: DataSplit, batch_size: int) -> float:
-        """Accuracy on ``split``; under torchrun every rank must call it (they share the work)."""
+        """The task's headline metric on ``split``; under torchrun every rank must call it
+        (they share the work)."""
         score = evaluate_sharded if self.place.enabled else evaluate
-        return score(self.model, split, batch_size, self.device)
+        return score(self.model, split, batch_size, self.device, task=self.task, data=self.data)
 
 
 def _diverged(

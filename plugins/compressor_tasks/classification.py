@@ -69,7 +69,10 @@ class Classification(Task):
     name = "classification"
     outputs = ("logits",)
     default_loss = "ce"
-    batch_augment = True
+    default_distill_losses = (
+        {"name": "kd", "weight": 0.9, "options": {"temperature": 4.0}},
+        {"name": "ce", "weight": 0.1},
+    )
     target_shape = ()
     class_logits = True
     table_columns = ("rank", "class", "probability")
@@ -78,6 +81,11 @@ class Classification(Task):
     def metric(self) -> Metric:
         """Top-1 accuracy."""
         return Metric(key="accuracy", label="accuracy")
+
+    @property
+    def progress_name(self) -> str:
+        """``val_acc``, as the bars always said."""
+        return "val_acc"
 
     def collate(self, targets: Sequence[Any]) -> torch.Tensor:
         """Class indices as an int64 ``(N,)`` tensor."""
@@ -96,16 +104,16 @@ class Classification(Task):
         return None
 
     def kept_whole(self, model: nn.Module, num_classes: int) -> list[nn.Module]:
-        """The classifier: the last ``Linear`` (or 1x1 ``Conv2d``) with ``num_classes``
-        outputs."""
-        from torch import nn
+        """The classifier (:func:`compressor.model.heads.find_classifier`: ``fc``,
+        ``classifier``, ..., else the last ``Linear`` or ``Conv2d`` with ``num_classes``
+        outputs); none when the model has no such layer."""
+        from compressor.errors import UsageError
+        from compressor.model.heads import find_classifier
 
-        found: list[nn.Module] = []
-        for module in model.modules():
-            width = getattr(module, "out_features", getattr(module, "out_channels", None))
-            if isinstance(module, (nn.Linear, nn.Conv2d)) and width == num_classes:
-                found = [module]
-        return found
+        try:
+            return [model.get_submodule(find_classifier(model, num_classes))]
+        except UsageError:
+            return []
 
     def scorer(self, data: DataBundle) -> TopOneAccuracy:
         """Top-1 accuracy."""
