@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from compressor.recipe.models import Recipe
     from compressor.run.progress import Progress
     from compressor.schemas import ExporterRef, LossTerm, ModelRef, PrunerRef
+    from compressor.task import Task
     from compressor.training.epoch_checkpoint import EpochCheckpoint
 
 
@@ -61,17 +62,67 @@ class RunContext:
     teacher_cache: dict[Any, Any] = field(default_factory=dict)
     cache_dir: Path | None = None
     _data: DataBundle | None = None
+    _task: Task | None = None
+
+    @property
+    def task(self) -> Task:
+        """The run's task (:mod:`compressor.task`): the recipe's ``task:``, else the dataset's."""
+        if self._task is None:
+            self._task = build_task(self.recipe, self.registry)
+        return self._task
 
     @property
     def data(self) -> DataBundle:
-        """The recipe's dataset, loaded on first use, in memory or streamed as ``data`` says."""
+        """The recipe's dataset, loaded on first use, in memory or streamed as ``data`` says,
+        checked against the run's task."""
         if self._data is None:
-            from compressor.data import prepare_bundle
-
             ref = self.recipe.data
             record = self.registry.get("dataset", ref.dataset)
-            self._data = prepare_bundle(record.build(ref.parsed, seed=ref.split_seed), ref)
+            raw = record.build(ref.parsed, seed=ref.split_seed)
+            self._data = task_bundle(raw, record, ref, self.task)
         return self._data
+
+
+def build_task(recipe: Recipe, registry: Registry) -> Task:
+    """The task a recipe runs: its ``task:`` (validated), else its dataset's declared task."""
+    ref = getattr(recipe, "task", None)
+    if ref is None:
+        name = registry.get("dataset", recipe.data.dataset).task
+        return registry.get("task", name).build(None)
+    return registry.get("task", ref.name).build(ref.parsed)
+
+
+def task_bundle(
+    raw: DataBundle, record: Any, config: Any, task: Task, *, decode: bool = True
+) -> DataBundle:
+    """What a dataset plugin returned, as a run serves it for ``task``.
+
+    The bundle gets the run's task and the modality its record declares, then the recipe's
+    ``data`` section decides preprocessing and placement
+    (:func:`compressor.data.prepare_bundle`), and the task checks the targets.
+
+    Args:
+        raw: The dataset plugin's bundle.
+        record: The dataset plugin's record.
+        config: The recipe's ``data`` section.
+        task: The run's task.
+        decode: ``False`` (``compressor validate``) decodes no more than one sample.
+
+    Raises:
+        RecipeError: The dataset's targets do not suit the task (``data.dataset``), or
+            ``data.preprocess`` does not suit the dataset.
+    """
+    from compressor.data import prepare_bundle
+    from compressor.errors import RecipeError
+
+    raw.task = task.name
+    if raw.modality == "image":  # the default: the record declares what its samples are
+        raw.modality = getattr(record, "modality", "image")
+    data = prepare_bundle(raw, config, decode=decode, task=task)
+    problem = task.check_data(data)
+    if problem:
+        raise RecipeError("data.dataset", problem, value=config.dataset)
+    return data
 
 
 class StageContext:
@@ -92,6 +143,11 @@ class StageContext:
     def data(self) -> DataBundle:
         """The recipe's dataset."""
         return self.run.data
+
+    @property
+    def task(self) -> Task:
+        """The run's task: its metric, targets, deployed form (:class:`compressor.task.Task`)."""
+        return self.run.task
 
     @property
     def device(self) -> str:
@@ -129,6 +185,36 @@ class StageContext:
         path = self.run_dir / CHECKPOINT_DIR / f"{self.info.name}-{self._checkpoints}.pt"
         self._checkpoints += 1
         return EpochCheckpoint(path)
+
+    def score(self, model: Any, split: str = "val") -> dict[str, Any]:
+        """Every figure of the task's metric for ``model`` on the split named ``split``.
+
+        Choose on ``val``; report on ``test`` (what a stage decides must not read ``test``).
+
+        Returns:
+            The task scorer's figures (``{"accuracy": ...}``; ``{"map": ..., "map50": ...}``).
+        """
+        # The one place the SDK scores through compressor.training (allowed in pyproject.toml).
+        from compressor.training.evaluation import score
+
+        data = self.data
+        return score(
+            model,
+            data.split(split),
+            self.eval_batch_size,
+            self.device,
+            task=self.task,
+            data=data,
+        )
+
+    def evaluate(self, model: Any, split: str = "val") -> float:
+        """The task's headline figure for ``model`` on ``split`` (see :meth:`score`)."""
+        return float(self.score(model, split)[self.task.metric.key])
+
+    def figure(self, split: str) -> str:
+        """How ``metrics.json`` names the headline metric measured on ``split``
+        (``test_accuracy``, ``val_map``)."""
+        return f"{split}_{self.task.metric.key}"
 
     def input(self, slot: str) -> Any:
         """The artifact in input ``slot`` (a list for ``many`` slots, ``None`` when unset)."""
@@ -191,6 +277,7 @@ class StageContext:
             input_shape=tuple(data.input_shape),
             num_classes=data.num_classes,
             field=field or f"stages.{self.info.name}.model",
+            task=self.task,
         )
         if built.weights is not None:
             weights = built.weights.as_metrics()

@@ -60,6 +60,7 @@ class Plan:
             "seed": self.recipe.seed,
             "device": self.recipe.device,
             "precision": self.recipe.precision,
+            **({"task": self.recipe.task.model_dump(mode="json")} if self.recipe.task else {}),
             "data": data,
             "stages": [
                 {

@@ -31,10 +31,16 @@ if TYPE_CHECKING:
     from compressor.data import DataBundle
     from compressor.plan import Plan
     from compressor.plugin.registry import Registry
+    from compressor.task import Task
 
 
 def load_data(
-    plan: Plan, registry: Registry, *, progress: Any = None, decode: bool = True
+    plan: Plan,
+    registry: Registry,
+    *,
+    progress: Any = None,
+    decode: bool = True,
+    task: Task | None = None,
 ) -> DataBundle:
     """Load the recipe's dataset with its fixed split, in memory or streamed as ``data`` says.
 
@@ -43,17 +49,21 @@ def load_data(
         registry: Its registry.
         progress: Where the run prints which it chose (:func:`compressor.data.prepare_bundle`).
         decode: ``False`` (``compressor validate``) decodes no more than one sample.
+        task: The run's task (default: the recipe's, built here).
 
     Raises:
         RecipeError: The dataset plugin's factory cannot be imported (see
-            :func:`check_factories`), or ``data.preprocess`` does not apply to its data.
+            :func:`check_factories`), ``data.preprocess`` does not apply to its data, or its
+            targets do not suit the task.
     """
-    from compressor.data import prepare_bundle
+    from compressor.context import build_task, task_bundle
 
     ref = data_config(plan, registry)
     record = registry.get("dataset", ref.dataset)
     factory = imported_factory(record, record.factory, "data.dataset")
-    data = prepare_bundle(factory(ref.parsed, seed=ref.split_seed), ref, decode=decode)
+    task = task if task is not None else build_task(plan.recipe, registry)
+    raw = factory(ref.parsed, seed=ref.split_seed)
+    data = task_bundle(raw, record, ref, task, decode=decode)
     if progress is not None and data.placement is not None:
         progress.print(data.placement.line(data.name), markup=False, highlight=False)
     return data
@@ -234,6 +244,13 @@ class Preflight:
         self._by_ref: dict[int, nn.Module] = {}
 
     @cached_property
+    def task(self) -> Task:
+        """The recipe's task (its ``task:``, else the dataset's)."""
+        from compressor.context import build_task
+
+        return build_task(self.plan.recipe, self.registry)
+
+    @cached_property
     def architectures(self) -> dict[str, ModelRef]:
         """artifact name -> model reference (see :func:`artifact_architectures`)."""
         return artifact_architectures(self.plan)
@@ -257,6 +274,7 @@ class Preflight:
                 input_shape=tuple(self.data.input_shape),
                 num_classes=self.data.num_classes,
                 field=field,
+                task=self.task,
             ).model
         return self._by_ref[id(ref)]
 

@@ -169,6 +169,20 @@ class LossTerm(PluginRef):
         return []
 
 
+class TaskRef(PluginRef):
+    """The recipe's ``task:``: ``detection``, or ``{name: detection, options: {metric: map50}}``.
+
+    Unset, the dataset's own task (:attr:`compressor.records.DatasetPlugin.task`) is used.
+    """
+
+    kind: ClassVar[str] = "task"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
 class PrunerRef(PluginRef):
     """A pruning method: ``{name: magnitude, options: {ratio: 0.5}}``."""
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
     from compressor.records import ModelPlugin
     from compressor.schemas import ModelRef
+    from compressor.task import Task
 
 #: What a weights name looks like (``DEFAULT``, ``IMAGENET1K_V1``, timm's ``a1_in1k``); a
 #: value with a path separator or a suffix is always a file.
@@ -141,13 +142,21 @@ def normalization_mismatch(
 
 
 def _narrowed(
-    model: nn.Module, ref: ModelRef, input_shape: tuple[int, ...], num_classes: int, field: str
+    model: nn.Module,
+    ref: ModelRef,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    field: str,
+    task: Task | None,
 ) -> None:
     from compressor.model.width import scale_width
 
     assert ref.width is not None
     try:
-        keep = [model.get_submodule(find_classifier(model, num_classes))]
+        if task is None:
+            keep = [model.get_submodule(find_classifier(model, num_classes))]
+        else:
+            keep = task.kept_whole(model, num_classes)
         scale_width(model, ref.width, input_shape=input_shape, keep=keep)
     except UsageError as error:
         raise RecipeError(f"{field}.width", str(error), value=ref.width) from None
@@ -210,6 +219,7 @@ def build_model(
     input_shape: tuple[int, ...],
     num_classes: int,
     field: str = "model",
+    task: Task | None = None,
 ) -> BuiltModel:
     """Build the model a recipe's model entry describes, weights loaded.
 
@@ -219,6 +229,8 @@ def build_model(
         input_shape: Shape of one input of the data.
         num_classes: The data's classes (the model's outputs, whatever the weights had).
         field: The entry's recipe field, e.g. ``stages.student.model``, for messages.
+        task: The run's task: the layers ``width`` leaves whole are its
+            (:meth:`compressor.task.Task.kept_whole`); ``None``: the classifier.
 
     Returns:
         The model and what loading its weights did.
@@ -232,7 +244,7 @@ def build_model(
         ref.parsed, input_shape=tuple(input_shape), num_classes=num_classes
     )
     if ref.width is not None and ref.width < 1.0:
-        _narrowed(model, ref, tuple(input_shape), num_classes, field)
+        _narrowed(model, ref, tuple(input_shape), num_classes, field, task)
     if ref.weights is None:
         if ref.head == "replace":
             raise RecipeError(

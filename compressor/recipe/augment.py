@@ -156,6 +156,19 @@ class AugmentConfig(StrictModel):
     def _true_is_defaults(cls, value: Any) -> Any:
         return {} if value is True else None if value is False else value
 
+    def batch_keys(self) -> list[str]:
+        """The batch augmentation keys that are on (``shift`` to ``cutmix``)."""
+        on = {
+            "shift": self.shift > 0,
+            "flip": self.flip,
+            "rotate": self.rotate > 0,
+            "scale": self.scale > 0,
+            "elastic": self.elastic > 0,
+            "mixup": self.mixup > 0,
+            "cutmix": self.cutmix > 0,
+        }
+        return [key for key, active in on.items() if active]
+
     @property
     def per_sample(self) -> bool:
         """Whether any per-sample (torchvision) augmentation is on."""

@@ -24,7 +24,7 @@ from pydantic import (
 
 from compressor.errors import describe_value
 from compressor.recipe.augment import AugmentConfig
-from compressor.schemas import StrictModel
+from compressor.schemas import StrictModel, TaskRef
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 #: What a recipe error says a name must look like, instead of showing NAME_PATTERN.
@@ -273,6 +273,11 @@ class Recipe(StrictModel):
         default="fp32",
         description="fp32, or bf16: training forward passes and losses under bfloat16 autocast "
         "(for GPUs with bf16; correct but slow on CPU)",
+    )
+    task: TaskRef | None = Field(
+        default=None,
+        description="What the model predicts and how it is scored: a registered task "
+        "(classification, detection) or {name, options}; default: the dataset's own task.",
     )
     data: DataConfig
     stages: list[StageConfig] = Field(min_length=1)
