@@ -33,6 +33,12 @@ class ExportContext:
         preprocessing: The run's deployment preprocessing,
             :meth:`compressor.data.Preprocessing.describe` (resize, interpolation, center
             crop, value range, mean, std); ``None``: unknown (normalization alone is recorded).
+        task: The run's task (:mod:`compressor.task`); the model given to the exporter is the
+            task's deployed form.
+        outputs: The names of the deployed form's outputs, in order: the file's outputs.
+        task_metadata: What the task records about itself (:meth:`compressor.task.Task.metadata`:
+            a detector's postprocessing), for ``compressor predict``.
+        modality: What an input is (``image``, ``audio``), for ``compressor predict``.
     """
 
     input_shape: tuple[int, ...] = ()
@@ -44,6 +50,10 @@ class ExportContext:
     recipe_hash: str = ""
     artifact: str = ""
     preprocessing: dict[str, Any] | None = None
+    task: str = "classification"
+    outputs: tuple[str, ...] = ("logits",)
+    task_metadata: dict[str, Any] | None = None
+    modality: str = "image"
 
 
 def recipe_hash(resolved: Any) -> str:

@@ -9,23 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compressor.bench.limits import limit_cells, limits_of
-from compressor.bench.session import PROVIDER_NAMES, batch_of, make_session, onnx_accuracy
+from compressor.bench.session import PROVIDER_NAMES, batch_of, make_session, onnx_score
 from compressor.bench.timing import Cell, throughput_per_s, time_cells
 from compressor.data import DataSplit
+
+if TYPE_CHECKING:
+    from compressor.data import DataBundle
+    from compressor.task import Task
 
 
 @dataclass
 class _Prepared:
-    """One file ready to time: its input description, counts and accuracy."""
+    """One file ready to time: its input description, counts and the task's figures."""
 
     path: Path
     spec: Any
     params: int
     macs: int | None
-    accuracy: float
+    figures: dict[str, Any]
 
 
 def _prepare(
@@ -35,8 +39,10 @@ def _prepare(
     std: Any,
     batches: list[int],
     eval_batch_size: int,
+    scoring: tuple[Task | None, DataBundle | None],
 ) -> _Prepared:
-    """Check that ``path`` takes ``split``'s samples at ``batches``, count it, measure accuracy."""
+    """Check that ``path`` takes ``split``'s samples at ``batches``, count it, score it by the
+    task's metric (``scoring``: the task and its data)."""
     from compressor.errors import UsageError
     from compressor.onnx.inspection import (
         check_sample_shape,
@@ -57,14 +63,17 @@ def _prepare(
         raise UsageError(
             f"{path.name} has a fixed batch size of {fixed}: benchmark it at batch {fixed} only"
         )
-    accuracy = onnx_accuracy(
+    task, data = scoring
+    figures = onnx_score(
         make_session(path, providers=[PROVIDER_NAMES["cpu"]]),
         split,
         fixed or eval_batch_size,
         convert=lambda x: to_model_inputs(x, spec, mean, std),
         pad=fixed is not None,
+        task=task,
+        data=data,
     )
-    return _Prepared(path, spec, params, macs, accuracy)
+    return _Prepared(path, spec, params, macs, figures)
 
 
 def _file_cells(
@@ -126,7 +135,7 @@ def _results(
     head = [g for g in grid if g["provider"] == headline and g["threads"] == grid[0]["threads"]]
     latency, throughput = head[0], head[-1]
     return {
-        "accuracy": item.accuracy,
+        **item.figures,
         "input": {
             "dtype": item.spec.dtype,
             "shape": list(item.spec.shape),
@@ -161,8 +170,11 @@ def benchmark_files(
     rounds: int = 5,
     limits: bool = False,
     on_step: Callable[[str, float], None] | None = None,
+    task: Task | None = None,
+    data: DataBundle | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-    """Accuracy, and latency per provider, thread count and batch size, of several files.
+    """The task's metric, and latency per provider, thread count and batch size, of several
+    files.
 
     Every (file, provider, threads, batch) cell, and with ``limits`` the machine's references
     (:func:`compressor.bench.limits.limit_cells`), is timed in ``rounds`` interleaved rounds
@@ -184,10 +196,14 @@ def benchmark_files(
         warmup, repeat, min_seconds: Per cell, see :func:`~compressor.bench.timing.time_cells`.
         rounds: Interleaved rounds the timed calls are spread over.
         limits: Also time the per-call floor and the MatMul peak (when ``cpu`` is a provider).
-        on_step: Called after each accuracy pass (``accuracy``) and each round (``round``).
+        on_step: Called after each scoring pass (``accuracy``, or the task's metric key) and
+            each round (``round``).
+        task: The run's task, whose metric scores the files (default: classification).
+        data: The run's dataset (the task's scorer reads its classes and input shape).
 
     Returns:
-        ``(results, limits)``. ``results``: name -> ``accuracy``, ``input`` (dtype, shape,
+        ``(results, limits)``. ``results``: name -> the task's figures (``accuracy``;
+        ``map``, ``map50``, ...), ``input`` (dtype, shape,
         embedded), ``grid`` (one entry per provider, threads and batch: p50/p90/p95/p99/mean/min
         ms, runs, round_spread, throughput_per_s), the headline ``latency_batch``,
         ``latency_ms``, ``throughput_batch``, ``throughput_per_s``, ``runs``, ``file_bytes``,
@@ -202,9 +218,12 @@ def benchmark_files(
     step = on_step or (lambda name, value: None)
     batches = sorted(set(batch_sizes))
     prepared: dict[str, _Prepared] = {}
+    key = task.metric.key if task is not None else "accuracy"
     for name, path in paths.items():
-        prepared[name] = _prepare(Path(path), split, mean, std, batches, eval_batch_size)
-        step("accuracy", prepared[name].accuracy)
+        prepared[name] = _prepare(
+            Path(path), split, mean, std, batches, eval_batch_size, (task, data)
+        )
+        step(key, prepared[name].figures[key])
 
     cells, used = _file_cells(prepared, split, mean, std, batches, threads, providers)
     references = limit_cells(threads) if limits and "cpu" in providers else []

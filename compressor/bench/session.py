@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
-from compressor.bench.timing import RunsOnnx, run_arguments
+from compressor.bench.timing import RunsOnnx
 from compressor.data import DataSplit, batches, head, worker_errors
+
+if TYPE_CHECKING:
+    from compressor.data import DataBundle
+    from compressor.task import Task
 
 #: Short names of the execution providers, as recipes and metrics spell them.
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -101,14 +106,20 @@ def batch_of(split: DataSplit, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(x[rows])
 
 
-def onnx_accuracy(
+def onnx_score(
     session: RunsOnnx,
     split: DataSplit,
     batch_size: int,
     convert: Callable[[np.ndarray], np.ndarray] | None = None,
     pad: bool = False,
-) -> float:
-    """Top-1 accuracy of the model on ``split``, in batches of ``batch_size``.
+    *,
+    task: Task | None = None,
+    data: DataBundle | None = None,
+) -> dict[str, Any]:
+    """Every figure of the task's metric for the file on ``split``, in batches of ``batch_size``.
+
+    The file's outputs go to the task's scorer as they come out of onnxruntime: the one form
+    a PyTorch model's deployed outputs take in :func:`compressor.training.evaluation.score`.
 
     Args:
         session: The model.
@@ -117,26 +128,47 @@ def onnx_accuracy(
         convert: Turns normalized samples into the model's input (raw pixels for a model with
             embedded preprocessing, see :func:`compressor.onnx.inspection.to_model_inputs`).
         pad: Pad the last batch to ``batch_size`` (for graphs with a fixed batch size).
+        task: The run's task (default: classification).
+        data: The run's dataset (the task's scorer reads its classes and input shape).
 
     Returns:
-        The fraction of samples classified right (0..1); NaN for an empty split.
+        The scorer's figures (``{"accuracy": ...}``; ``{"map": ..., "map50": ...}``); NaN for
+        an empty split.
     """
-    if len(split) == 0:
-        return float("nan")
+    from compressor.plugin.tasks import classification
+
+    task = task or classification()
+    scorer = task.scorer(data)  # type: ignore[arg-type]
     name = session.get_inputs()[0].name
-    outputs: list[str] | None = None
-    correct = 0
     with worker_errors():
-        for _, batch, labels in batches(split, batch_size):
+        for _, batch, targets in batches(split, batch_size):
             chunk = batch.detach().cpu().numpy().astype(np.float32, copy=False)
             if convert is not None:
                 chunk = convert(chunk)
-            if outputs is None:
-                outputs, _ = run_arguments(session, chunk[:1])
             short = len(chunk)
             if pad and short < batch_size:
                 # A graph with a fixed batch size takes nothing else: pad, then drop the padding.
                 chunk = chunk[np.arange(batch_size) % short]
-            (logits,) = session.run(outputs, {name: np.ascontiguousarray(chunk)})
-            correct += int((logits[:short].argmax(axis=-1) == labels.numpy()).sum())
-    return correct / len(split)
+            outputs = session.run(None, {name: np.ascontiguousarray(chunk)})
+            scorer.update([output[:short] for output in outputs], targets.numpy())
+    figures: dict[str, Any] = scorer.compute()
+    return figures
+
+
+def onnx_accuracy(
+    session: RunsOnnx,
+    split: DataSplit,
+    batch_size: int,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
+    pad: bool = False,
+    *,
+    task: Task | None = None,
+    data: DataBundle | None = None,
+) -> float:
+    """The headline figure of :func:`onnx_score`: top-1 accuracy for classification (0..1),
+    the task's metric otherwise; NaN for an empty split."""
+    from compressor.plugin.tasks import classification
+
+    task = task or classification()
+    figures = onnx_score(session, split, batch_size, convert, pad, task=task, data=data)
+    return float(figures[task.metric.key])

@@ -39,14 +39,18 @@ class RunsOnnx(Protocol):
 def run_arguments(session: RunsOnnx, inputs: np.ndarray) -> tuple[list[str], dict[str, Any]]:
     """The output names and the input feed of a ``session.run`` call on ``inputs``.
 
+    Every output is asked for, so that a timed call does all the work a deployment's does (a
+    detector's boxes, scores and labels, its decoding and NMS included).
+
     Args:
-        session: A model with one input and its logits as first output.
+        session: A model with one input.
         inputs: The batch to feed it.
 
     Returns:
-        ``([first output's name], {input name: inputs})``.
+        ``([every output's name], {input name: inputs})``.
     """
-    return [session.get_outputs()[0].name], {session.get_inputs()[0].name: inputs}
+    names = [output.name for output in session.get_outputs()]
+    return names, {session.get_inputs()[0].name: inputs}
 
 
 def thread_label(threads: int | None) -> str:

@@ -75,7 +75,7 @@ def build_metadata(
     *,
     sample_shape: Sequence[int],
     input_name: str,
-    output_name: str,
+    output_names: Sequence[str],
     input_dtype: str,
     embedded: bool,
     raw_input: str,
@@ -86,7 +86,8 @@ def build_metadata(
 
     Args:
         sample_shape: The shape of one input sample, e.g. ``(1, 28, 28)``.
-        input_name, output_name: The graph's input and output names.
+        input_name: The graph's input name.
+        output_names: The graph's output names, in order (the task's).
         input_dtype: ``float32`` or ``uint8``.
         embedded: Whether normalization is inside the graph.
         raw_input: ``uint8`` or ``float`` (meaningful with ``embedded``).
@@ -106,10 +107,16 @@ def build_metadata(
         "input_shape": ["batch", *sample_shape],
         "input_dtype": input_dtype,
         "input_range": input_range(embedded, raw_input),
-        "output_name": output_name,
-        "output": "logits (unnormalized class scores; softmax for probabilities)",
+        "output_name": output_names[0],
+        "outputs": list(output_names),
         "normalization": "embedded" if embedded else "external",
+        "task": ctx.task,
+        "modality": ctx.modality,
     }
+    if ctx.task == "classification":
+        entries["output"] = "logits (unnormalized class scores; softmax for probabilities)"
+    if ctx.task_metadata:
+        entries["task_metadata"] = dict(ctx.task_metadata)
     if ctx.mean:
         entries["mean"] = [float(v) for v in ctx.mean]
         entries["std"] = [float(v) for v in ctx.std]

@@ -26,9 +26,9 @@ from compressor_exporters import OnnxOptions
 from compressor_exporters.example_batches import TRACE_BATCH, example_batches
 from compressor_exporters.metadata import build_metadata
 from compressor_exporters.onnx_file import finish_file
-from compressor_exporters.onnx_parity import onnx_parity, reference_logits, require_parity
+from compressor_exporters.onnx_parity import onnx_parity, reference_outputs, require_parity
 from compressor_exporters.preprocessing import EmbeddedPreprocessing, normalized, raw_pixels
-from compressor_exporters.torch_onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
+from compressor_exporters.torch_onnx import INPUT_NAME, export_onnx
 
 
 @dataclass
@@ -40,19 +40,23 @@ class _Prepared:
             preprocessing.
         trace_inputs: The batch traced, as ``model`` takes it.
         onnx_inputs: The parity batch as the file takes it (raw pixels when embedded).
-        expected: PyTorch's logits for the parity batch.
+        expected: PyTorch's outputs for the parity batch, one array per output.
         sample_shape: The shape of one sample.
+        output_names: The file's outputs (the task's; ``logits`` for classification).
     """
 
     model: nn.Module
     trace_inputs: torch.Tensor
     onnx_inputs: torch.Tensor
-    expected: np.ndarray
+    expected: list[np.ndarray]
     sample_shape: list[int]
+    output_names: tuple[str, ...]
 
 
 class OnnxExporter:
-    """Export a classifier to one self-contained ``.onnx`` file with a dynamic batch axis.
+    """Export a model's deployed form to one self-contained ``.onnx`` file with a dynamic batch
+    axis: a classifier's logits, a detector's boxes, scores and labels (the outputs the
+    export context names).
 
     Args:
         options: The validated :class:`~compressor_exporters.OnnxOptions`.
@@ -98,12 +102,14 @@ class OnnxExporter:
         facts: dict[str, Any] = {"exporter": "onnx"}
         with atomic_path(path) as tmp:
             method, fallback_reason = export_onnx(
-                prepared.model, prepared.trace_inputs, tmp, opts, caught
+                prepared.model, prepared.trace_inputs, tmp, opts, caught, prepared.output_names
             )
             entries = self._metadata(prepared, method, context)
             opset, graph_facts = finish_file(tmp, opts, method=method, metadata=entries)
             facts.update(graph_facts)
-            max_abs_error, top1 = onnx_parity(tmp, prepared.onnx_inputs.numpy(), prepared.expected)
+            max_abs_error, top1 = onnx_parity(
+                tmp, prepared.onnx_inputs.numpy(), prepared.expected, list(prepared.output_names)
+            )
             require_parity(
                 max_abs_error,
                 top1,
@@ -161,8 +167,9 @@ class OnnxExporter:
             model=export_model,
             trace_inputs=trace_inputs,
             onnx_inputs=onnx_parity_inputs,
-            expected=reference_logits(cpu_model, parity_inputs),
+            expected=reference_outputs(cpu_model, parity_inputs),
             sample_shape=list(inputs.shape[1:]),
+            output_names=tuple(context.outputs) if context is not None else ("logits",),
         )
 
     def _metadata(
@@ -172,7 +179,7 @@ class OnnxExporter:
         return build_metadata(
             sample_shape=prepared.sample_shape,
             input_name=INPUT_NAME,
-            output_name=OUTPUT_NAME,
+            output_names=list(prepared.output_names),
             input_dtype=str(prepared.onnx_inputs.numpy().dtype),
             embedded=self.options.embed_preprocessing,
             raw_input=self.options.raw_input,

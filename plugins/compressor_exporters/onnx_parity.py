@@ -1,7 +1,8 @@
 """The parity check: the exported file run in onnxruntime against the model run in PyTorch.
 
-The figures are the largest absolute logit difference and the fraction of samples whose top-1
-class agrees; :func:`require_parity` holds them to the ``onnx`` exporter's tolerances.
+The figures are the largest absolute difference over the outputs and the fraction of samples
+whose answer agrees (the top-1 class; a detector's labels: :mod:`compressor_exporters.parity`);
+:func:`require_parity` holds them to the ``onnx`` exporter's tolerances.
 """
 
 from __future__ import annotations
@@ -14,26 +15,24 @@ from torch import nn
 
 from compressor.errors import StageFailure, one_line
 from compressor_exporters import OnnxOptions
-from compressor_exporters.torch_onnx import INPUT_NAME, OUTPUT_NAME
+from compressor_exporters.parity import as_outputs, compare
+from compressor_exporters.torch_onnx import INPUT_NAME
 
 
-def reference_logits(model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
-    """What ``model`` answers for ``inputs`` in PyTorch, as float32 logits.
+def reference_outputs(model: nn.Module, inputs: torch.Tensor) -> list[np.ndarray]:
+    """What ``model`` answers for ``inputs`` in PyTorch, one array per output.
 
     Raises:
-        StageFailure: ``model`` does not return one tensor.
+        StageFailure: ``model`` returns something other than tensors.
     """
     with torch.no_grad():
-        expected = model(inputs)
-    if not isinstance(expected, torch.Tensor):
-        raise StageFailure(
-            f"ONNX export expects a model returning one logits tensor, got {type(expected).__name__}"
-        )
-    return expected.float().numpy()
+        return as_outputs(model(inputs))
 
 
-def onnx_parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
-    """Run ``path`` in onnxruntime on the CPU; return (max abs error, top-1 agreement)."""
+def onnx_parity(
+    path: Path, inputs: np.ndarray, expected: list[np.ndarray], output_names: list[str]
+) -> tuple[float, float]:
+    """Run ``path`` in onnxruntime on the CPU; return (max abs error, agreement)."""
     import onnxruntime as ort  # here, not at the top: validate imports this module
 
     session_options = ort.SessionOptions()
@@ -42,23 +41,13 @@ def onnx_parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[f
         session = ort.InferenceSession(
             str(path), session_options, providers=["CPUExecutionProvider"]
         )
-        (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs})
+        actual = session.run(output_names, {INPUT_NAME: inputs})
     except Exception as error:
         raise StageFailure(
             f"onnxruntime could not run the exported model at batch {len(inputs)}: "
             f"{one_line(error)}"
         ) from error
-    if actual.shape != expected.shape:
-        raise StageFailure(
-            f"ONNX output shape {list(actual.shape)} differs from PyTorch's "
-            f"{list(expected.shape)} at batch {len(inputs)}"
-        )
-    actual = actual.astype(np.float32, copy=False)
-    max_abs_error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-    top1 = (
-        float(np.mean(actual.argmax(axis=-1) == expected.argmax(axis=-1))) if len(actual) else 1.0
-    )
-    return max_abs_error, top1
+    return compare(expected, list(actual), batch=len(inputs))
 
 
 def require_parity(
@@ -74,8 +63,8 @@ def require_parity(
     """Fail unless the parity figures are within ``options``' ``atol`` and ``min_top1_agreement``.
 
     Args:
-        max_abs_error: Largest absolute logit difference (NaN fails).
-        top1: Fraction of samples whose top-1 class agrees.
+        max_abs_error: Largest absolute output difference (NaN fails).
+        top1: Fraction of samples whose answer agrees (the top-1 class).
         options: The tolerances; ``slim`` is named in the message when it ran.
         samples: How many samples the figures cover.
         file_name: The destination's name, for the message.

@@ -21,6 +21,7 @@ from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
 from compressor_exporters import TorchExportOptions
 from compressor_exporters.example_batches import TRACE_BATCH, example_batches
+from compressor_exporters.parity import as_outputs, compare
 
 
 class TorchExportExporter:
@@ -76,14 +77,13 @@ class TorchExportExporter:
             try:
                 loaded = torch.export.load(io.BytesIO(tmp.read_bytes())).module()
                 with torch.no_grad():
-                    actual = loaded(parity)
-                    expected = cpu_model(parity)
+                    actual = as_outputs(loaded(parity))
+                    expected = as_outputs(cpu_model(parity))
             except Exception as error:
                 raise StageFailure(
                     f"the saved program could not run at batch {len(parity)}: {one_line(error)}"
                 ) from error
-            max_abs_error = float((actual - expected).abs().max()) if actual.numel() else 0.0
-            top1 = float((actual.argmax(-1) == expected.argmax(-1)).float().mean())
+            max_abs_error, top1 = compare(expected, actual, batch=len(parity))
             if not (max_abs_error <= opts.atol) or not (top1 >= opts.min_top1_agreement):
                 raise StageFailure(
                     f"torch.export parity check failed for {Path(path).name}: max |pt2 - torch| = "
@@ -112,6 +112,8 @@ def _describe(context: ExportContext | None, sample_shape: list[int]) -> dict[st
         "std": list(ctx.std),
         "class_names": list(ctx.class_names),
         "preprocessing": ctx.preprocessing,
+        "task": ctx.task,
+        "outputs": list(ctx.outputs),
         "recipe": ctx.recipe_name,
         "recipe_hash": ctx.recipe_hash,
         "torch_version": torch.__version__,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import onnx  # imported where used: `compressor validate` imports this module, not onnx
 
 INPUT_NAME = "input"
+#: The output's name when the task says nothing else (classification's ``logits``).
 OUTPUT_NAME = "logits"
 #: Loggers of the exporters that report routine progress at INFO/WARNING level.
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "torch._dynamo", "onnxscript")
@@ -93,6 +94,7 @@ def export_onnx(
     target: Path,
     options: OnnxOptions,
     caught: list[str],
+    output_names: tuple[str, ...] = (OUTPUT_NAME,),
 ) -> tuple[str, str | None]:
     """Export ``model`` to ``target`` with the exporter ``options`` choose, falling back if allowed.
 
@@ -103,6 +105,7 @@ def export_onnx(
         target: The file written: one self-contained ONNX model.
         options: ``dynamo`` (``on``, ``off`` or ``auto``) and ``opset`` decide the exporter.
         caught: Collects the exporters' warning messages.
+        output_names: The graph's outputs, in the order the model returns them (the task's).
 
     Returns:
         ``(method, fallback reason)``: ``dynamo`` or ``torchscript``, and why auto mode did not
@@ -118,7 +121,7 @@ def export_onnx(
     can_fall_back = options.dynamo == "auto" and options.opset <= TORCHSCRIPT_MAX_OPSET
     if use_dynamo:
         try:
-            _export_once(True, model, trace_inputs, target, options.opset, caught)
+            _export_once(True, model, trace_inputs, target, options.opset, caught, output_names)
             return "dynamo", None
         except Exception as error:  # any exporter failure: fall back or report
             if not can_fall_back:
@@ -127,7 +130,7 @@ def export_onnx(
     else:
         reason = None
     try:
-        _export_once(False, model, trace_inputs, target, options.opset, caught)
+        _export_once(False, model, trace_inputs, target, options.opset, caught, output_names)
     except Exception as error:
         before = f"dynamo exporter: {reason}; " if reason else ""
         raise StageFailure(
@@ -143,6 +146,7 @@ def _export_once(
     target: Path,
     opset: int,
     caught: list[str],
+    output_names: tuple[str, ...],
 ) -> None:
     """Run one torch.onnx exporter and save its model as one file at ``target``.
 
@@ -152,12 +156,17 @@ def _export_once(
     with tempfile.TemporaryDirectory(prefix="compressor-onnx-") as scratch:
         raw = Path(scratch) / "model.onnx"
         with quiet_export(caught):
-            _run_torch_onnx(dynamo, model, trace_inputs, raw, opset)
+            _run_torch_onnx(dynamo, model, trace_inputs, raw, opset, output_names)
         _save_self_contained(raw, target)
 
 
 def _run_torch_onnx(
-    dynamo: bool, model: nn.Module, trace_inputs: torch.Tensor, raw: Path, opset: int
+    dynamo: bool,
+    model: nn.Module,
+    trace_inputs: torch.Tensor,
+    raw: Path,
+    opset: int,
+    output_names: tuple[str, ...],
 ) -> None:
     """Call ``torch.onnx.export`` with the dynamo or the TorchScript exporter, batch axis dynamic."""
     if dynamo:
@@ -167,7 +176,7 @@ def _run_torch_onnx(
             (trace_inputs,),
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(output_names),
             opset_version=opset,
             dynamic_shapes=({0: batch},),
             verbose=False,
@@ -182,9 +191,9 @@ def _run_torch_onnx(
             str(raw),
             dynamo=False,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(output_names),
             opset_version=opset,
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *output_names)},
         )
 
 

@@ -1,4 +1,5 @@
-"""The ``benchmark`` stage: accuracy, latency, throughput and size of ONNX files in onnxruntime.
+"""The ``benchmark`` stage: the task's metric (accuracy, mAP), latency, throughput and size of
+ONNX files in onnxruntime.
 
 Every model is compared with a reference (by default the first, usually the teacher), so the
 report can say "3.1x smaller, 2.4x faster, -0.8 accuracy points"; with the machine's own
@@ -25,22 +26,25 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return float(numerator) / float(denominator)
 
 
-def compute_ratios(this: dict[str, Any], ref: dict[str, Any]) -> dict[str, float | None]:
+def compute_ratios(
+    this: dict[str, Any], ref: dict[str, Any], key: str = "accuracy"
+) -> dict[str, float | None]:
     """How ``this`` model compares with the reference ``ref`` (both as logged per model).
 
-    Ratios are oriented so that > 1 means ``this`` is better (smaller, faster); the accuracy
-    delta is in percentage points, negative when ``this`` is less accurate.
+    Ratios are oriented so that > 1 means ``this`` is better (smaller, faster); the metric's
+    delta (``key``: ``accuracy``, ``map``) is in percentage points, negative when ``this``
+    scores lower, logged as ``<key>_delta_points``.
     """
     delta = None
-    if this["accuracy"] is not None and ref["accuracy"] is not None:
-        delta = 100.0 * (this["accuracy"] - ref["accuracy"])
+    if this.get(key) is not None and ref.get(key) is not None:
+        delta = 100.0 * (this[key] - ref[key])
     return {
         "size_ratio": _ratio(ref["file_bytes"], this["file_bytes"]),
         "params_ratio": _ratio(ref["params"], this["params"]),
         "macs_ratio": _ratio(ref["macs"], this["macs"]),
         "latency_speedup": _ratio(ref["latency_ms"]["p50"], this["latency_ms"]["p50"]),
         "throughput_ratio": _ratio(this["throughput_per_s"], ref["throughput_per_s"]),
-        "accuracy_delta_points": delta,
+        f"{key}_delta_points": delta,
     }
 
 
@@ -71,7 +75,9 @@ def resolve_reference(models: list[FileArtifact], reference: str | None) -> File
     )
 
 
-def int8_comparisons(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def int8_comparisons(
+    results: dict[str, dict[str, Any]], key: str = "accuracy"
+) -> list[dict[str, Any]]:
     """Each benchmarked INT8 file against the FP32 file it was quantized from, when both ran.
 
     Ratios are oriented like :func:`compute_ratios` (> 1: the INT8 file is better). ``slower``
@@ -93,7 +99,7 @@ def int8_comparisons(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
                 "fp32": fp32_name,
                 "quantization": m.get("quantization"),
                 "size_ratio": _ratio(f["file_bytes"], m["file_bytes"]),
-                "accuracy_delta_points": 100.0 * (m["accuracy"] - f["accuracy"]),
+                f"{key}_delta_points": 100.0 * (m[key] - f[key]),
                 "latency_batch": m["latency_batch"],
                 "latency_speedup": speedup,
                 "throughput_batch": m["throughput_batch"],
@@ -265,10 +271,13 @@ class BenchmarkStage:
             results[artifact.name] = _model_figures(ctx, opts, artifact, measured, limits)
 
         ref = results[reference.name]
+        key = ctx.task.metric.key
         for figures in results.values():
-            figures["ratios"] = compute_ratios(figures, ref)
+            figures["ratios"] = compute_ratios(figures, ref, key)
         ctx.log(
             reference=reference.name,
+            metric=key,
+            metric_label=ctx.task.metric.label,
             split=opts.split,
             models=results,
             threads=opts.threads,
@@ -277,7 +286,7 @@ class BenchmarkStage:
             providers=used,
             limits=limits,
             peak_matmul=list(PEAK_MATMUL),
-            int8=int8_comparisons(results),
+            int8=int8_comparisons(results, key),
         )
 
     def _time_all(
@@ -314,4 +323,6 @@ class BenchmarkStage:
                 rounds=opts.rounds,
                 limits=opts.limits and "cpu" in providers,
                 on_step=advance,
+                task=ctx.task,
+                data=data,
             )

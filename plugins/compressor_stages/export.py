@@ -1,10 +1,18 @@
-"""The ``export`` stage: write each input model to a deployable file, checked for parity."""
+"""The ``export`` stage: write each input model to a deployable file, checked for parity.
+
+What is exported is the task's deployed form of each model (:meth:`compressor.task.Task.deployable`:
+a classifier as it is, a detector with its decoding and NMS), with the task's output names and
+metadata. For a task whose targets say where things are (detection), the parity batch also
+holds an input with nothing in it: the data's mean image, all zeros once normalized.
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 from typing import Any
+
+import torch
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
@@ -24,8 +32,10 @@ class ExportStage:
         record, exporter = ctx.exporter(self.options.exporter)
         models = ctx.input("models")
         names = ctx.output_name("files")
-        data = ctx.data
+        data, task = ctx.data, ctx.task
         example = data.example_inputs(self.options.parity_samples)
+        if task.spatial:
+            example = torch.cat([example, torch.zeros_like(example[:1])])
         recipe = ctx.run.recipe
         base = ExportContext(
             input_shape=tuple(data.input_shape),
@@ -36,6 +46,10 @@ class ExportStage:
             recipe_name=str(getattr(recipe, "name", "")),
             recipe_hash=run_recipe_hash(ctx.run_dir, recipe),
             preprocessing=data.preprocessing.describe() if data.preprocessing else None,
+            task=task.name,
+            outputs=tuple(task.outputs),
+            task_metadata=task.metadata(data),
+            modality=data.modality,
         )
         exported = {}
         with ctx.progress(len(models), ctx.info.name) as bar:
@@ -43,8 +57,9 @@ class ExportStage:
                 model = copy.deepcopy(artifact.model).cpu().eval()
                 path = ctx.run_dir / file_name
                 context = dataclasses.replace(base, artifact=artifact.name)
+                deployed = task.deployable(model).eval()
                 # Exporters written before `context` existed are called without it.
-                facts = call_export(exporter, model, example, path, context)
+                facts = call_export(exporter, deployed, example, path, context)
                 meta = {
                     "params": count_parameters(model),
                     "macs": measure(model, example)[0],

@@ -25,8 +25,7 @@ from compressor.data import head
 from compressor.errors import RecipeError, UsageError, one_line
 from compressor.model.checkpoint import load_model
 from compressor.preflight import Preflight, model_field
-from compressor.training import evaluate
-from compressor_stages.model_output import count_parameters, spec_of
+from compressor_stages.model_output import count_parameters, spec_of, split_figures
 
 
 def check_fits(path: Path, extra: dict[str, Any], data: Any, field: str) -> None:
@@ -95,6 +94,11 @@ def load_preflight(info: StageInfo, checker: Preflight) -> None:
     path = Path(info.options.path).expanduser()
     try:
         if is_onnx(path):
+            if not checker.task.class_logits:
+                raise UsageError(
+                    f"an ONNX file teaches through class logits, and {checker.task.name} models "
+                    "do not output them; load its checkpoint (.pt) or its model with weights:"
+                )
             load_onnx_teacher(path, checker.data, field)
         else:
             _, extra = load_model(path, checker.registry)
@@ -132,17 +136,18 @@ class LoadStage:
         """Load, check it fits the data, measure in eval mode, publish."""
         model, spec, path, params = self._load(ctx)
         model = model.to(ctx.device).eval()
-        accuracy = evaluate(model, ctx.data.test, ctx.eval_batch_size, ctx.device)
+        figures = split_figures(ctx, model, "test")
         params = params if params >= 0 else count_parameters(model)
         name = ctx.output_name("model")
         source = str(path) if path is not None else str(self.options.model.weights)
-        ctx.log(artifact=name, source=source, test_accuracy=accuracy, params=params)
+        ctx.log(artifact=name, source=source, **figures, params=params)
+        headline = ctx.figure("test")
         ctx.publish(
             ModelArtifact(
                 name=name,
                 model=model,
                 spec=spec,
                 path=path,
-                meta={"params": params, "test_accuracy": accuracy},
+                meta={"params": params, headline: figures[headline]},
             )
         )

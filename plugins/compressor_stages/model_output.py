@@ -10,13 +10,19 @@ from compressor.artifacts import ModelArtifact
 from compressor.context import StageContext
 from compressor.errors import UsageError, format_choices
 from compressor.model.checkpoint import save_model
-from compressor.training import FitResult, WeightedLoss, evaluate, fit
+from compressor.training import FitResult, WeightedLoss, fit
 from compressor.training.passes import has_batchnorm, steps_per_pass
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
+
+
+def split_figures(ctx: StageContext, model: nn.Module, split: str) -> dict[str, Any]:
+    """The task's figures for ``model`` on ``split``, named by the split: ``test_accuracy``;
+    ``test_map``, ``test_map50``, ``test_per_class`` for detection."""
+    return {f"{split}_{key}": value for key, value in ctx.score(model, split).items()}
 
 
 def publish_model(
@@ -26,7 +32,7 @@ def publish_model(
     name = ctx.output_name("model")
     data = ctx.data
     model.eval()
-    test_accuracy = evaluate(model, data.test, ctx.eval_batch_size, ctx.device)
+    figures = split_figures(ctx, model, "test")
     params = count_parameters(model)
     path = save_model(
         model,
@@ -35,22 +41,24 @@ def publish_model(
         input_shape=list(data.input_shape),
         num_classes=data.num_classes,
     )
-    ctx.log(artifact=name, test_accuracy=test_accuracy, params=params)
+    ctx.log(artifact=name, **figures, params=params)
     if fit is not None:
+        val = ctx.figure("val")
         ctx.log(
             history=fit.history,
             samples_per_second=fit.samples_per_second,
             teacher_cached=fit.teacher_cached,
             teacher_backends=fit.teacher_backends,
             teacher_outputs=fit.teacher_outputs,
-            val_accuracy=fit.history[-1]["val_accuracy"] if fit.history else None,
+            **{val: fit.history[-1][val] if fit.history else None},
         )
+    headline = ctx.figure("test")
     artifact = ModelArtifact(
         name=name,
         model=model,
         spec=spec,
         path=path,
-        meta={"params": params, "test_accuracy": test_accuracy},
+        meta={"params": params, headline: figures[headline]},
     )
     ctx.publish(artifact)
     return artifact
@@ -106,6 +114,7 @@ def train_in_stage(
             transfer=transfer,
             transfer_mode=transfer_mode,
             teacher_store=teacher_store,
+            task=ctx.task,
         )
 
 

@@ -2,7 +2,7 @@
 BatchNorm statistics that match the data at the end.
 
 After training, a stage either recalibrates BatchNorm running statistics on training batches
-(``recalibrate_bn: {batches: N}``) and logs validation accuracy before and after, or checks
+(``recalibrate_bn: {batches: N}``) and logs the validation metric before and after, or checks
 that they did not fall behind: when the model scores much better on the validation split with
 each batch's own statistics than with its running ones, it warns and says to recalibrate.
 """
@@ -20,7 +20,7 @@ from compressor.context import StageContext
 from compressor.data import iterate_batches
 from compressor.model.batchnorm import batch_statistics, batchnorm_layers, recalibrate
 from compressor.model.freezing import frozen
-from compressor.training import evaluate
+from compressor.training.evaluation import as_arrays
 from compressor.training.features import find_module
 
 #: Validation accuracy lost to lagging running statistics beyond which a stage warns.
@@ -54,30 +54,32 @@ def recalibrate_in_stage(ctx: StageContext, model: nn.Module, batches: int) -> d
     """Recalibrate ``model``'s BatchNorm statistics on training batches, measuring around it.
 
     Returns:
-        ``batches`` used and the validation accuracy before and after (empty without
-        BatchNorm layers).
+        ``batches`` used and the validation metric before and after (``val_accuracy_before``,
+        ``val_accuracy_after``; empty without BatchNorm layers).
     """
     if not batchnorm_layers(model):
         return {}
-    data = ctx.data
-    before = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
+    before = ctx.evaluate(model, "val")
     used = recalibrate(model, _training_inputs(ctx), batches)
-    after = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
-    return {"batches": used, "val_accuracy_before": before, "val_accuracy_after": after}
+    after = ctx.evaluate(model, "val")
+    val = ctx.figure("val")
+    return {"batches": used, f"{val}_before": before, f"{val}_after": after}
 
 
 @torch.no_grad()
-def batch_statistics_accuracy(ctx: StageContext, model: nn.Module) -> float:
-    """Validation accuracy with BatchNorm normalizing by each batch's statistics, as in training."""
-    split = ctx.data.val
+def batch_statistics_metric(ctx: StageContext, model: nn.Module) -> float:
+    """The validation metric with BatchNorm normalizing by each batch's statistics, as in
+    training."""
+    split, task = ctx.data.val, ctx.task
     # Chunks of near-equal size, none of a single row (BatchNorm1d needs two in train mode).
     chunks = max(1, min(-(-len(split) // ctx.eval_batch_size), len(split) // 2))
-    correct = 0
+    scorer = task.scorer(ctx.data)
+    deployed = task.deployable(model)  # not put in eval mode: batch_statistics decides
     with batch_statistics(model):
         for rows in torch.arange(len(split)).tensor_split(chunks):
             x, y = split.take(rows).to(ctx.device), split.labels[rows]
-            correct += int((model(x).argmax(dim=1).cpu() == y).sum())
-    return correct / max(len(split), 1)
+            scorer.update(as_arrays(deployed(x)), y.numpy())
+    return float(scorer.compute()[task.metric.key])
 
 
 def settle_batchnorm(ctx: StageContext, model: nn.Module, options: Any) -> None:
@@ -93,12 +95,13 @@ def settle_batchnorm(ctx: StageContext, model: nn.Module, options: Any) -> None:
     if setting is not None:
         ctx.log(bn_recalibration=recalibrate_in_stage(ctx, model, setting.batches))
         return
-    running = evaluate(model, ctx.data.val, ctx.eval_batch_size, ctx.device)
-    batch = batch_statistics_accuracy(ctx, model)
+    running = ctx.evaluate(model, "val")
+    batch = batch_statistics_metric(ctx, model)
     if batch - running > LAG_WARNING:
-        ctx.log(bn_statistics_lag={"val_accuracy": running, "batch_statistics": batch})
+        ctx.log(bn_statistics_lag={ctx.figure("val"): running, "batch_statistics": batch})
+        label = ctx.task.metric.label
         ctx.run.progress.warn(
-            f"stages.{ctx.info.name}: validation accuracy is {running:.1%} with the BatchNorm "
+            f"stages.{ctx.info.name}: validation {label} is {running:.1%} with the BatchNorm "
             f"running statistics but {batch:.1%} with each batch's own: the statistics lag "
             "behind the data (low momentum, short schedule); add recalibrate_bn: {batches: 20} "
             "to the stage"

@@ -17,21 +17,11 @@ from compressor.context import StageContext
 from compressor.data import iterate_batches
 from compressor.errors import UsageError
 from compressor.model.pruning import PruneReport, PruneSettings, measure, prune_model
-from compressor.training import FitResult, WeightedLoss, evaluate
+from compressor.training import FitResult, WeightedLoss
 from compressor.training.features import find_module
+from compressor.training.terms import bind_losses
 from compressor_stages.model_output import build_losses, publish_model, train_in_stage
 from compressor_stages.model_training import recalibrate_in_stage
-
-
-def find_classifier(model: nn.Module, num_classes: int) -> nn.Module | None:
-    """The last Linear (or conv) layer producing ``num_classes`` outputs: never pruned."""
-    found: nn.Module | None = None
-    for module in model.modules():
-        if (isinstance(module, nn.Linear) and module.out_features == num_classes) or (
-            isinstance(module, nn.Conv2d) and module.out_channels == num_classes
-        ):
-            found = module
-    return found
 
 
 def resolve_modules(model: nn.Module, paths: list[str], field: str) -> list[nn.Module]:
@@ -45,6 +35,7 @@ def gradient_probe(
     """Accumulate the stage loss's gradients on ``batches`` training batches (for Taylor)."""
 
     def accumulate(model: nn.Module) -> None:
+        bind_losses(built, model)
         model.train()
         generator = torch.Generator().manual_seed(ctx.seed(1))
         for i, (_, x, y) in enumerate(
@@ -68,15 +59,12 @@ def gradient_probe(
     return accumulate
 
 
-def _layers_left_whole(
-    model: nn.Module, paths: list[str], field: str, num_classes: int
-) -> list[nn.Module]:
-    """The layers pruning must not touch: those ``ignored`` names, and the classifier."""
-    ignored = resolve_modules(model, paths, f"{field}.ignored")
-    classifier = find_classifier(model, num_classes)
-    if classifier is not None:
-        ignored.append(classifier)
-    return ignored
+def layers_left_whole(ctx: StageContext, model: nn.Module, paths: list[str]) -> list[nn.Module]:
+    """The layers pruning must not touch: those ``ignored`` names, and the task's output
+    layers (the classifier; a detector's class and box layers)."""
+    field = f"stages.{ctx.info.name}.ignored"
+    ignored = resolve_modules(model, paths, field)
+    return ignored + ctx.task.kept_whole(model, ctx.data.num_classes)
 
 
 def _checked_pruner(ctx: StageContext, opts: Any, model: nn.Module, field: str) -> Any:
@@ -142,16 +130,17 @@ def _pruning_figures(
     opts: Any,
     report: PruneReport,
     *,
-    before_acc: float,
-    pruned_acc: float,
+    val: str,
+    before: float,
+    pruned: float,
     macs: int,
     params: int,
 ) -> dict[str, Any]:
     """What the stage logs about pruning, ``fine_tuned_from`` aside.
 
-    The goal; sizes and validation accuracy before pruning (``before_acc``) and after it
-    (``macs`` and ``params`` of the pruned model, ``pruned_acc`` before fine-tuning); the
-    ratios and fractions reached; the steps taken.
+    The goal; sizes and the validation metric (named ``val``: ``val_accuracy``) before pruning
+    (``before``) and after it (``macs`` and ``params`` of the pruned model, ``pruned`` before
+    fine-tuning); the ratios and fractions reached; the steps taken.
     """
     return {
         "pruner": opts.pruner.name,
@@ -163,9 +152,9 @@ def _pruning_figures(
         "before": {
             "params": report.params_before,
             "macs": report.macs_before,
-            "val_accuracy": before_acc,
+            val: before,
         },
-        "pruned": {"params": params, "macs": macs, "val_accuracy": pruned_acc},
+        "pruned": {"params": params, "macs": macs, val: pruned},
         "params_ratio": report.params_before / max(params, 1),
         "macs_ratio": report.macs_before / max(macs, 1),
         "reached": {
@@ -193,11 +182,11 @@ class PruneStage:
         teacher = teacher_artifact.model if teacher_artifact is not None else original
         model = copy.deepcopy(original).to(ctx.device).eval()
 
-        ignored = _layers_left_whole(model, opts.ignored, field, data.num_classes)
+        ignored = layers_left_whole(ctx, model, opts.ignored)
         per_module = resolve_modules(model, list(opts.ratios), f"{field}.ratios")
         criterion = _checked_pruner(ctx, opts, model, field)
         example = data.example_inputs(2).to(ctx.device)
-        before_acc = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
+        before_metric = ctx.evaluate(model, "val")
 
         importance = criterion.importance()
         settings = _prune_settings(opts, per_module)
@@ -217,7 +206,7 @@ class PruneStage:
             gradient_fn=gradient_fn,
             between_steps=_fine_tune_between_steps(ctx, opts, model, teacher),
         )
-        pruned_acc = evaluate(model, data.val, ctx.eval_batch_size, ctx.device)
+        pruned_metric = ctx.evaluate(model, "val")
         if opts.recalibrate_bn is not None:
             # The layers' inputs changed with the channels removed before them.
             recalibrated = recalibrate_in_stage(ctx, model, opts.recalibrate_bn.batches)
@@ -231,7 +220,13 @@ class PruneStage:
         macs, params = measure(model, example)
         ctx.log(
             **_pruning_figures(
-                opts, report, before_acc=before_acc, pruned_acc=pruned_acc, macs=macs, params=params
+                opts,
+                report,
+                val=ctx.figure("val"),
+                before=before_metric,
+                pruned=pruned_metric,
+                macs=macs,
+                params=params,
             ),
             fine_tuned_from=teacher_artifact.name if teacher_artifact is not None else source.name,
         )

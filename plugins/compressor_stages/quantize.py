@@ -150,6 +150,7 @@ def _auto_copy(
         accuracy=accuracy,
         inputs={b: convert(batch_of(split, b)) for b in opts.auto_batches},
         opts=opts,
+        metric=(ctx.task.metric.key, ctx.task.metric.label),
     )
     if choice.kept == FP32:
         facts = {"quantized_ops": {}, "integer_input": False, "kept_fp32": []}
@@ -162,7 +163,8 @@ def _auto_copy(
         "reason": choice.reason,
         "candidates": candidates,
     }
-    return facts, candidates[FP32]["accuracy"], candidates[choice.kept]["accuracy"]
+    key = ctx.task.metric.key
+    return facts, candidates[FP32][key], candidates[choice.kept][key]
 
 
 def _quantize_and_measure(
@@ -186,7 +188,8 @@ def _quantize_and_measure(
 
     def accuracy(path: Path) -> float:
         session = make_session(path)
-        return onnx_accuracy(session, data.split(opts.split), ctx.eval_batch_size, convert)
+        split = data.split(opts.split)
+        return onnx_accuracy(session, split, ctx.eval_batch_size, convert, task=ctx.task, data=data)
 
     if opts.mode == "auto":
         facts, fp32, int8 = _auto_copy(ctx, opts, data, artifact, target, convert, accuracy)
@@ -194,20 +197,24 @@ def _quantize_and_measure(
         facts = _int8_copy(ctx, opts, data, artifact.path, target, convert, opts.mode)
         fp32, int8 = accuracy(artifact.path), accuracy(target)
     fp32_bytes = artifact.path.stat().st_size
+    key = ctx.task.metric.key
     return {
         "source": artifact.name,
         **facts,
         "split": opts.split,
-        "fp32_accuracy": fp32,
-        "int8_accuracy": int8,
-        "accuracy_delta_points": 100.0 * (int8 - fp32),
+        f"fp32_{key}": fp32,
+        f"int8_{key}": int8,
+        f"{key}_delta_points": 100.0 * (int8 - fp32),
         "fp32_bytes": fp32_bytes,
         "size_ratio": fp32_bytes / facts["file_bytes"],
     }
 
 
-def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any]) -> None:
-    """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points.
+def _guard_accuracy(
+    opts: Any, name: str, target: Path, figures: dict[str, Any], metric: tuple[str, str]
+) -> None:
+    """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points of the
+    task's metric (``metric``: its key and label).
 
     ``mode: auto`` never fails here: it kept no candidate that lost more.
 
@@ -216,19 +223,20 @@ def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any])
     """
     if opts.mode == "auto":
         return
-    drop = -figures["accuracy_delta_points"]
+    key, label = metric
+    drop = -figures[f"{key}_delta_points"]
     if opts.max_accuracy_drop is not None and drop > opts.max_accuracy_drop:
         target.unlink()
-        fp32, int8 = figures["fp32_accuracy"], figures["int8_accuracy"]
+        fp32, int8 = figures[f"fp32_{key}"], figures[f"int8_{key}"]
         raise StageFailure(
-            f"{name} lost {drop:.2f} accuracy points ({100 * fp32:.2f}% -> "
+            f"{name} lost {drop:.2f} {label} points ({100 * fp32:.2f}% -> "
             f"{100 * int8:.2f}%), more than max_accuracy_drop {opts.max_accuracy_drop:g}; "
             "try mode: static, per_channel: true, or more calibration_batches"
         )
 
 
 def _int8_artifact(
-    artifact: FileArtifact, name: str, target: Path, figures: dict[str, Any]
+    artifact: FileArtifact, name: str, target: Path, figures: dict[str, Any], key: str
 ) -> FileArtifact:
     """The published file, carrying its FP32 file's counts.
 
@@ -249,7 +257,7 @@ def _int8_artifact(
             "quantized_from": artifact.name,
             "precision": "fp32" if kept == FP32 else "int8",
             "quantization": kept,
-            "test_accuracy": figures["int8_accuracy"],
+            f"test_{key}": figures[f"int8_{key}"],
         },
     )
 
@@ -284,11 +292,12 @@ class QuantizeStage:
             for artifact, name in zip(models, names, strict=True):
                 target = ctx.run_dir / name
                 figures = _quantize_and_measure(ctx, opts, data, artifact, target)
-                _guard_accuracy(opts, name, target, figures)
+                metric = (ctx.task.metric.key, ctx.task.metric.label)
+                _guard_accuracy(opts, name, target, figures, metric)
                 results[name] = figures
-                ctx.publish(_int8_artifact(artifact, name, target, figures))
+                ctx.publish(_int8_artifact(artifact, name, target, figures, metric[0]))
                 if "reason" in figures:
                     line = f"{ctx.info.name}: {name} {figures['reason']}"
                     ctx.run.progress.print(line, markup=False, highlight=False, soft_wrap=True)
-                bar.advance(1, model=name, int8_accuracy=figures["int8_accuracy"])
+                bar.advance(1, model=name, **{f"int8_{metric[0]}": figures[f"int8_{metric[0]}"]})
         ctx.log(files=results, mode=opts.mode)

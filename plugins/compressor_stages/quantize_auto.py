@@ -50,7 +50,7 @@ class Candidate:
     Attributes:
         name: ``fp32`` or the INT8 mode that built it.
         path: The file; ``None`` when it could not be built.
-        accuracy: Top-1 accuracy on the stage's split (0..1).
+        accuracy: The task's headline metric on the stage's split (0..1: top-1 accuracy, mAP).
         facts: What :func:`~compressor_stages.quantize_onnx.quantize_file` said of it, and
             ``calibration_samples``.
         p50_ms: Median call per timed batch size, in milliseconds.
@@ -69,7 +69,7 @@ class Candidate:
         return {b: fp32.p50_ms[b] / ms for b, ms in self.p50_ms.items() if ms > 0}
 
     def delta_points(self, fp32: Candidate) -> float:
-        """Accuracy points gained against FP32 (negative: lost)."""
+        """Metric points gained against FP32 (negative: lost)."""
         return 100.0 * (self.accuracy - fp32.accuracy)
 
 
@@ -90,26 +90,33 @@ def _speedup_words(speedups: dict[int, float]) -> str:
     return ", ".join(f"{s:.2f}× at batch {b}" for b, s in sorted(speedups.items()))
 
 
-def describe(candidate: Candidate, fp32: Candidate) -> str:
-    """One candidate in a few words: its speedups and accuracy change, or why it was not built."""
+def describe(candidate: Candidate, fp32: Candidate, label: str = "accuracy") -> str:
+    """One candidate in a few words: its speedups and metric change (``label``: accuracy,
+    mAP), or why it was not built."""
     if candidate.error is not None:
         return f"{candidate.name}: not built ({candidate.error})"
     return (
-        f"{candidate.name}: {_speedup_words(candidate.speedups(fp32))}, accuracy "
+        f"{candidate.name}: {_speedup_words(candidate.speedups(fp32))}, {label} "
         f"{candidate.delta_points(fp32):+.2f} points"
     )
 
 
 def choose(
-    fp32: Candidate, int8: list[Candidate], *, max_drop: float | None, min_speedup: float
+    fp32: Candidate,
+    int8: list[Candidate],
+    *,
+    max_drop: float | None,
+    min_speedup: float,
+    label: str = "accuracy",
 ) -> Choice:
     """The fastest INT8 candidate that is accurate enough and faster everywhere, else FP32.
 
     Args:
         fp32: The FP32 file, timed and measured.
         int8: The INT8 candidates, timed at the same batch sizes (or with ``error`` set).
-        max_drop: Accuracy points a candidate may lose; ``None``: any.
+        max_drop: Metric points a candidate may lose; ``None``: any.
         min_speedup: How many times faster than FP32 a candidate must be at every batch size.
+        label: How the metric is named in the reason (``accuracy``, ``mAP@[.5:.95]``).
 
     Returns:
         The :class:`Choice`; its reason names the kept candidate's figures and every other's.
@@ -124,22 +131,22 @@ def choose(
         if accurate and fast:
             qualified.append((_geomean(list(speedups.values())), candidate))
     if max_drop is None:
-        limit = "any accuracy"
+        limit = f"any {label}"
     else:
-        limit = f"at most {max_drop:g} accuracy point{'' if max_drop == 1 else 's'} lost"
+        limit = f"at most {max_drop:g} {label} point{'' if max_drop == 1 else 's'} lost"
     if not qualified:
-        others = "; ".join(describe(c, fp32) for c in int8)
+        others = "; ".join(describe(c, fp32, label) for c in int8)
         return Choice(
             FP32,
             f"kept FP32: no INT8 candidate was {min_speedup:g}× faster at every batch size "
             f"with {limit} ({others})",
         )
     best = max(qualified, key=lambda pair: pair[0])[1]
-    others = "; ".join(describe(c, fp32) for c in int8 if c is not best)
+    others = "; ".join(describe(c, fp32, label) for c in int8 if c is not best)
     return Choice(
         best.name,
         f"kept {best.name} INT8: {_speedup_words(best.speedups(fp32))} faster than FP32, "
-        f"accuracy {best.delta_points(fp32):+.2f} points" + (f" ({others})" if others else ""),
+        f"{label} {best.delta_points(fp32):+.2f} points" + (f" ({others})" if others else ""),
     )
 
 
@@ -170,17 +177,20 @@ def time_candidates(
         candidate.p50_ms[batch_size] = figures["p50"]
 
 
-def candidate_figures(candidate: Candidate, fp32: Candidate) -> dict[str, Any]:
-    """One candidate's figures for ``metrics.json`` (batch sizes as text: JSON keys)."""
+def candidate_figures(
+    candidate: Candidate, fp32: Candidate, key: str = "accuracy"
+) -> dict[str, Any]:
+    """One candidate's figures for ``metrics.json`` (batch sizes as text: JSON keys); the
+    metric under its ``key`` (``accuracy``, ``map``)."""
     if candidate.error is not None or candidate.path is None:
         return {"error": candidate.error}
     figures: dict[str, Any] = {
         "file_bytes": candidate.path.stat().st_size,
-        "accuracy": candidate.accuracy,
+        key: candidate.accuracy,
     }
     figures["p50_ms"] = {str(b): ms for b, ms in sorted(candidate.p50_ms.items())}
     if candidate is not fp32:
-        figures["accuracy_delta_points"] = candidate.delta_points(fp32)
+        figures[f"{key}_delta_points"] = candidate.delta_points(fp32)
         figures["speedup"] = {str(b): s for b, s in sorted(candidate.speedups(fp32).items())}
         figures.update(candidate.facts)
     return figures
@@ -194,6 +204,7 @@ def quantize_auto(
     accuracy: Callable[[Path], float],
     inputs: dict[int, np.ndarray],
     opts: Any,
+    metric: tuple[str, str] = ("accuracy", "accuracy"),
 ) -> tuple[Choice, dict[str, Any], dict[str, Any]]:
     """Build every candidate, measure them next to ``source``, write the kept one to ``target``.
 
@@ -202,9 +213,10 @@ def quantize_auto(
         target: Where the kept file goes (the FP32 graph itself when FP32 is kept), atomically.
         build: ``build(mode, path)`` writes that INT8 candidate to ``path`` and returns its
             facts; a :class:`StageFailure` marks the candidate as not built.
-        accuracy: Top-1 accuracy of a file on the stage's split.
+        accuracy: The task's headline metric of a file on the stage's split.
         inputs: Batch size -> a batch as the file takes it, for the timing.
         opts: The stage's :class:`~compressor_stages.options.QuantizeOptions`.
+        metric: The metric's ``(key, label)``: how figures and the reason name it.
 
     Returns:
         The :class:`Choice`, every candidate's figures (``fp32`` first), and the kept
@@ -231,10 +243,13 @@ def quantize_auto(
             reasons = "; ".join(f"{c.name}: {c.error}" for c in int8)
             raise StageFailure(f"no INT8 candidate of {source.name} could be built ({reasons})")
         time_candidates([fp32, *int8], inputs, threads=opts.threads, seconds=opts.auto_seconds)
-        choice = choose(fp32, int8, max_drop=opts.accuracy_limit, min_speedup=opts.min_speedup)
+        key, label = metric
+        choice = choose(
+            fp32, int8, max_drop=opts.accuracy_limit, min_speedup=opts.min_speedup, label=label
+        )
         # Only built candidates are timed, and only timed ones can be chosen: kept has a file.
         kept = next((c for c in int8 if c.name == choice.kept and c.path), fp32)
         with atomic_path(target) as tmp:
             shutil.copyfile(kept.path or source, tmp)
-        figures = {c.name: candidate_figures(c, fp32) for c in [fp32, *int8]}
+        figures = {c.name: candidate_figures(c, fp32, key) for c in [fp32, *int8]}
     return choice, figures, kept.facts

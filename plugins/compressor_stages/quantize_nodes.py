@@ -227,12 +227,51 @@ def _fp32_by_block(proto: onnx.ModelProto, small: list[str], below: int) -> list
     return [n.name for n in nodes if n.name in kept]
 
 
+def float_tail(proto: onnx.ModelProto) -> list[str]:
+    """Names of the nodes after the graph's last weighted layers: what stays float always.
+
+    A node belongs to the tail when no weighted layer (``Conv``, ``Gemm``, ``MatMul`` with a
+    constant weight) is it or lies downstream of it: a detector's decoding, top-k and NMS, a
+    softmax after a classifier. Quantizing them gains nothing (they hold no weights) and
+    costs accuracy: static QDQ around a detector's final ``Sigmoid``/``Mul``/``Concat`` nodes
+    rounds its confidences to zero (ANCHORS, yolov5). A classifier ending in its ``Gemm`` has
+    no tail. Unnamed tail nodes are named first (the quantizer excludes nodes by name).
+    """
+    nodes = proto.graph.node
+    constants = {t.name for t in proto.graph.initializer}
+    constants |= {out for node in nodes if node.op_type == "Constant" for out in node.output}
+    consumers: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            consumers.setdefault(name, []).append(index)
+    layers = {
+        out
+        for node in nodes
+        if node.op_type in _WEIGHTED_OPS and len(node.input) > 1 and node.input[1] in constants
+        for out in node.output
+    }
+    feeds_weights = [False] * len(nodes)
+    # ONNX lists nodes in topological order: walking backwards sees consumers first.
+    for index in range(len(nodes) - 1, -1, -1):
+        node = nodes[index]
+        weighted = any(out in layers for out in node.output) or (
+            # A MatMul's bias (Gemm split by quant_pre_process) belongs to its layer.
+            node.op_type == "Add"
+            and any(name in layers for name in node.input)
+            and any(name in constants for name in node.input)
+        )
+        downstream = (j for out in node.output for j in consumers.get(out, ()))
+        feeds_weights[index] = weighted or any(feeds_weights[j] for j in downstream)
+    return [_name_unnamed(proto, i) for i, feeds in enumerate(feeds_weights) if not feeds]
+
+
 @dataclass(frozen=True)
 class NodeChoice:
     """What quantization does with a graph's quantizable nodes.
 
     Attributes:
-        kept_fp32: Names of the nodes left FP32 for their size (``nodes_to_exclude``).
+        kept_fp32: Names of the nodes left FP32 for their size, and the graph's float tail
+            (:func:`float_tail`): ``nodes_to_exclude``.
         int8: The quantizable nodes the quantizer turns into INT8; empty when an integer-input
             first layer is the only INT8 layer.
     """
@@ -250,14 +289,19 @@ def choose_nodes(
     (:func:`conv_blocks`): a block is quantized or kept FP32 whole, by its total weights, so
     INT8 and FP32 convolutions never alternate. A model of small layers only is quantized
     whole, since INT8 is what was asked for; with an integer-input first layer (already INT8)
-    the small layers stay FP32 even if none is left. Unnamed nodes left FP32 are named in
-    ``proto`` (the quantizer excludes nodes by name).
+    the small layers stay FP32 even if none is left. The float tail (:func:`float_tail`)
+    stays FP32 always. Unnamed nodes left FP32 are named in ``proto`` (the quantizer excludes
+    nodes by name).
     """
+    tail = float_tail(proto)
     kept = _fp32_by_block(proto, small_weight_nodes(proto, keep_fp32_below), keep_fp32_below)
-    rest = [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in kept]
+    quantizable = [
+        n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in tail
+    ]
+    rest = [n for n in quantizable if n.name not in kept]
     if not rest and not integer_first_layer:
-        kept, rest = [], [n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode]]
-    return NodeChoice(kept_fp32=kept, int8=rest)
+        kept, rest = [], quantizable
+    return NodeChoice(kept_fp32=kept + [n for n in tail if n not in kept], int8=rest)
 
 
 def quantized_op_counts(proto: onnx.ModelProto) -> dict[str, int]:

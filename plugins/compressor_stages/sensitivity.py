@@ -1,8 +1,9 @@
-"""The ``sensitivity`` stage: how accuracy falls with the pruning ratio, before fine-tuning.
+"""The ``sensitivity`` stage: how the task's metric falls with the pruning ratio, before
+fine-tuning.
 
 Run it on a trained model to choose a ratio: for every ratio (and, with ``per_layer``, for
-every prunable layer alone) it prunes a copy, measures validation accuracy, parameters and
-MACs, and writes ``<stage>.json``, ``<stage>.md`` and a ``<stage>.png`` plot.
+every prunable layer alone) it prunes a copy, measures the validation metric (accuracy, mAP),
+parameters and MACs, and writes ``<stage>.json``, ``<stage>.md`` and a ``<stage>.png`` plot.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from compressor.atomic import write_text
 from compressor.context import StageContext
 from compressor.errors import UsageError
 from compressor.model.pruning import PruneSettings, prune_model
-from compressor.training import WeightedLoss, evaluate
-from compressor_stages.prune import find_classifier, gradient_probe, resolve_modules
+from compressor.training import WeightedLoss
+from compressor_stages.prune import gradient_probe, layers_left_whole
 
 
 def _layers(model: nn.Module, ignored: list[nn.Module]) -> list[tuple[str, nn.Module]]:
@@ -45,9 +46,7 @@ class SensitivityStage:
     ) -> dict[str, float]:
         data = ctx.data
         pruned = copy.deepcopy(model)
-        ignored = resolve_modules(pruned, ignored_paths, f"stages.{ctx.info.name}.ignored")
-        classifier = find_classifier(pruned, data.num_classes)
-        ignored += [classifier] if classifier is not None else []
+        ignored = layers_left_whole(ctx, pruned, ignored_paths)
         if settings.ratio_dict:
             # ratio_dict holds modules of the original; map them onto the copy by path.
             paths = {m: n for n, m in model.named_modules()}
@@ -55,9 +54,10 @@ class SensitivityStage:
             settings.ratio_dict = {copies[paths[m]]: r for m, r in settings.ratio_dict.items()}
         gradients = None
         if criterion.needs_gradients:
-            # No teacher here: the labels' cross-entropy is the loss whose gradients rank channels.
-            ce = ctx.run.registry.get("loss", "ce")
-            labels_only = [WeightedLoss("ce", 1.0, ce.build(ce.options()), needs_teacher=False)]
+            # No teacher here: the task's supervised loss (cross-entropy) ranks the channels.
+            name = ctx.task.default_loss
+            loss = ctx.run.registry.get("loss", name)
+            labels_only = [WeightedLoss(name, 1.0, loss.build(loss.options()), needs_teacher=False)]
             gradients = gradient_probe(ctx, labels_only, pruned, self.options.calibration_batches)
         report = prune_model(
             pruned,
@@ -68,7 +68,7 @@ class SensitivityStage:
             gradient_fn=gradients,
         )
         return {
-            "val_accuracy": evaluate(pruned, data.val, ctx.eval_batch_size, ctx.device),
+            ctx.figure("val"): ctx.evaluate(pruned, "val"),
             "params_fraction": report.params_fraction,
             "macs_fraction": report.macs_fraction,
         }
@@ -81,11 +81,9 @@ class SensitivityStage:
         problem = criterion.check_model(model) if hasattr(criterion, "check_model") else None
         if problem:
             raise UsageError(f"stages.{ctx.info.name}.pruner.name: {problem}")
-        baseline = evaluate(model, ctx.data.val, ctx.eval_batch_size, ctx.device)
-
-        ignored = resolve_modules(model, opts.ignored, f"stages.{ctx.info.name}.ignored")
-        classifier = find_classifier(model, ctx.data.num_classes)
-        layers = _layers(model, ignored + ([classifier] if classifier is not None else []))
+        baseline = ctx.evaluate(model, "val")
+        val = ctx.figure("val")
+        layers = _layers(model, layers_left_whole(ctx, model, opts.ignored))
         targets: list[tuple[str, nn.Module | None]] = [("model", None)]
         if opts.per_layer:
             targets += layers
@@ -99,27 +97,28 @@ class SensitivityStage:
                         settings = PruneSettings(ratio=0.0, ratio_dict={layer: ratio})
                     point = self._point(ctx, model, criterion, settings, opts.ignored)
                     rows.append({"scope": scope, "ratio": ratio, **point})
-                    bar.advance(1, scope=scope, ratio=ratio, acc=point["val_accuracy"])
-        ctx.log(pruner=opts.pruner.name, baseline_val_accuracy=baseline, rows=rows)
+                    bar.advance(1, scope=scope, ratio=ratio, **{ctx.task.progress_name: point[val]})
+        ctx.log(pruner=opts.pruner.name, **{f"baseline_{val}": baseline}, rows=rows)
         self._write(ctx, baseline, rows)
 
     def _write(self, ctx: StageContext, baseline: float, rows: list[dict[str, Any]]) -> None:
         stem = ctx.run_dir / ctx.info.name
+        val, label = ctx.figure("val"), ctx.task.metric.label
         write_text(
             stem.with_suffix(".json"),
-            json.dumps({"baseline_val_accuracy": baseline, "rows": rows}, indent=2) + "\n",
+            json.dumps({f"baseline_{val}": baseline, "rows": rows}, indent=2) + "\n",
         )
         lines = [
             f"# Pruning sensitivity ({self.options.pruner.name}, no fine-tuning)",
             "",
-            f"Validation accuracy before pruning: {100 * baseline:.2f}%",
+            f"Validation {label} before pruning: {100 * baseline:.2f}%",
             "",
-            "| scope | ratio | val accuracy | Δ points | params kept | MACs kept |",
+            f"| scope | ratio | val {label} | Δ points | params kept | MACs kept |",
             "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| `{r['scope']}` | {r['ratio']:.2f} | {100 * r['val_accuracy']:.2f}% | "
-            f"{100 * (r['val_accuracy'] - baseline):+.2f} | {100 * r['params_fraction']:.1f}% | "
+            f"| `{r['scope']}` | {r['ratio']:.2f} | {100 * r[val]:.2f}% | "
+            f"{100 * (r[val] - baseline):+.2f} | {100 * r['params_fraction']:.1f}% | "
             f"{100 * r['macs_fraction']:.1f}% |"
             for r in rows
         ]
@@ -134,14 +133,14 @@ class SensitivityStage:
             points = [r for r in rows if r["scope"] == scope]
             axis.plot(
                 [p["ratio"] for p in points],
-                [100 * p["val_accuracy"] for p in points],
+                [100 * p[val] for p in points],
                 marker="o",
                 linewidth=2.5 if scope == "model" else 1.0,
                 label="whole model" if scope == "model" else scope,
             )
         axis.axhline(100 * baseline, color="grey", linestyle="--", linewidth=1, label="unpruned")
         axis.set_xlabel("pruning ratio (fraction of channels removed)")
-        axis.set_ylabel("validation accuracy (%)")
+        axis.set_ylabel(f"validation {label} (%)")
         axis.set_title(f"Pruning sensitivity: {self.options.pruner.name}, before fine-tuning")
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
