@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
 
 #: The kinds of registered things, in the order they are listed.
-KINDS = ("loss", "pruner", "exporter", "dataset", "model", "stage")
+KINDS = ("task", "loss", "pruner", "exporter", "dataset", "model", "stage")
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -56,18 +56,30 @@ class Deployment:
     class_names: list[str]
 
     def prepare(self, path: Path) -> np.ndarray:
-        """The graph's input ``(1, C, H, W)`` for the image file ``path``.
+        """The graph's input ``(1, C, H, W)`` for the image file ``path`` (see :meth:`read`).
 
         Raises:
             UsageError: The file cannot be read as an image.
         """
-        from PIL import Image, UnidentifiedImageError
+        return self.read(path)[0]
+
+    def read(self, path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+        """The graph's input ``(1, C, H, W)`` for the image file ``path``, and the image's own
+        ``(height, width)`` (to map what the model locates back onto it).
+
+        Raises:
+            UsageError: The file cannot be read as an image (a decompression bomb included).
+        """
+        from PIL import Image
 
         try:
             with Image.open(path) as opened:
                 image = opened.convert(_MODES[self.channels])
-        except (OSError, UnidentifiedImageError, ValueError) as error:
-            raise UsageError(f"{path}: cannot read it as an image ({error})") from None
+        # Any failure to decode, PIL's DecompressionBombError (no OSError) included.
+        except Exception as error:  # noqa: BLE001
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise UsageError(f"{path}: cannot read it as an image ({reason})") from None
+        original = (image.height, image.width)
         if self.resize is not None:
             image = image.resize(
                 _resized_size(image.size, self.resize), _filter(self.interpolation)
@@ -78,13 +90,13 @@ class Deployment:
             pixels = _center_crop(pixels, self.center_crop)
         chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))[None]
         if self.graph_input == "uint8 0..255":
-            return chw
+            return chw, original
         scaled = chw.astype(np.float32) / np.float32(255.0)
         if self.graph_input == "float 0..1":
-            return scaled
+            return scaled, original
         mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
-        return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32)
+        return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32), original
 
 
 def _filter(interpolation: str) -> Any:

@@ -20,6 +20,7 @@ from compressor.report.format import (
     format_spread,
     markdown_table,
 )
+from compressor.report.metric import Headline, stage_headline
 
 
 def limits_line(metrics: dict[str, Any]) -> str:
@@ -76,13 +77,14 @@ def int8_lines(metrics: dict[str, Any]) -> list[str]:
             f"{_same_graph(c.get('throughput_ratio'))} at batch {c.get('throughput_batch')})."
         )
     int8 = [c for c in metrics.get("int8", []) if c not in kept_fp32]
+    metric = stage_headline(metrics)
     for c in int8:
         at_latency = _faster_or_slower(c.get("latency_speedup"), c.get("slower"))
         at_throughput = _faster_or_slower(c.get("throughput_ratio"), c.get("slower_at_throughput"))
         lines.append(
             f"- `{c['int8']}` ({c.get('quantization') or 'INT8'} INT8) vs `{c['fp32']}` (FP32): "
-            f"{format_ratio(c.get('size_ratio'))} smaller file, accuracy "
-            f"{format_points(c.get('accuracy_delta_points'))} points; {at_latency} at batch "
+            f"{format_ratio(c.get('size_ratio'))} smaller file, {metric.label} "
+            f"{format_points(c.get(f'{metric.key}_delta_points'))} points; {at_latency} at batch "
             f"{c.get('latency_batch')}, {at_throughput} at batch {c.get('throughput_batch')}."
         )
     if any(c.get("slower") or c.get("slower_at_throughput") for c in int8):
@@ -157,16 +159,16 @@ def grid_section(models: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _figures_table(models: dict[str, Any]) -> list[str]:
-    """One row per model: accuracy, headline latency and throughput, counts, size; PyTorch
-    eager and the machine's limits when measured."""
+def _figures_table(models: dict[str, Any], metric: Headline) -> list[str]:
+    """One row per model: the task's metric (accuracy, mAP), headline latency and throughput,
+    counts, size; PyTorch eager and the machine's limits when measured."""
     first = next(iter(models.values()))
     lat_b, thr_b = first.get("latency_batch", 1), first.get("throughput_batch", "?")
     has_limits = any("limits" in m for m in models.values())
     has_eager = any("torch_latency_ms" in m for m in models.values())
     header = [
         "model",
-        "accuracy (onnxruntime)",
+        f"{metric.label} (onnxruntime)",
         f"p50 latency, batch {lat_b}",
         f"p95 latency, batch {lat_b}",
         f"throughput, batch {thr_b}",
@@ -185,7 +187,7 @@ def _figures_table(models: dict[str, Any]) -> list[str]:
         label = f"`{name}`" + (f" ({precision.upper()})" if precision != "fp32" else "")
         row = [
             label,
-            format_percent(m.get("accuracy")),
+            format_percent(m.get(metric.key)),
             format_ms(lat.get("p50")),
             format_ms(lat.get("p95")),
             format_per_s(m.get("throughput_per_s")),
@@ -206,11 +208,11 @@ def _figures_table(models: dict[str, Any]) -> list[str]:
     return markdown_table(header, rows)
 
 
-def _ratios_table(models: dict[str, Any]) -> list[str]:
+def _ratios_table(models: dict[str, Any], metric: Headline) -> list[str]:
     """One row per model: its ratios against the reference."""
     header = [
         "model",
-        "accuracy Δ (points)",
+        f"{metric.label} Δ (points)",
         "faster at p50",
         "throughput ×",
         "fewer parameters",
@@ -223,7 +225,7 @@ def _ratios_table(models: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 f"`{name}`",
-                format_points(r.get("accuracy_delta_points")),
+                format_points(r.get(f"{metric.key}_delta_points")),
                 format_ratio(r.get("latency_speedup")),
                 format_ratio(r.get("throughput_ratio")),
                 format_ratio(r.get("params_ratio")),
@@ -262,8 +264,9 @@ def benchmark_section(
     lines = [f"## Benchmark (`{stage}`)", "", setup, ""]
     if metrics.get("limits"):
         lines += [limits_line(metrics), ""]
-    lines += [*_figures_table(models), ""]
-    lines += [f"Ratios against `{reference}`:", "", *_ratios_table(models), ""]
+    metric = stage_headline(metrics)
+    lines += [*_figures_table(models, metric), ""]
+    lines += [f"Ratios against `{reference}`:", "", *_ratios_table(models, metric), ""]
     int8 = int8_lines(metrics)
     if int8:
         lines += ["INT8 next to FP32:", "", *int8, ""]

@@ -16,6 +16,7 @@ from compressor.report.format import (
     format_seconds,
     markdown_table,
 )
+from compressor.report.metric import Headline, run_headline
 
 #: What the report reads from the facts an exporter returns (``ExporterPlugin``'s ``export``),
 #: documented in docs/plugins/hooks.md. A key left out is written ``—``.
@@ -39,7 +40,7 @@ def _export_facts(file: str, f: dict[str, Any]) -> str:
     )
 
 
-def _file_facts(file: str, f: dict[str, Any]) -> str:
+def _file_facts(file: str, f: dict[str, Any], metric: Headline) -> str:
     """What an export or quantize stage says of one file it wrote.
 
     A quantize stage in ``mode: auto`` says which candidate it kept and why; when it kept
@@ -47,23 +48,25 @@ def _file_facts(file: str, f: dict[str, Any]) -> str:
     """
     if f.get("kept") == "fp32":
         return f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph"
-    if "int8_accuracy" in f:
+    key = metric.key
+    if f"int8_{key}" in f:
         label = f"auto: {f['kept']}" if f.get("kept") else f.get("mode")
         reason = f"; {f['reason']}" if f.get("reason") else ""
         return (
             f"`{file}` ({label} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
-            f"accuracy {format_percent(f.get('fp32_accuracy'))} → "
-            f"{format_percent(f.get('int8_accuracy'))} "
-            f"({format_points(f.get('accuracy_delta_points'))} points){reason}"
+            f"{metric.label} {format_percent(f.get(f'fp32_{key}'))} → "
+            f"{format_percent(f.get(f'int8_{key}'))} "
+            f"({format_points(f.get(f'{key}_delta_points'))} points){reason}"
         )
     return _export_facts(file, f)
 
 
-def _stage_facts(m: dict[str, Any]) -> list[str]:
+def _stage_facts(m: dict[str, Any], metric: Headline) -> list[str]:
     """A stage's headline figures, as phrases."""
     facts = []
-    if "test_accuracy" in m:
-        facts.append(f"test accuracy {format_percent(m['test_accuracy'])} (PyTorch)")
+    test, val = f"test_{metric.key}", f"val_{metric.key}"
+    if test in m:
+        facts.append(f"test {metric.label} {format_percent(m[test])} (PyTorch)")
     if "params" in m:
         facts.append(f"{format_count(m['params'])} parameters")
     if "before" in m and "pruned" in m:
@@ -71,14 +74,14 @@ def _stage_facts(m: dict[str, Any]) -> list[str]:
         facts.append(
             f"params {format_count(b.get('params'))} → {format_count(p.get('params'))}, "
             f"MACs {format_count(b.get('macs'))} → {format_count(p.get('macs'))}; "
-            f"val accuracy {format_percent(b.get('val_accuracy'))} → "
-            f"{format_percent(p.get('val_accuracy'))} pruned → "
-            f"{format_percent(m.get('val_accuracy'))} fine-tuned"
+            f"val {metric.label} {format_percent(b.get(val))} → "
+            f"{format_percent(p.get(val))} pruned → "
+            f"{format_percent(m.get(val))} fine-tuned"
         )
     if "samples_per_second" in m:
         cached = " (teacher outputs cached)" if m.get("teacher_cached") else ""
         facts.append(f"{m['samples_per_second']:,.0f} samples/s{cached}")
-    facts += [_file_facts(file, f) for file, f in m.get("files", {}).items()]
+    facts += [_file_facts(file, f, metric) for file, f in m.get("files", {}).items()]
     if "models" in m and m.get("type") == "benchmark":
         facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
     if "error" in m:
@@ -86,11 +89,12 @@ def _stage_facts(m: dict[str, Any]) -> list[str]:
     return facts
 
 
-def stages_section(stages: dict[str, Any]) -> list[str]:
+def stages_section(stages: dict[str, Any], metric: Headline | None = None) -> list[str]:
     """One row per stage: type, time, and its headline figures.
 
     Args:
         stages: The run's metrics per stage.
+        metric: The run's headline metric (default: accuracy).
 
     Returns:
         The section's lines.
@@ -102,7 +106,8 @@ def stages_section(stages: dict[str, Any]) -> list[str]:
             time_cell += f" (from cache; {format_seconds(m.get('original_seconds'))} when run)"
         elif m.get("resumed"):
             time_cell += " (completed before the run was resumed)"
-        rows.append([f"`{name}`", m.get("type", ""), time_cell, "; ".join(_stage_facts(m))])
+        facts = "; ".join(_stage_facts(m, metric or Headline()))
+        rows.append([f"`{name}`", m.get("type", ""), time_cell, facts])
     return ["## Stages", "", *markdown_table(["stage", "type", "time", "result"], rows), ""]
 
 
@@ -140,5 +145,5 @@ def render(metrics: dict[str, Any], plots: dict[str, list[str]] | None = None) -
     if plots.get("training"):
         lines += ["## Training curves", ""]
         lines += [f"![training curves]({p})" for p in plots["training"]] + [""]
-    lines += stages_section(stages)
+    lines += stages_section(stages, run_headline(metrics))
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compressor.atomic import atomic_path
+from compressor.report.metric import Headline, run_headline, stage_headline
 
 #: Above this ratio between the largest and the smallest file, the size plot's axis is logarithmic.
 LOG_SIZE_SPREAD = 20.0
@@ -99,20 +100,22 @@ def separate_labels(figure: Any, labels: list[Any]) -> None:
         placed.append(label.get_window_extent(renderer))
 
 
-def _benchmarked(stage: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _benchmarked(stage: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     return {
         name: m
         for name, m in stage.get("models", {}).items()
-        if m.get("accuracy") is not None and m.get("latency_ms", {}).get("p50") is not None
+        if m.get(key) is not None and m.get("latency_ms", {}).get("p50") is not None
     }
 
 
 def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
-    """Accuracy vs headline p50 latency of every file of a benchmark stage; ``None`` if none."""
-    models = _benchmarked(stage)
+    """The task's metric (accuracy, mAP) vs headline p50 latency of every file of a benchmark
+    stage, with the Pareto front; ``None`` if none."""
+    metric = stage_headline(stage)
+    models = _benchmarked(stage, metric.key)
     if not models:
         return None
-    points = {n: (m["latency_ms"]["p50"], 100.0 * m["accuracy"]) for n, m in models.items()}
+    points = {n: (m["latency_ms"]["p50"], 100.0 * m[metric.key]) for n, m in models.items()}
     front = pareto_front(points)
     figure = new_figure((6.4, 4.2))
     ax = figure.subplots()
@@ -143,8 +146,8 @@ def plot_accuracy_latency(stage: dict[str, Any], path: Path) -> Path | None:
     batch = next(iter(models.values())).get("latency_batch", 1)
     ax.set_xscale("log")
     ax.set_xlabel(f"p50 latency at batch {batch} (ms, onnxruntime, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy vs latency")
+    ax.set_ylabel(f"test {metric.label} (%)")
+    ax.set_title(f"{metric.label} vs latency")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     figure.tight_layout()
@@ -207,8 +210,13 @@ def moving_average(values: list[float | None], window: int) -> list[float | None
     return smoothed
 
 
-def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
-    """Loss and validation accuracy per epoch, one line per training stage; ``None`` if none."""
+def plot_training_curves(
+    stages: dict[str, Any], path: Path, metric: Headline | None = None
+) -> Path | None:
+    """Loss and the validation metric (``metric``: accuracy by default) per epoch, one line
+    per training stage; ``None`` if none."""
+    metric = metric or Headline()
+    val = f"val_{metric.key}"
     histories = {n: s["history"] for n, s in stages.items() if s.get("history")}
     if not histories:
         return None
@@ -219,9 +227,7 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
     for name, history in histories.items():
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         losses = [h.get("loss") for h in history]
-        accs = [
-            None if h.get("val_accuracy") is None else 100.0 * h["val_accuracy"] for h in history
-        ]
+        accs = [None if h.get(val) is None else 100.0 * h[val] for h in history]
         # Hundreds of noisy epochs drawn point by point hide the trend: a long stage is drawn
         # faint, with the trend (a trailing mean over a thirtieth of the run) on top.
         window = max(2, len(history) // 30) if len(history) > SMOOTH_ABOVE_EPOCHS else 0
@@ -236,8 +242,8 @@ def plot_training_curves(stages: dict[str, Any], path: Path) -> Path | None:
     loss_ax.set_ylabel("training loss")
     loss_ax.set_yscale("log")
     acc_ax.set_xlabel("epoch")
-    acc_ax.set_ylabel("validation accuracy (%)")
-    for ax, title in ((loss_ax, "training loss"), (acc_ax, "validation accuracy")):
+    acc_ax.set_ylabel(f"validation {metric.label} (%)")
+    for ax, title in ((loss_ax, "training loss"), (acc_ax, f"validation {metric.label}")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
@@ -262,7 +268,7 @@ def write_plots(run_dir: Path, metrics: dict[str, Any]) -> dict[str, list[Path]]
             plot_sizes(stage, run_dir / f"{name}_sizes.png"),
         ]
         drawn[name] = [f for f in files if f is not None]
-    curves = plot_training_curves(stages, run_dir / "training_curves.png")
+    curves = plot_training_curves(stages, run_dir / "training_curves.png", run_headline(metrics))
     if curves is not None:
         drawn["training"] = [curves]
     return drawn

@@ -46,6 +46,22 @@ def run_metrics(plan: Plan, context: RunContext, started: float, status: str) ->
     from compressor.training import distributed
 
     data = context._data.describe() if context._data is not None else {}
+    try:
+        task = context.task
+    except Exception:  # noqa: BLE001 - a run that failed before its task was known
+        task = None
+    described = (
+        {
+            "name": task.name,
+            "metric": {
+                "key": task.metric.key,
+                "label": task.metric.label,
+                "higher_is_better": task.metric.higher_is_better,
+            },
+        }
+        if task is not None
+        else {}
+    )
     return {
         "recipe": plan.recipe.name,
         "status": status,
@@ -60,6 +76,7 @@ def run_metrics(plan: Plan, context: RunContext, started: float, status: str) ->
             "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__,
         },
+        "task": described,
         "data": data,
         "stages": {
             s.name: {"type": s.type, **context.metrics.get(s.name, {})} for s in plan.stages
