@@ -29,8 +29,8 @@ Import everything from here; the modules behind it are:
 - :mod:`~compressor.testing.building`: a name, record, factory or object to the built plugin;
 - :mod:`~compressor.testing.loss`, :mod:`~compressor.testing.exporter` (with the write watcher
   of :mod:`~compressor.testing.write_watch`), :mod:`~compressor.testing.pruner`,
-  :mod:`~compressor.testing.dataset` and :mod:`~compressor.testing.stage`: one contract check
-  each;
+  :mod:`~compressor.testing.dataset`, :mod:`~compressor.testing.stage` and
+  :mod:`~compressor.testing.task`: one contract check each;
 - :mod:`~compressor.testing.tiny_recipe`: :func:`run_tiny_recipe`, a whole recipe run in-process
   with the lifecycle hook calls each plugin under test received;
 - :mod:`~compressor.testing.fixtures`: the pytest fixtures, imported here only when pytest is
@@ -44,6 +44,7 @@ from compressor.testing.exporter import check_exporter
 from compressor.testing.loss import check_loss
 from compressor.testing.pruner import check_pruner
 from compressor.testing.stage import StageCheckResult, check_stage
+from compressor.testing.task import check_task
 from compressor.testing.tiny import TINY_CLASSES as TINY_CLASSES
 from compressor.testing.tiny import TINY_INPUT_SHAPE as TINY_INPUT_SHAPE
 from compressor.testing.tiny import tiny_cnn, tiny_data_bundle, tiny_mlp
@@ -57,6 +58,7 @@ __all__ = [
     "check_loss",
     "check_pruner",
     "check_stage",
+    "check_task",
     "run_tiny_recipe",
     "tiny_cnn",
     "tiny_data_bundle",

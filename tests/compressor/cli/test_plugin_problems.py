@@ -128,7 +128,8 @@ def test_run_warns_once_about_each_unused_problem(
             "compressor_after_stage, compressor_before_stage, compressor_on_stage_error, "
             "compressor_register_datasets, compressor_register_exporters, "
             "compressor_register_losses, compressor_register_models, "
-            "compressor_register_pruners, compressor_register_stages; `compressor plugins` "
+            "compressor_register_pruners, compressor_register_stages, compressor_register_tasks; "
+            "`compressor plugins` "
             "lists it, --disable-plugin fake_typo hides it"
         ),
     ]
