@@ -1,0 +1,79 @@
+"""What an image file's header says: its size, bands and EXIF orientation, without decoding.
+
+PIL's ``Image.open`` reads the header alone. The boxes are normalized by these sizes, not by
+the annotation's (VOC XML ``<size>``, COCO ``width``/``height``), which real files get wrong.
+A JPEG or PNG whose end marker is missing, the usual sign of a truncated copy, is decoded to
+be sure it can be read (as :func:`compressor.data.images.unreadable` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Threads that read headers: opening files waits on the disk far more than on Python.
+PROBE_THREADS = 8
+#: The EXIF tag of the orientation.
+ORIENTATION_TAG = 0x0112
+#: How far from a file's end its end marker may sit (some writers pad the last bytes).
+TRAILER_SLACK = 64
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One image file's header.
+
+    Attributes:
+        height: Rows of the stored pixels (0 when unreadable).
+        width: Columns of the stored pixels.
+        bands: Channels of the stored pixels (1 grey or palette, 3 RGB, 4 RGBA or CMYK).
+        orientation: The EXIF orientation tag (1..8), 0 when there is none.
+        error: Why the file cannot be read, or ``None``.
+        missing: Whether the file does not exist.
+    """
+
+    height: int = 0
+    width: int = 0
+    bands: int = 0
+    orientation: int = 0
+    error: str | None = None
+    missing: bool = False
+
+
+def _truncated(path: Path, image_format: str | None) -> bool:
+    """Whether a JPEG or PNG lacks its end marker near the end of the file."""
+    marker = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}.get(image_format or "")
+    if marker is None:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - TRAILER_SLACK))
+        return marker not in handle.read()
+
+
+def probe(path: Path) -> Probe:
+    """Read ``path``'s header (and decode it when it looks truncated)."""
+    from PIL import Image
+
+    if not path.is_file():
+        return Probe(error="no such file", missing=True)
+    try:
+        with Image.open(path) as image:
+            if _truncated(path, image.format):
+                image.load()
+            orientation = int(image.getexif().get(ORIENTATION_TAG, 0) or 0)
+            width, height = image.size
+            bands = len(image.getbands())
+    except Exception as error:  # noqa: BLE001 - any failure to read is the answer
+        text = " ".join(str(error).split()) or type(error).__name__
+        return Probe(error=f"{type(error).__name__}: {text}")
+    return Probe(height=height, width=width, bands=bands, orientation=orientation)
+
+
+def probe_all(paths: Sequence[Path]) -> list[Probe]:
+    """:func:`probe` of every path, in order, read by a few threads."""
+    with ThreadPoolExecutor(PROBE_THREADS) as pool:
+        return list(pool.map(probe, paths))
