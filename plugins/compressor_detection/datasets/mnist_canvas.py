@@ -218,9 +218,8 @@ def _add_noise(canvases: np.ndarray, level: float, rng: np.random.Generator) -> 
     count, size = canvases.shape[0], canvases.shape[1]
     planes = rng.standard_normal((NOISE_PLANES, 2 * size, 2 * size), dtype=np.float32)
     planes = np.round(planes * (level * 255.0)).astype(np.int16)
-    choice = rng.integers(NOISE_PLANES, size=count)
-    offsets = rng.integers(0, size + 1, size=(count, 2))
-    for number, (plane, (dy, dx)) in enumerate(zip(choice.tolist(), offsets.tolist(), strict=True)):
-        canvas = canvases[number]
+    choices: list[int] = np.asarray(rng.integers(NOISE_PLANES, size=count)).tolist()
+    offsets: list[list[int]] = np.asarray(rng.integers(0, size + 1, size=(count, 2))).tolist()
+    for number, (plane, (dy, dx)) in enumerate(zip(choices, offsets, strict=True)):
         window = planes[plane, dy : dy + size, dx : dx + size]
-        canvas[...] = np.clip(canvas + window, 0, 255)
+        canvases[number] = np.clip(canvases[number] + window, 0, 255)
