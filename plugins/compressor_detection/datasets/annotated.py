@@ -49,7 +49,7 @@ class Entry:
         fmt: How its boxes are written.
         objects: Its objects.
         declared: ``(width, height)`` the annotation states, if any.
-        declared_bands: Channels the annotation states (VOC ``<depth>``), if any.
+        declared_depth: Channels the annotation states (VOC ``<depth>``: 1 grey, 3 colour).
         object_word: How messages name an object (``object``, ``annotation id``).
     """
 
@@ -59,7 +59,7 @@ class Entry:
     fmt: F.BoxFormat
     objects: list[RawObject]
     declared: tuple[int, int] | None = None
-    declared_bands: int | None = None
+    declared_depth: int | None = None
     object_word: str = "object"
 
 
@@ -172,12 +172,12 @@ def _note_declared(entry: Entry, probe: Probe, size: tuple[int, int], notes: Not
                 f"{size[0]}x{size[1]} (boxes are normalized by the image's own size)"
             )
             _log.warning("%s", notes.size_example)
-    if entry.declared_bands is not None and entry.declared_bands != probe.bands:
+    if entry.declared_depth is not None and (entry.declared_depth == 1) != probe.grey:
         notes.depth_disagrees += 1
         if not notes.depth_example:
             notes.depth_example = (
-                f"{entry.source} says depth {entry.declared_bands}, the image has "
-                f"{probe.bands} channels (every image is served as RGB)"
+                f"{entry.source} says depth {entry.declared_depth}, the image is "
+                f"{'grey' if probe.grey else 'colour'} (every image is served as RGB)"
             )
 
 
@@ -205,7 +205,7 @@ def _rows(
             continue
         if raw is None:
             faults.add(
-                F.BOX_MALFORMED, entry.field, f"{where}: its box is missing or not 4 numbers"
+                F.BOX_MALFORMED, entry.field, f"{where}: malformed box: missing or not 4 numbers"
             )
             continue
         fault, box = F.normalized_box(entry.fmt, raw, width, height)

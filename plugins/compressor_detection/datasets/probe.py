@@ -1,4 +1,4 @@
-"""What an image file's header says: its size, bands and EXIF orientation, without decoding.
+"""What an image file's header says: its size, colour and EXIF orientation, without decoding.
 
 PIL's ``Image.open`` reads the header alone. The boxes are normalized by these sizes, not by
 the annotation's (VOC XML ``<size>``, COCO ``width``/``height``), which real files get wrong.
@@ -17,6 +17,8 @@ from pathlib import Path
 PROBE_THREADS = 8
 #: The EXIF tag of the orientation.
 ORIENTATION_TAG = 0x0112
+#: PIL modes of grey pixels (what VOC's ``<depth>1</depth>`` means).
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 #: How far from a file's end its end marker may sit (some writers pad the last bytes).
 TRAILER_SLACK = 64
 
@@ -28,7 +30,7 @@ class Probe:
     Attributes:
         height: Rows of the stored pixels (0 when unreadable).
         width: Columns of the stored pixels.
-        bands: Channels of the stored pixels (1 grey or palette, 3 RGB, 4 RGBA or CMYK).
+        grey: Whether the stored pixels are grey (one channel, not a palette).
         orientation: The EXIF orientation tag (1..8), 0 when there is none.
         error: Why the file cannot be read, or ``None``.
         missing: Whether the file does not exist.
@@ -36,7 +38,7 @@ class Probe:
 
     height: int = 0
     width: int = 0
-    bands: int = 0
+    grey: bool = False
     orientation: int = 0
     error: str | None = None
     missing: bool = False
@@ -66,11 +68,11 @@ def probe(path: Path) -> Probe:
                 image.load()
             orientation = int(image.getexif().get(ORIENTATION_TAG, 0) or 0)
             width, height = image.size
-            bands = len(image.getbands())
+            grey = image.mode in GREY_MODES
     except Exception as error:  # noqa: BLE001 - any failure to read is the answer
         text = " ".join(str(error).split()) or type(error).__name__
         return Probe(error=f"{type(error).__name__}: {text}")
-    return Probe(height=height, width=width, bands=bands, orientation=orientation)
+    return Probe(height=height, width=width, grey=grey, orientation=orientation)
 
 
 def probe_all(paths: Sequence[Path]) -> list[Probe]:

@@ -182,12 +182,12 @@ def parse_xml(path: Path, field: str) -> Entry:
     if root.tag != "annotation":
         raise ValueError(f"root element <{root.tag}>, expected <annotation>")
     size = root.find("size")
-    declared, bands = None, None
+    declared, depth = None, None
     if size is not None:
         width, height = _number(size, "width"), _number(size, "height")
         declared = (int(width), int(height)) if width and height else None
-        depth = _number(size, "depth")
-        bands = int(depth) if depth else None
+        stated = _number(size, "depth")
+        depth = int(stated) if stated else None
     objects: list[RawObject] = []
     for ordinal, obj in enumerate(root.iter("object"), start=1):
         name = (obj.findtext("name") or "").strip()
@@ -200,7 +200,7 @@ def parse_xml(path: Path, field: str) -> Entry:
         fmt=F.VOC_BOXES,
         objects=objects,
         declared=declared,
-        declared_bands=bands,
+        declared_depth=depth,
     )
 
 
