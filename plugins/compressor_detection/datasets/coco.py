@@ -164,11 +164,12 @@ def _entries(
     for position, annotation in enumerate(annotations):
         entry = entries.get(annotation.get("image_id")) if isinstance(annotation, dict) else None
         if entry is None:
+            image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
             faults.add(
                 F.UNKNOWN_IMAGE,
                 field,
-                f"{path}: annotations[{position}] names no image of the file (image_id "
-                f"{annotation.get('image_id') if isinstance(annotation, dict) else None!r})",
+                f"{path}: annotations[{position}]: {F.UNKNOWN_IMAGE}: image_id {image_id!r} is "
+                "not among the file's images",
             )
             continue
         entry.objects.append(_object(annotation, names, position))

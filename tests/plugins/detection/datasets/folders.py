@@ -119,8 +119,10 @@ def small_coco(root: Path, count: int = 10) -> tuple[Path, Path]:
     next_id = 100
     for i in range(count):
         width, height = 24 + 3 * i, 50 - 2 * i
-        name = f"img{i:03d}.{'png' if i % 2 else 'jpg'}"
-        write_image(root / "images" / name, (width, height), ["RGB", "L", "RGBA"][i % 3], seed=i)
+        png = i % 2 == 1
+        name = f"img{i:03d}.{'png' if png else 'jpg'}"
+        mode = ["RGBA", "P", "L"][i % 3] if png else ["RGB", "L", "CMYK"][i % 3]
+        write_image(root / "images" / name, (width, height), mode, seed=i)
         images.append({"id": 10 + i, "file_name": name, "width": width, "height": height})
         if i % 3 == 2:
             continue
