@@ -255,11 +255,8 @@ def bundle(
                 f"the {split} split has no images ({len(found['train'])} training images left "
                 "after the checks); give more images, or a larger fraction",
             )
-    details = {
-        **details,
-        "images": {s: len(d) for s, d in splits.items()},
-        "boxes": {s: len(d.targets.rows) for s, d in splits.items()},
-    }
+    # The image counts are the bundle's split sizes, which metrics.json shows already.
+    details = {**details, "boxes": {s: len(d.targets.rows) for s, d in splits.items()}}
     return DataBundle(
         name=name,
         train=cast(DataSplit, splits["train"]),

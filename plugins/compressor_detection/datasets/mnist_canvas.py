@@ -10,6 +10,7 @@ options and seed give the same canvases.
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 import numpy as np
@@ -42,11 +43,10 @@ def load_mnist_detection(options: MnistDetectionOptions, seed: int) -> DataBundl
         The ``detection`` bundle of three :class:`~compressor_detection.datasets.samples.Canvases`
         (items: a PIL RGB canvas and its ``(M, 6)`` targets).
     """
-    pixels, labels = read_shipped(SHIPPED_FILE, CELL * CELL)
-    digits = pixels.reshape(-1, CELL, CELL)
+    digits, labels = shipped_digits()
     fractions = [1.0 - options.val_fraction - options.test_fraction]
     fractions += [options.val_fraction, options.test_fraction]
-    pools = stratified_split_indices(torch.from_numpy(labels), fractions, seed)
+    pools = stratified_split_indices(torch.tensor(labels), fractions, seed)
     counts = [len(part) for part in split_indices(options.images, fractions, seed)]
     splits = {}
     for number, (split, pool, count) in enumerate(zip(SPLITS, pools, counts, strict=True)):
@@ -62,13 +62,22 @@ def load_mnist_detection(options: MnistDetectionOptions, seed: int) -> DataBundl
         num_classes=10,
         class_names=list(DIGIT_CLASSES),
         details={
-            "images": {s: len(d) for s, d in splits.items()},
             "boxes": {s: len(d.targets.rows) for s, d in splits.items()},
             "digits": {s: len(p) for s, p in zip(SPLITS, pools, strict=True)},
         },
         task="detection",
         modality="image",
     )
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 shipped digits ``(N, 28, 28)`` uint8 and their labels, read once per process
+    (read-only: every split and every load shares them)."""
+    pixels, labels = read_shipped(SHIPPED_FILE, CELL * CELL)
+    digits = pixels.reshape(-1, CELL, CELL)
+    digits.flags.writeable = labels.flags.writeable = False
+    return digits, labels
 
 
 def draw_canvases(

@@ -38,7 +38,7 @@ def test_boxes_ids_crowd_and_empty_images(tmp_path: Path) -> None:
     # categories 1, 3, 7 in id order, whatever order the file lists them in
     assert data.class_names == ["person", "car", "zebra"] and data.num_classes == 3
     samples = every_sample(data)
-    assert len(samples) == 9 and sum(data.details["images"].values()) == 9
+    assert len(samples) == 9 and sum(data.describe()["sizes"].values()) == 9
     (height, width), target = samples["img000.jpg"]
     assert (height, width) == (50, 24)
     np.testing.assert_allclose(target[0], [2, 0, 0, 0.5, 0.5, 0], rtol=1e-6)
@@ -56,7 +56,7 @@ def test_crowd_and_empty_images_can_be_left_out_and_classes_subset(tmp_path: Pat
     base = {"annotations": str(annotations), "images": str(images)}
     no_crowd = load(**base, include_crowd=False, keep_empty=False)
     assert no_crowd.details["left_out"] == {"crowd boxes": 1, "images without boxes": 3}
-    assert sum(no_crowd.details["images"].values()) == 6
+    assert sum(no_crowd.describe()["sizes"].values()) == 6
     zebras = load(**base, classes=["zebra"], test_fraction=0.3)
     assert zebras.class_names == ["zebra"] and zebras.num_classes == 1
     rows = np.concatenate([zebras.split(s).targets.rows for s in ("train", "val", "test")])
@@ -79,7 +79,7 @@ def test_separate_validation_and_test_files(tmp_path: Path) -> None:
         val_images=str(val_images),
         test_fraction=0.2,
     )
-    assert data.details["images"] == {"train": 5, "val": 3, "test": 1}
+    assert data.describe()["sizes"] == {"train": 5, "val": 3, "test": 1}
     assert all(Path(data.val.sample_name(i)).parent == val_images for i in range(3))
 
 
@@ -142,7 +142,7 @@ def test_missing_and_unreadable_images_leave_the_image_out_when_skipped(tmp_path
         load(**options)
     data = load(**options, on_error="skip")
     assert data.details["skipped"] == {"missing image": 1, "unreadable image": 1}
-    assert sum(data.details["images"].values()) == 6
+    assert sum(data.describe()["sizes"].values()) == 6
 
 
 def test_files_that_are_not_coco_json_are_one_line_errors(tmp_path: Path) -> None:

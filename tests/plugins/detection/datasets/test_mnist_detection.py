@@ -20,7 +20,7 @@ def test_canvases_are_seeded_and_split_by_the_fractions() -> None:
     data = load(images=200, seed=3)
     again, other = load(images=200, seed=3), load(images=200, seed=4)
     assert data.task == "detection" and data.class_names == [str(d) for d in range(10)]
-    assert data.details["images"] == {"train": 130, "val": 30, "test": 40}
+    assert data.describe()["sizes"] == {"train": 130, "val": 30, "test": 40}
     for name in ("train", "val", "test"):
         np.testing.assert_array_equal(data.split(name).pixels, again.split(name).pixels)
         np.testing.assert_array_equal(data.split(name).targets.rows, again.split(name).targets.rows)

@@ -66,7 +66,7 @@ def test_modes_are_served_as_rgb_at_their_size_and_sizes_need_no_decoding(
     small_voc(tmp_path, 10)  # RGB, L, P, RGBA and CMYK images of ten sizes
     data = load(root=str(tmp_path))
     assert data.class_names == ["bird", "cat", "dog"]
-    assert sum(data.details["images"].values()) == 10
+    assert sum(data.describe()["sizes"].values()) == 10
     sizes = {}
     for name in ("train", "val", "test"):
         split = data.split(name)
@@ -119,12 +119,12 @@ def test_image_set_lists_make_the_splits(tmp_path: Path) -> None:
         "val": ["000004", "000005"],
         "test": ["000006", "000007", "000008"],
     }
-    assert data.details["images"] == {"train": 4, "val": 2, "test": 3}
+    assert data.describe()["sizes"] == {"train": 4, "val": 2, "test": 3}
     assert sum(data.details["boxes"].values()) == sum(
         len(data.split(s).targets.rows) for s in stems
     )
     unlisted = load(root=str(tmp_path), image_sets=False, val_fraction=0.2, test_fraction=0.2)
-    assert unlisted.details["images"] == {"train": 5, "val": 2, "test": 2}
+    assert unlisted.describe()["sizes"] == {"train": 5, "val": 2, "test": 2}
 
 
 def test_fractions_split_by_image_seeded(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_the_flat_layout_and_a_val_root(tmp_path: Path) -> None:
     small_voc(tmp_path / "val", 3, layout=("images", "annotations"))
     data = load(root=str(tmp_path / "train"), val_root=str(tmp_path / "val"), test_fraction=0.2)
     assert data.details["layout"] == "flat"
-    assert data.details["images"] == {"train": 5, "val": 3, "test": 1}
+    assert data.describe()["sizes"] == {"train": 5, "val": 3, "test": 1}
     assert all("val" in Path(data.val.sample_name(i)).parts for i in range(3))
 
 
@@ -218,7 +218,7 @@ def test_image_and_file_faults_leave_the_image_out_when_skipped(tmp_path: Path) 
         "missing image": 1,
         "unreadable image": 1,
     }
-    assert sum(data.details["images"].values()) == 6
+    assert sum(data.describe()["sizes"].values()) == 6
     for name, expected in (
         ("gone", "gone.jpg: the image not found"),
         ("torn", "torn.jpg: the image cannot be read"),
@@ -255,4 +255,4 @@ def test_folders_that_are_not_voc_are_one_line_errors(tmp_path: Path) -> None:
     custom = tmp_path / "custom"
     small_voc(custom, 6, layout=("pics", "xml"))
     data = load(root=str(custom), image_dir="pics", annotation_dir="xml")
-    assert data.details["layout"] == "custom" and sum(data.details["images"].values()) == 6
+    assert data.details["layout"] == "custom" and sum(data.describe()["sizes"].values()) == 6
