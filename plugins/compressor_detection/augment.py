@@ -262,7 +262,8 @@ def build_pipeline(config: DetectionAugmentConfig, size: tuple[int, int], has_bo
                 p=colour.p,
             )
         )
-    steps.append(v2.Resize(list(size), antialias=True))
+    if config.scale_jitter or (crop is not None and has_boxes):  # a flip keeps the size
+        steps.append(v2.Resize(list(size), antialias=True))
     steps.append(v2.SanitizeBoundingBoxes(min_size=config.min_box_size))
     return v2.Compose(steps)
 
