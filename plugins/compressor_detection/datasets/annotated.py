@@ -201,7 +201,11 @@ def _rows(
                 notes.leave_out("boxes of classes not listed")
             else:
                 listed = ", ".join(rules.classes[:12]) + (", ..." if len(index) > 12 else "")
-                faults.add(F.UNKNOWN_CLASS, entry.field, f"{where}: unknown class (not {listed})")
+                faults.add(
+                    F.UNKNOWN_CLASS,
+                    entry.field,
+                    f"{where}: unknown class (data.options.classes: {listed})",
+                )
             continue
         if raw is None:
             faults.add(
