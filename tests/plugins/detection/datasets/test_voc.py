@@ -153,6 +153,17 @@ def test_the_flat_layout_and_a_val_root(tmp_path: Path) -> None:
     assert data.details["layout"] == "flat"
     assert data.describe()["sizes"] == {"train": 5, "val": 3, "test": 1}
     assert all("val" in Path(data.val.sample_name(i)).parts for i in range(3))
+    voc_image(
+        tmp_path / "val",
+        "bad",
+        (40, 20),
+        [("dog", (5, 1, 4, 10), 0)],
+        layout=("images", "annotations"),
+    )
+    with pytest.raises(
+        RecipeError, match=r"^data.options.val_root: .*bad\.xml: object 1 \('dog'\): empty"
+    ):
+        load(root=str(tmp_path / "train"), val_root=str(tmp_path / "val"))
 
 
 def test_difficult_boxes_are_flagged_or_left_out(tmp_path: Path) -> None:
@@ -256,3 +267,32 @@ def test_folders_that_are_not_voc_are_one_line_errors(tmp_path: Path) -> None:
     small_voc(custom, 6, layout=("pics", "xml"))
     data = load(root=str(custom), image_dir="pics", annotation_dir="xml")
     assert data.details["layout"] == "custom" and sum(data.describe()["sizes"].values()) == 6
+
+
+def test_exif_orientation_is_counted_and_applied_on_request(tmp_path: Path) -> None:
+    from PIL import Image, ImageOps
+
+    small_voc(tmp_path, 4)
+    # stored 40 wide, 20 high, tagged "rotate 90 degrees clockwise to view" (orientation 6);
+    # the box was drawn on the rotated, 20 x 40 view: its left half
+    xml = voc_image(tmp_path, "phone", (40, 20), [("dog", (1, 1, 10, 40), 0)], stated=(20, 40))
+    stored = tmp_path / "JPEGImages" / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with Image.open(stored) as image:
+        image.load()
+        image.save(stored, exif=exif)
+    ignored = load(root=str(tmp_path), on_error="skip")
+    assert ignored.details["exif_oriented_images"] == 1
+    assert ignored.details["skipped"] == {"box outside the image": 1}  # 40 > 20 + 1 as stored
+    applied = load(root=str(tmp_path), exif_orientation="apply")
+    split, i = find(applied, "phone.jpg")
+    assert (
+        split.sizes[i].tolist() == [40, 20] and "annotation_size_disagrees" not in applied.details
+    )
+    np.testing.assert_allclose(split.targets[i][0, 1:5], [0, 0, 0.5, 1])
+    with Image.open(stored) as original:
+        expected = ImageOps.exif_transpose(original).convert("RGB")
+    served = split[i][0]
+    assert served.size == (20, 40)
+    assert np.array_equal(np.asarray(served), np.asarray(expected)), xml
