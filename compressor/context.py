@@ -83,11 +83,21 @@ class RunContext:
         return self._data
 
 
-def build_task(recipe: Recipe, registry: Registry) -> Task:
-    """The task a recipe runs: its ``task:`` (validated), else its dataset's declared task."""
+def build_task(recipe: Recipe, registry: Registry | None) -> Task:
+    """The task a recipe runs: its ``task:`` (validated), else its dataset's declared task.
+
+    A context made by hand, without a registry or a dataset (a stage driven outside a run),
+    scores classification, as compressor did before tasks.
+    """
     ref = getattr(recipe, "task", None)
+    dataset = getattr(getattr(recipe, "data", None), "dataset", None)
+    if registry is None or (ref is None and dataset is None):
+        # The one place the SDK reaches the plugin layer (allowed in pyproject.toml).
+        from compressor.plugin.tasks import classification
+
+        return classification()
     if ref is None:
-        name = registry.get("dataset", recipe.data.dataset).task
+        name = registry.get("dataset", str(dataset)).task
         return registry.get("task", name).build(None)
     return registry.get("task", ref.name).build(ref.parsed)
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from pydantic import BaseModel
     from torch import nn
 
     from compressor.data import DataBundle
@@ -151,6 +152,24 @@ class Task:
 
     def check_data(self, data: DataBundle) -> str | None:
         """Why this task cannot use ``data`` (its targets have another form), or ``None``."""
+        return None
+
+    #: The schema of the task's own per-sample augmentation keys in ``data.augment`` (a
+    #: pydantic model; detection's ``horizontal_flip``, ``iou_crop``, ...), or ``None``.
+    augment_options: type[BaseModel] | None = None
+
+    def sample_augment(self, options: Any, seed: int) -> Any:
+        """The training split's per-sample augmentation from the task's own keys, or ``None``.
+
+        Args:
+            options: The task's keys of ``data.augment``, validated by :attr:`augment_options`.
+            seed: The stage's seed.
+
+        Returns:
+            A picklable ``augment(sample, target, index, epoch) -> (sample, target)`` that
+            seeds its draws from ``(seed, epoch, index)`` and returns the target in the shape
+            given (its row of the split's targets), or ``None``: no augmentation of its own.
+        """
         return None
 
     def transform_sample(

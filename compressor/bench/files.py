@@ -176,6 +176,10 @@ def benchmark_files(
     """The task's metric, and latency per provider, thread count and batch size, of several
     files.
 
+    It is one piece: most of its length documents the keyword arguments that the benchmark
+    stage and ``compressor bench`` pass by name; the work is in :func:`_prepare`,
+    :func:`_file_cells` and :func:`_grids`.
+
     Every (file, provider, threads, batch) cell, and with ``limits`` the machine's references
     (:func:`compressor.bench.limits.limit_cells`), is timed in ``rounds`` interleaved rounds
     (:func:`~compressor.bench.timing.time_cells`): files and references measured in one call

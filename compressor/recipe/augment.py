@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from compressor.errors import describe_value
 from compressor.schemas import StrictModel
@@ -101,7 +101,17 @@ class AugmentConfig(StrictModel):
     ``random_resized_crop``, ``color_jitter``, ``rand_augment`` and ``trivial_augment`` transform
     each sample (torchvision.transforms.v2), in the data loader's workers on a streamed split.
     The teacher sees the very same augmented or mixed batch as the student.
+
+    A task may add per-sample keys of its own (detection: ``horizontal_flip``,
+    ``scale_jitter``, ``iou_crop``, ``photometric``, which move the boxes with the pixels):
+    they are kept here as extra keys and validated by the task's schema when the recipe is
+    resolved (:attr:`compressor.task.Task.augment_options`); a key no schema knows is an error
+    listing the valid ones.
     """
+
+    # Extra keys are the task's (validated when the task is known); see the docstring.
+    model_config = ConfigDict(extra="allow")
+    _task_options: Any = PrivateAttr(default=None)
 
     shift: int = Field(
         default=0, ge=0, description="Random translation by up to this many pixels (pad and crop)."
@@ -171,8 +181,30 @@ class AugmentConfig(StrictModel):
 
     @property
     def per_sample(self) -> bool:
-        """Whether any per-sample (torchvision) augmentation is on."""
+        """Whether any per-sample (torchvision) augmentation of these keys is on (the task's
+        own keys aside)."""
         return (
             bool(self.random_resized_crop or self.color_jitter or self.rand_augment)
             or self.trivial_augment
         )
+
+    def per_sample_keys(self) -> list[str]:
+        """The per-sample keys of this schema that are on."""
+        on = {
+            "random_resized_crop": self.random_resized_crop is not None,
+            "color_jitter": self.color_jitter is not None,
+            "rand_augment": self.rand_augment is not None,
+            "trivial_augment": self.trivial_augment,
+        }
+        return [key for key, active in on.items() if active]
+
+    @property
+    def task_keys(self) -> dict[str, Any]:
+        """The keys the task validates (those this schema does not know), as given."""
+        return dict(self.model_extra or {})
+
+    @property
+    def task_options(self) -> Any:
+        """The task's keys validated by its schema (set when the recipe is resolved), or
+        ``None`` when the recipe gave none."""
+        return self._task_options

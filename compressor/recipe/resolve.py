@@ -23,9 +23,10 @@ from compressor.plan import Plan, StageInfo, artifact_names
 from compressor.plugin.conflicts import NameConflictError
 from compressor.recipe.messages import validate
 from compressor.recipe.models import NAME_EXPECTED, NAME_PATTERN, STAGE_KEYS, Recipe, StageConfig
+from compressor.recipe.task_fit import check_task_fit, task_losses
 from compressor.recipe.values import check_values
 from compressor.records import FILE_BY_NAME
-from compressor.schemas import LossTerm, PluginRef, TaskRef
+from compressor.schemas import PluginRef, TaskRef
 
 if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
@@ -291,72 +292,6 @@ def _check_output_files(stages: list[StageInfo], registry: Registry) -> None:
                         value=artifact,
                     )
                 written[key] = (artifact, info.name)
-
-
-def _loss_terms(value: Any, field: str) -> list[tuple[str, LossTerm]]:
-    """Every loss term inside ``value`` (stage options), with its field."""
-    found: list[tuple[str, LossTerm]] = []
-    if isinstance(value, LossTerm):
-        found.append((field, value))
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            found += _loss_terms(getattr(value, name), f"{field}.{name}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found += _loss_terms(item, f"{field}[{i}]")
-    return found
-
-
-def check_task_fit(recipe: Recipe, stages: list[StageInfo], registry: Registry, task: Task) -> None:
-    """Every loss term and the batch augmentation must suit the recipe's task.
-
-    Raises:
-        RecipeError: A loss that does not apply to the task (``stages.NAME.losses[i].name``),
-            or batch augmentation for a task whose targets it would not move
-            (``data.augment.KEY``).
-    """
-    for info in stages:
-        for field, term in _loss_terms(info.options, f"stages.{info.name}"):
-            problem = task.loss_problem(registry.get("loss", term.name))
-            if problem:
-                raise RecipeError(f"{field}.name", problem, value=term.name)
-    augment = recipe.data.augment
-    if augment is not None and task.spatial:
-        for key in augment.batch_keys():
-            raise RecipeError(
-                f"data.augment.{key}",
-                f"batch augmentation moves pixels but not {task.name} targets; remove it "
-                "(the task's per-sample augmentation moves both)",
-            )
-
-
-def task_losses(value: Any, task: Task, registry: Registry, field: str) -> None:
-    """Loss lists a recipe left to their defaults become ``task``'s defaults, in place.
-
-    A stage's ``losses`` (at any depth: a prune stage's ``finetune.losses``) that the recipe
-    did not set gets :meth:`compressor.task.Task.default_losses`: with a teacher when the
-    schema's own default reads one (distill, prune), without otherwise (train). For
-    classification that is what the schemas say (``ce``; ``kd`` 0.9 and ``ce`` 0.1).
-    """
-    if not isinstance(value, BaseModel):
-        return
-    for name in type(value).model_fields:
-        current = getattr(value, name)
-        if (
-            name == "losses"
-            and name not in value.model_fields_set
-            and isinstance(current, list)
-            and all(isinstance(term, LossTerm) for term in current)
-        ):
-            teacher = any(registry.get("loss", term.name).needs_teacher for term in current)
-            try:
-                defaults = task.default_losses(teacher)
-            except RecipeError as error:
-                raise RecipeError(f"{field}.losses", error.detail) from None
-            setattr(value, name, [LossTerm(**term) for term in defaults])
-            value.model_fields_set.discard(name)
-        elif isinstance(current, BaseModel):
-            task_losses(current, task, registry, f"{field}.{name}")
 
 
 def _resolve_stage(

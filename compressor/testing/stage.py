@@ -259,6 +259,8 @@ def _run_context(
         progress=Progress(enabled=False),
         artifacts=dict(artifacts),
         _data=data,
+        # The data's own task: the bundle says which (classification unless it is a detector's).
+        _task=registry.get("task", data.task).build(None),
     )
 
 

@@ -127,7 +127,12 @@ class PerSample:
         task: Any = None,
     ) -> None:
         transform = build_transform(config, image_size) if config is not None else None
-        self.augment = SampleAugment(transform, seed, task) if transform is not None else None
+        self.augment: Any = SampleAugment(transform, seed, task) if transform is not None else None
+        options = getattr(config, "task_options", None)
+        if task is not None and options is not None:
+            # The task's own keys (detection's box-aware crops and flips) replace the v2
+            # pipeline: the recipe validator allows only one of the two for a spatial task.
+            self.augment = task.sample_augment(options, seed) or self.augment
         self.mean = torch.tensor([float(v) for v in mean], dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor([float(v) for v in std], dtype=torch.float32).view(-1, 1, 1)
         self._views: dict[int, StreamedSplit] = {}

@@ -19,8 +19,10 @@ def compressor_register_tasks() -> list[TaskPlugin]:
 
 @hookimpl
 def compressor_register_datasets() -> list[DatasetPlugin]:
-    """Register the detection datasets."""
-    return []
+    """Register the detection datasets: ``voc``, ``coco`` and ``mnist_detection``."""
+    from compressor_detection.datasets import DATASET_RECORDS
+
+    return list(DATASET_RECORDS)
 
 
 @hookimpl

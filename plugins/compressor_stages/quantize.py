@@ -153,7 +153,7 @@ def _auto_copy(
         metric=(ctx.task.metric.key, ctx.task.metric.label),
     )
     if choice.kept == FP32:
-        facts = {"quantized_ops": {}, "integer_input": False, "kept_fp32": []}
+        facts = {"quantized_ops": {}, "integer_input": False, "kept_fp32": [], "float_tail": []}
     facts = {
         "calibration_samples": 0,
         **facts,

@@ -14,7 +14,7 @@ on every edge between them made the INT8 file 6x slower than FP32.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -270,14 +270,21 @@ class NodeChoice:
     """What quantization does with a graph's quantizable nodes.
 
     Attributes:
-        kept_fp32: Names of the nodes left FP32 for their size, and the graph's float tail
-            (:func:`float_tail`): ``nodes_to_exclude``.
+        kept_fp32: Names of the nodes left FP32 for their size.
         int8: The quantizable nodes the quantizer turns into INT8; empty when an integer-input
             first layer is the only INT8 layer.
+        float_tail: Names of the nodes after the last weighted layers (:func:`float_tail`),
+            left float whatever their size.
     """
 
     kept_fp32: list[str]
     int8: list[onnx.NodeProto]
+    float_tail: list[str] = field(default_factory=list)
+
+    @property
+    def excluded(self) -> list[str]:
+        """What the quantizer must leave alone (``nodes_to_exclude``)."""
+        return self.kept_fp32 + [n for n in self.float_tail if n not in self.kept_fp32]
 
 
 def choose_nodes(
@@ -301,7 +308,7 @@ def choose_nodes(
     rest = [n for n in quantizable if n.name not in kept]
     if not rest and not integer_first_layer:
         kept, rest = [], quantizable
-    return NodeChoice(kept_fp32=kept + [n for n in tail if n not in kept], int8=rest)
+    return NodeChoice(kept_fp32=kept, int8=rest, float_tail=tail)
 
 
 def quantized_op_counts(proto: onnx.ModelProto) -> dict[str, int]:

@@ -114,7 +114,7 @@ def _write_int8(
             tmp,
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=choice.kept_fp32,
+            nodes_to_exclude=choice.excluded,
         )
     else:
         name = input_spec(load_onnx(model_in)).name
@@ -126,7 +126,7 @@ def _write_int8(
             per_channel=per_channel,
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=choice.kept_fp32,
+            nodes_to_exclude=choice.excluded,
         )
 
 
@@ -191,7 +191,8 @@ def quantize_file(
     Returns:
         ``mode``, ``per_channel``, ``activations`` (static only), ``quantized_ops`` (op type ->
         count in the INT8 graph), ``integer_input`` (whether the first layer takes the raw
-        integers), ``kept_fp32`` (node names left FP32 for their size), ``calibrated`` (whether
+        integers), ``kept_fp32`` (node names left FP32 for their size), ``float_tail`` (the
+        nodes after the last weighted layers, left float), ``calibrated`` (whether
         activation ranges were calibrated), ``file_bytes``.
 
     Raises:
@@ -227,6 +228,7 @@ def quantize_file(
         "quantized_ops": ops,
         "integer_input": integer,
         "kept_fp32": choice.kept_fp32,
+        "float_tail": choice.float_tail,
         "calibrated": mode == "static" and bool(choice.int8),
         "file_bytes": file_bytes,
     }

@@ -56,6 +56,7 @@ def test_the_document_has_the_keys_the_report_reads() -> None:
         "device",
         "world_size",
         "versions",
+        "task",
         "data",
         "stages",
         "artifacts",

@@ -56,20 +56,23 @@ def test_the_in_memory_path_augments_each_sample_as_the_streamed_path() -> None:
     assert per_sample.source(held, 1) is held  # in memory: augmented per batch instead
     streamed_view = per_sample.source(_split(0), 1)
     assert streamed_view is not held
-    x = held.take(ORDER)
+    x, y = held.take(ORDER), held.labels[ORDER]
     state = torch.get_rng_state()
-    augmented = per_sample.on_batch(held, x, ORDER, 1)
+    augmented, targets = per_sample.on_batch(held, x, y, ORDER, 1)
     assert torch.equal(torch.get_rng_state(), state)  # the run's own random stream is untouched
     torch.testing.assert_close(augmented, _pass(streamed_view, 1), atol=1e-4, rtol=0)
-    assert per_sample.on_batch(streamed_view, x, ORDER, 1) is x  # its workers did it
+    assert torch.equal(targets, y)  # a classification target does not move
+    assert per_sample.on_batch(streamed_view, x, y, ORDER, 1)[0] is x  # its workers did it
 
 
 def test_an_augmentation_sees_the_scaled_image_before_normalization() -> None:
     seen: list[torch.Tensor] = []
 
-    def record(image: torch.Tensor, index: int, epoch: int) -> torch.Tensor:
+    def record(
+        image: torch.Tensor, target: torch.Tensor, index: int, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         seen.append(image.clone())
-        return torch.zeros_like(image)
+        return torch.zeros_like(image), target
 
     view = _split(0).augmented(record)
     x = view.take(torch.tensor([4]))
@@ -83,16 +86,21 @@ def test_grey_images_augment(key: str) -> None:
     options = {"rand_augment": {}, "trivial_augment": True, "color_jitter": {"brightness": 0.5}}
     augment = _augmenter(AugmentConfig(**{key: options[key]}))
     image = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(0))
-    outputs = [augment(image, index, 0) for index in range(8)]
+    outputs = [augment(image, torch.tensor(0), index, 0)[0] for index in range(8)]
     assert all(o.shape == (1, 8, 8) and 0 <= o.min() and o.max() <= 1 for o in outputs)
     assert any(not torch.equal(o, image) for o in outputs)
 
 
 def test_random_resized_crop_size_defaults_to_the_input_size_or_is_given() -> None:
     image = torch.rand(3, 8, 6)
-    assert _augmenter(AugmentConfig(random_resized_crop=True))(image, 0, 0).shape == (3, 8, 8)
+    label = torch.tensor(0)
+    assert _augmenter(AugmentConfig(random_resized_crop=True))(image, label, 0, 0)[0].shape == (
+        3,
+        8,
+        8,
+    )
     sized = AugmentConfig(random_resized_crop={"size": [4, 5]})
-    assert _augmenter(sized)(image, 0, 0).shape == (3, 4, 5)
+    assert _augmenter(sized)(image, label, 0, 0)[0].shape == (3, 4, 5)
 
 
 def _images_bundle(streamed: bool) -> DataBundle:
@@ -136,8 +144,8 @@ def test_without_per_sample_keys_training_batches_are_unchanged() -> None:
     split = _split(0)
     assert not per_sample.active and per_sample.source(split, 1) is split
     held = materialize(split)
-    x = held.take(ORDER)
-    assert per_sample.on_batch(held, x, ORDER, 1) is x
+    x, y = held.take(ORDER), held.labels[ORDER]
+    assert per_sample.on_batch(held, x, y, ORDER, 1)[0] is x
     assert PerSample(None, MEAN, STD, (8, 8), seed=0).active is False
 
 

@@ -1,4 +1,4 @@
-"""docs/detection-datasets.md: every option of every detection dataset and of the box-aware
+"""docs/detection.md: every option of every detection dataset and of the box-aware
 augmentation is documented, and the examples validate."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import yaml
 from compressor_detection.augment import DetectionAugmentConfig
 from compressor_detection.datasets import DATASET_RECORDS
 
-DOC = (Path(__file__).resolve().parents[4] / "docs" / "detection-datasets.md").read_text(
+DOC = (Path(__file__).resolve().parents[4] / "docs" / "detection.md").read_text(
     encoding="utf-8"
 )
 
