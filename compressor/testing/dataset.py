@@ -4,8 +4,9 @@ A dataset plugin's factory is called as a recipe calls it, ``factory(options, se
 (``seed`` is the recipe's ``data.split_seed``), and must return a
 :class:`~compressor.data.DataBundle`. :func:`check_dataset` builds it twice with the same seed
 and checks what every stage relies on: three non-empty splits of float32 inputs shaped
-``input_shape`` and int64 labels below ``num_classes``, class names and normalization that
-describe the data, and the same split for the same seed. Splits given as datasets of samples
+``input_shape`` and targets the dataset's task accepts (int64 labels below ``num_classes`` for
+classification), class names and normalization that describe the data, and the same split for
+the same seed. Splits given as datasets of samples
 are checked as a run serves them: streamed with ``data.preprocess``, on their first
 :data:`STREAMED_SAMPLES` samples.
 """
@@ -68,12 +69,13 @@ def check_dataset(
     record = find_record("dataset", dataset, DatasetPlugin)
     label = f"dataset {record.name!r}" if record else f"dataset {dataset!r}"
     parsed = parse_options(record, options)
-    bundle = _build(record, dataset, parsed, seed, label, preprocess)
+    task = _task(getattr(record, "task", "classification"))
+    bundle = _build(record, dataset, parsed, seed, label, preprocess, task)
     _check_description(bundle, label)
     for name in ("train", "val", "test"):
-        _check_split(bundle, name, label)
+        _check_split(bundle, name, label, task)
     _check_normalization(bundle, label)
-    again = _build(record, dataset, parsed, seed, label, preprocess)
+    again = _build(record, dataset, parsed, seed, label, preprocess, task)
     for name in ("train", "val", "test"):
         first, second = bundle.split(name), again.split(name)
         assert torch.equal(_inputs(first), _inputs(second)) and torch.equal(
@@ -83,6 +85,13 @@ def check_dataset(
             "depend on the seed alone (seed every random generator with it)"
         )
     return bundle
+
+
+def _task(name: str) -> Any:
+    """The registered task ``name``: the one the dataset declares."""
+    from compressor.plugin.registry import Registry
+
+    return Registry.load().get("task", name).build(None)
 
 
 def _inputs(split: DataSplit) -> torch.Tensor:
@@ -97,8 +106,10 @@ def _build(
     seed: int,
     label: str,
     preprocess: Mapping[str, Any] | None,
+    task: Any,
 ) -> DataBundle:
-    """The bundle the factory returns, called as a recipe calls it, as a run serves it."""
+    """The bundle the factory returns, called as a recipe calls it, as a run serves it (its
+    targets collated by ``task``)."""
     factory = record.build if record is not None else target
     assert callable(factory), f"cannot check {target!r}: give a name, a record or a factory"
     try:
@@ -116,7 +127,7 @@ def _build(
     spec = PreprocessConfig.model_validate(preprocess) if preprocess is not None else None
     settings = SimpleNamespace(in_memory=False, num_workers=0, preprocess=spec)
     try:
-        return prepare_bundle(bundle, settings)
+        return prepare_bundle(bundle, settings, task=task)
     except Exception as exc:
         raise AssertionError(f"{label}: its samples cannot be served: {exc}") from exc
 
@@ -140,8 +151,9 @@ def _check_description(bundle: DataBundle, label: str) -> None:
     )
 
 
-def _check_split(bundle: DataBundle, name: str, label: str) -> None:
-    """One split: its type, size, dtypes, shapes and label range."""
+def _check_split(bundle: DataBundle, name: str, label: str, task: Any) -> None:
+    """One split: its type, size, dtypes, shapes, and its targets: class indices below
+    ``num_classes`` for classification, what the dataset's task accepts otherwise."""
     split = bundle.split(name)
     where = f"{label}: the {name} split"
     assert len(split) > 0, f"{where} is empty"
@@ -155,6 +167,11 @@ def _check_split(bundle: DataBundle, name: str, label: str) -> None:
         f"(N, {', '.join(map(str, bundle.input_shape))})"
     )
     assert bool(torch.isfinite(x).all()), f"{where}: x holds NaN or infinite values"
+    assert len(y) == len(split), f"{where}: {len(y)} targets for {len(split)} samples"
+    if task.name != "classification":
+        problem = task.check_data(bundle)
+        assert problem is None, f"{label}: task {task.name!r} refuses its targets: {problem}"
+        return
     assert y.dtype == torch.int64 and y.dim() == 1, (
         f"{where}: y must be int64 of shape (N,), got {y.dtype} of shape {tuple(y.shape)}"
     )
