@@ -25,6 +25,7 @@ from compressor.data import DataBundle, DataSplit
 from compressor.schemas import OptimizerConfig
 from compressor.training import distributed
 from compressor.training.epoch_checkpoint import EpochCheckpoint
+from compressor.training.stall import stall_warning
 from compressor.training.teacher_store import OutputStore
 from compressor.training.terms import WeightedLoss
 from compressor.training.trainer import Trainer
@@ -107,11 +108,13 @@ def _train_epochs(
     eval_batch_size: int,
     bar: Any,
     checkpoint: EpochCheckpoint | None,
+    warn: Any = None,
 ) -> float:
     """Train the epochs from ``progress.first_epoch`` on, validating and saving after each.
 
     ``progress`` gets one history entry per epoch and counts the samples seen; rank 0 alone
-    writes the checkpoint.
+    writes the checkpoint. ``warn`` is told when the training looks stalled
+    (:func:`compressor.training.stall.stall_warning`).
 
     Returns:
         Seconds spent training, including those before a resume.
@@ -138,6 +141,12 @@ def _train_epochs(
             loss=total / max(count, 1),
             **{trainer.task.progress_name: val_metric},
         )
+        if warn is not None and trainer.task.class_logits:
+            stalled = stall_warning(
+                progress.history, data.num_classes, f"val_{trainer.task.metric.key}"
+            )
+            if stalled:
+                warn(stalled)
         if checkpoint is not None and trainer.place.is_main:
             checkpoint.save(
                 epoch=epoch,
@@ -176,6 +185,7 @@ def fit(
     transfer_mode: str = "add",
     teacher_store: OutputStore | None = None,
     task: Task | None = None,
+    warn: Any = None,
 ) -> FitResult:
     """Train ``model`` in place.
 
@@ -215,6 +225,8 @@ def fit(
             when training ends.
         task: The run's task: its targets, metric (validated every epoch, recorded as
             ``val_<metric>``) and sample transforms; ``None``: classification.
+        warn: Called with one line when, after its first epochs, the training looks stalled
+            (loss flat, validation at chance); ``None``: not told.
 
     A model with BatchNorm layers leaves out a lone last row of every epoch (see
     :mod:`compressor.training.passes`).
@@ -261,6 +273,7 @@ def fit(
             eval_batch_size=eval_batch_size,
             bar=bar,
             checkpoint=checkpoint,
+            warn=warn,
         )
     finally:
         trainer.close()

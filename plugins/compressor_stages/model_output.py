@@ -115,7 +115,14 @@ def train_in_stage(
             transfer_mode=transfer_mode,
             teacher_store=teacher_store,
             task=ctx.task,
+            warn=lambda line: _stalled(ctx, line),
         )
+
+
+def _stalled(ctx: StageContext, line: str) -> None:
+    """Say that the stage's training looks stalled, and keep it in its metrics."""
+    ctx.log(stalled=line)
+    ctx.run.progress.warn(f"stages.{ctx.info.name}: {line}")
 
 
 def build_losses(
