@@ -24,7 +24,8 @@ setup() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "==> installing compressor and its dependencies into $VENV (the first time takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test,dev]"
+    # The timm extra too: its tests (timm models, safetensors weights) run rather than skip.
+    "$VENV/bin/python" -m pip install --quiet -e ".[test,dev,timm]"
     touch "$stamp"
   fi
 }
