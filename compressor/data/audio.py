@@ -186,14 +186,22 @@ def fit_clip(samples: np.ndarray, rate: int, steps: AudioPreprocessing) -> np.nd
     Returns:
         float32 ``(steps.clip_samples,)``, a new array.
     """
+    return _fit_length(mono_at(samples, rate, steps.sample_rate, steps.quality), steps)
+
+
+def mono_at(
+    samples: np.ndarray, rate: int, sample_rate: int, quality: str = "HQ"
+) -> np.ndarray:
+    """Steps 1 and 2: ``samples`` ``(channels, n)`` or ``(n,)`` at ``rate`` as float32 mono at
+    ``sample_rate`` (soxr with ``quality``, only when the rates differ)."""
     mono = np.asarray(samples, dtype=np.float32)
     if mono.ndim == 2:
         mono = mono.mean(axis=0, dtype=np.float32) if mono.shape[0] > 1 else mono[0]
-    if int(rate) != steps.sample_rate and len(mono):
+    if int(rate) != int(sample_rate) and len(mono):
         import soxr
 
-        mono = soxr.resample(mono, int(rate), steps.sample_rate, quality=steps.quality)
-    return _fit_length(np.asarray(mono, dtype=np.float32), steps)
+        mono = soxr.resample(mono, int(rate), int(sample_rate), quality=quality)
+    return np.asarray(mono, dtype=np.float32)
 
 
 def _fit_length(wave: np.ndarray, steps: AudioPreprocessing) -> np.ndarray:

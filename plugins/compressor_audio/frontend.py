@@ -13,8 +13,12 @@ onnxruntime) and without torchaudio (which cannot sit beside this torch):
    ``torchaudio.functional.melscale_fbanks(norm=None, mel_scale="htk")`` convention) as one
    matrix product; frequency bins that no filter uses are never computed;
 4. ``log(mel + log_offset)``;
-5. with ``normalize`` (the default), each mel bin of each utterance to zero mean and unit
-   variance over time: unnormalized log-spectrograms stall small students.
+5. ``normalize``, parameter-free, per utterance: ``utterance`` (the default) brings the whole
+   spectrogram to zero mean and unit variance, ``bin`` each mel bin over time (cepstral mean
+   and variance normalization), ``none`` leaves it. Unnormalized log-spectrograms stall small
+   students; per-bin variance normalization also raises the bins that hold only noise to the
+   level of those that hold speech: on FSDD (its own split) a probe classifier reached 97-98%
+   on utterance-normalized log-mels and 91-95% on bin-normalized ones.
 
 It has no trainable parameters (torch-pruning's dependency graph sees no layer in it), and a
 model holds it as its ``frontend`` attribute, so that the TorchScript ONNX exporter names its
@@ -35,6 +39,8 @@ from torch import nn
 
 #: Added to the variance before the square root of ``normalize`` (log-mel units squared).
 NORMALIZE_EPS = 1e-5
+#: ``normalize``: the dimensions of ``(N, n_mels, frames)`` each statistic is taken over.
+NORMALIZE_DIMS: dict[str, tuple[int, ...]] = {"utterance": (1, 2), "bin": (2,), "none": ()}
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -87,7 +93,7 @@ class LogMel(nn.Module):
         f_min: The lowest filter's lower edge in Hz.
         f_max: The highest filter's upper edge in Hz; default ``sample_rate / 2``.
         log_offset: Added to the mel energies before the log.
-        normalize: Standardize each mel bin over each utterance's frames.
+        normalize: ``utterance``, ``bin`` or ``none`` (see the module docstring).
     """
 
     def __init__(
@@ -99,7 +105,7 @@ class LogMel(nn.Module):
         f_min: float = 20.0,
         f_max: float | None = None,
         log_offset: float = 1e-6,
-        normalize: bool = True,
+        normalize: str = "utterance",
     ) -> None:
         super().__init__()
         self.sample_rate = int(sample_rate)
@@ -109,7 +115,9 @@ class LogMel(nn.Module):
         self.f_min = float(f_min)
         self.f_max = float(f_max if f_max is not None else sample_rate / 2)
         self.log_offset = float(log_offset)
-        self.normalize = bool(normalize)
+        if normalize not in NORMALIZE_DIMS:
+            raise ValueError(f"normalize {normalize!r}: expected {', '.join(NORMALIZE_DIMS)}")
+        self.normalize = normalize
         if not 0.0 <= self.f_min < self.f_max <= sample_rate / 2:
             raise ValueError(
                 f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min {self.f_min}, f_max "
@@ -140,9 +148,10 @@ class LogMel(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """The log-mel spectrogram ``(N, n_mels, frames)`` of ``wave`` ``(N, samples)``."""
         features = torch.log(self.power_mel(wave) + self.log_offset)
-        if self.normalize:
-            centred = features - features.mean(dim=-1, keepdim=True)
-            variance = (centred * centred).mean(dim=-1, keepdim=True)
+        dims = NORMALIZE_DIMS[self.normalize]
+        if dims:
+            centred = features - features.mean(dim=dims, keepdim=True)
+            variance = (centred * centred).mean(dim=dims, keepdim=True)
             features = centred / torch.sqrt(variance + NORMALIZE_EPS)
         return features
 

@@ -49,10 +49,11 @@ class FrontendOptions(StrictModel):
     log_offset: float = Field(
         default=1e-6, gt=0.0, description="Added to the mel energies before the log."
     )
-    normalize: bool = Field(
-        default=True,
-        description="Standardize each mel bin over each utterance's frames (parameter-free); "
-        "unnormalized log-spectrograms stall small students.",
+    normalize: Literal["utterance", "bin", "none"] = Field(
+        default="utterance",
+        description="Parameter-free normalization of each log-mel: utterance (zero mean, unit "
+        "variance over the whole spectrogram), bin (each mel bin over time), none. "
+        "Unnormalized log-spectrograms stall small students.",
     )
     spec_augment: SpecAugmentOptions | None = Field(
         default=None,

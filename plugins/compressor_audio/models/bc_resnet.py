@@ -55,6 +55,11 @@ def sub_bands_for(height: int, wanted: int) -> int:
 class SubSpectralNorm(nn.Module):
     """Batch norm with statistics per channel and frequency sub-band (Chang et al. 2021).
 
+    Trained and pruned as batch norm over ``channels * sub_bands`` rows of a reshape. Exported
+    to ONNX (eval mode) as what it then is, a fixed scale and shift per channel and frequency
+    row: one ``Mul`` and one ``Add`` with constants, rather than a reshape, a batch norm and a
+    reshape back whose shapes the TorchScript exporter computes at run time.
+
     Args:
         channels: Channels of the input ``(N, channels, height, frames)``.
         sub_bands: Equal frequency bands, each normalized on its own; must divide ``height``.
@@ -67,9 +72,37 @@ class SubSpectralNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` normalized per channel and sub-band."""
+        if not self.training and torch.onnx.is_in_onnx_export():
+            return self._affine(x)
         n, c, f, t = x.shape
         bands = self.bn(x.reshape(n, c * self.sub_bands, f // self.sub_bands, t))
         return bands.reshape(n, c, f, t)
+
+    def _affine(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode batch norm as ``x * scale + shift``, both ``(channels, height, 1)``.
+
+        The height is read as a Python number: the exporter then folds both maps into
+        constants (only the batch axis of an exported file is dynamic).
+        """
+        bn = self.bn
+        assert bn.running_mean is not None and bn.running_var is not None
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        shift = -bn.running_mean * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias
+        bands, rows = self.sub_bands, int(x.shape[2]) // self.sub_bands
+        shape = (bn.num_features // bands, bands, rows)
+        scale = scale.reshape(*shape[:2], 1).expand(shape).reshape(shape[0], -1, 1)
+        shift = shift.reshape(*shape[:2], 1).expand(shape).reshape(shape[0], -1, 1)
+        return x * scale + shift
+
+
+def sub_spectral_norm(channels: int, sub_bands: int) -> nn.Module:
+    """:class:`SubSpectralNorm`, or plain batch norm for one band (which onnxruntime folds
+    into the convolution before it)."""
+    return SubSpectralNorm(channels, sub_bands) if sub_bands > 1 else nn.BatchNorm2d(channels)
 
 
 class BroadcastBlock(nn.Module):
@@ -111,7 +144,7 @@ class BroadcastBlock(nn.Module):
                 groups=out_channels,
                 bias=False,
             ),
-            SubSpectralNorm(out_channels, sub_bands_for(height, sub_bands)),
+            sub_spectral_norm(out_channels, sub_bands_for(height, sub_bands)),
         )
         self.temporal = nn.Sequential(
             nn.Conv2d(
