@@ -94,7 +94,9 @@ class AudioPreprocessing:
                 raise ValueError(f"{name} {getattr(self, name)!r}: expected {expected}")
 
     @classmethod
-    def from_seconds(cls, seconds: float, sample_rate: int = 16000, **steps: Any) -> AudioPreprocessing:
+    def from_seconds(
+        cls, seconds: float, sample_rate: int = 16000, **steps: Any
+    ) -> AudioPreprocessing:
         """Clips of ``seconds`` at ``sample_rate`` (rounded to whole samples); ``steps`` are
         the other fields (``crop``, ``pad``, ``quality``)."""
         return cls(sample_rate=sample_rate, clip_samples=round(seconds * sample_rate), **steps)
@@ -189,9 +191,7 @@ def fit_clip(samples: np.ndarray, rate: int, steps: AudioPreprocessing) -> np.nd
     return _fit_length(mono_at(samples, rate, steps.sample_rate, steps.quality), steps)
 
 
-def mono_at(
-    samples: np.ndarray, rate: int, sample_rate: int, quality: str = "HQ"
-) -> np.ndarray:
+def mono_at(samples: np.ndarray, rate: int, sample_rate: int, quality: str = "HQ") -> np.ndarray:
     """Steps 1 and 2: ``samples`` ``(channels, n)`` or ``(n,)`` at ``rate`` as float32 mono at
     ``sample_rate`` (soxr with ``quality``, only when the rates differ)."""
     mono = np.asarray(samples, dtype=np.float32)
@@ -252,6 +252,8 @@ def prepare_clip(path: str | Path, recorded: dict[str, Any]) -> np.ndarray:
     try:
         steps = AudioPreprocessing.from_description(recorded)
     except (TypeError, ValueError) as error:
-        raise UsageError(f"{path}: the model's recorded preprocessing is unusable ({error})") from None
+        raise UsageError(
+            f"{path}: the model's recorded preprocessing is unusable ({error})"
+        ) from None
     clip = read_clip(path)
     return fit_clip(clip.samples, clip.rate, steps)[np.newaxis, :]

@@ -87,8 +87,7 @@ class AudioFolderOptions(AudioSplitOptions):
     extensions: list[str] = Field(
         default_factory=lambda: list(AUDIO_EXTENSIONS),
         min_length=1,
-        description="The file extensions read as audio, case-insensitive; other files are "
-        "ignored.",
+        description="The file extensions read as audio, case-insensitive; other files are ignored.",
     )
     skip_unreadable: bool = Field(default=False, description=SKIP_DESCRIPTION)
 

@@ -96,6 +96,9 @@ class LogMel(nn.Module):
         normalize: ``utterance``, ``bin`` or ``none`` (see the module docstring).
     """
 
+    kernels: torch.Tensor
+    mel: torch.Tensor
+
     def __init__(
         self,
         sample_rate: int = 16000,
@@ -125,7 +128,7 @@ class LogMel(nn.Module):
             )
         fbank = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.f_min, self.f_max)
         used = np.flatnonzero(fbank.sum(axis=1) > 0.0)  # bins no filter reads are not computed
-        self.bins = int(len(used))
+        self.bins = len(used)
         kernels = stft_kernels(self.n_fft, used)
         # One product sums re**2 and im**2 into the mel energies: [M M] @ [re**2; im**2].
         mel = np.concatenate([fbank[used], fbank[used]]).T

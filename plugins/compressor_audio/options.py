@@ -89,7 +89,9 @@ class DsCnnOptions(FrontendOptions):
     channels: int | None = Field(
         default=None, ge=4, description="Channels of every layer; unset: the size's."
     )
-    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout before the classifier.")
+    dropout: float = Field(
+        default=0.2, ge=0.0, lt=1.0, description="Dropout before the classifier."
+    )
 
 
 class BcResNetOptions(FrontendOptions):

@@ -60,7 +60,9 @@ class _Batches:
     """onnxruntime's ``CalibrationDataReader``: ``calibration`` in batches of 16."""
 
     def __init__(self, name: str, calibration: np.ndarray) -> None:
-        self._batches: Iterator[np.ndarray] = iter(np.array_split(calibration, max(1, len(calibration) // 16)))
+        self._batches: Iterator[np.ndarray] = iter(
+            np.array_split(calibration, max(1, len(calibration) // 16))
+        )
         self.name = name
 
     def get_next(self) -> dict[str, np.ndarray] | None:

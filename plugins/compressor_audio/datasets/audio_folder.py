@@ -62,7 +62,9 @@ def scan(field: str, root: Path, options: AudioFolderOptions) -> Found:
     """
     extensions = options.extensions
     if options.label_from == "folder":
-        classes = sorted(p for p in folder(field, root).iterdir() if p.is_dir() and not p.name.startswith("."))
+        classes = sorted(
+            p for p in folder(field, root).iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
         paths: list[Path] = []
         labels: list[str] = []
         for class_folder in classes:
@@ -82,7 +84,11 @@ def scan(field: str, root: Path, options: AudioFolderOptions) -> Found:
         raise RecipeError(
             field,
             f"{root} holds no clips (extensions {', '.join(extensions)})"
-            + ("; put each class's clips in a subfolder named after it" if options.label_from == "folder" else ""),
+            + (
+                "; put each class's clips in a subfolder named after it"
+                if options.label_from == "folder"
+                else ""
+            ),
             value=str(root),
         )
     fields = name_fields(paths, options.pattern) if options.pattern is not None else {}
@@ -111,7 +117,9 @@ def _class_names(found: dict[str, Found], options: AudioFolderOptions) -> list[s
     return classes
 
 
-def _split(train: Found, options: AudioFolderOptions, missing: list[str], seed: int) -> dict[str, Found]:
+def _split(
+    train: Found, options: AudioFolderOptions, missing: list[str], seed: int
+) -> dict[str, Found]:
     """The splits cut from ``train_root``'s clips: ``test_groups``, then fractions."""
     parts: dict[str, Found] = {}
     if "test" in missing and options.test_groups is not None:

@@ -64,6 +64,6 @@ def name_fields(
                 "files or change the pattern",
                 value=pattern,
             )
-        for name in values:
-            values[name].append(found.group(name))
+        for name, column in values.items():
+            column.append(found.group(name))
     return values

@@ -48,14 +48,18 @@ def _listed(root: Path, name: str) -> set[str]:
 
 def _classes(root: Path, options: SpeechCommandsOptions) -> tuple[list[str], dict[str, str]]:
     """The class names, and the class of each word folder that is read."""
-    words = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    words = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
     if not words:
         raise RecipeError("data.options.root", f"{root} has no word folders", value=str(root))
     if options.words is None:
         return words, {w: w for w in words}
     for word in options.words:
         if word not in words:
-            raise RecipeError("data.options.words", f"no folder {root / word}", value=word, choices=words)
+            raise RecipeError(
+                "data.options.words", f"no folder {root / word}", value=word, choices=words
+            )
     classes = list(options.words)
     of_word = {w: w for w in classes}
     if options.unknown:

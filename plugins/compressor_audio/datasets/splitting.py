@@ -52,7 +52,9 @@ def group_parts(
             f"{len(unique)} groups cannot fill train, {' and '.join(fractions)} with whole "
             "groups; lower the fractions, or give val_root/test_root",
         )
-    return {name: np.flatnonzero(np.isin(groups, members)) for name, members in parts.items()}
+    return {
+        name: np.flatnonzero(np.isin(groups, np.array(members))) for name, members in parts.items()
+    }
 
 
 def stratified_parts(
@@ -110,5 +112,7 @@ def held_out_groups(
     codes = [names.index(g) for g in chosen]
     rows = np.flatnonzero(np.isin(groups, codes))
     if len(rows) == len(groups):
-        raise RecipeError(field, f"holds out every group ({', '.join(chosen)}): none left to train on")
+        raise RecipeError(
+            field, f"holds out every group ({', '.join(chosen)}): none left to train on"
+        )
     return rows

@@ -53,7 +53,9 @@ def _recordings(root: Path) -> tuple[list[Path], dict[str, list[str]]]:
     return paths, fields
 
 
-def _parts(fields: dict[str, list[str]], options: SpokenDigitsOptions, seed: int) -> dict[str, np.ndarray]:
+def _parts(
+    fields: dict[str, list[str]], options: SpokenDigitsOptions, seed: int
+) -> dict[str, np.ndarray]:
     """Row indices of train, val and test."""
     labels = np.array([int(d) for d in fields["digit"]], dtype=np.int64)
     rows = np.arange(len(labels))
@@ -66,7 +68,9 @@ def _parts(fields: dict[str, list[str]], options: SpokenDigitsOptions, seed: int
         test = held_out_groups(codes, speakers, [options.test_speaker], "data.options.test_speaker")
         val = None
         if options.val_speaker is not None:
-            val = held_out_groups(codes, speakers, [options.val_speaker], "data.options.val_speaker")
+            val = held_out_groups(
+                codes, speakers, [options.val_speaker], "data.options.val_speaker"
+            )
     rest = np.setdiff1d(rows, test)
     if val is None:
         cut = stratified_parts(labels[rest], {"val": options.val_fraction}, seed)
@@ -96,5 +100,8 @@ def load_spoken_digits(options: SpokenDigitsOptions, seed: int) -> DataBundle:
         )
         for name, rows in _parts(fields, options, seed).items()
     }
-    details = {"split": options.split, "speakers": sorted(set(fields["speaker"]))}
+    details: dict[str, object] = {
+        "split": options.split,
+        "speakers": sorted(set(fields["speaker"])),
+    }
     return audio_bundle("spoken_digits", splits, DIGITS, details)

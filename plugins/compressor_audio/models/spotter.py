@@ -50,10 +50,16 @@ class KeywordSpotter(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Logits for ``wave`` ``(N, samples)``."""
-        features = self.spec_augment(self.frontend(wave)).unsqueeze(1)
+        return self.classify(self.frontend(wave))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits for log-mels ``(N, n_mels, frames)`` the front-end made: everything after
+        it (SpecAugment while training, the network). The front-end has no parameters, so
+        training on features it made once trains the same model as on waveforms."""
+        image = self.spec_augment(features).unsqueeze(1)
         if self.channels_last:
-            features = features.contiguous(memory_format=torch.channels_last)
-        logits: torch.Tensor = self.network(features)
+            image = image.contiguous(memory_format=torch.channels_last)
+        logits: torch.Tensor = self.network(image)
         return logits
 
 

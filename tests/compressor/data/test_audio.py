@@ -38,7 +38,9 @@ def test_resampling_keeps_a_sines_frequency(source: int, target: int) -> None:
 
 def test_stereo_is_the_mean_of_its_channels() -> None:
     left, right = np.linspace(-1, 1, 800, dtype=np.float32), np.full(800, 0.25, np.float32)
-    out = AudioPreprocessing(sample_rate=8000, clip_samples=800)(Clip(np.stack([left, right]), 8000))
+    out = AudioPreprocessing(sample_rate=8000, clip_samples=800)(
+        Clip(np.stack([left, right]), 8000)
+    )
     np.testing.assert_allclose(out.numpy(), (left + right) / 2, atol=1e-7)
 
 
@@ -52,7 +54,9 @@ def test_stereo_is_the_mean_of_its_channels() -> None:
         ("center", "both", 2, [0, 1, 2, 0]),
     ],
 )
-def test_clips_are_cropped_or_padded_to_length(crop: str, pad: str, n: int, expected: list[int]) -> None:
+def test_clips_are_cropped_or_padded_to_length(
+    crop: str, pad: str, n: int, expected: list[int]
+) -> None:
     steps = AudioPreprocessing(sample_rate=100, clip_samples=4, crop=crop, pad=pad)
     samples = np.arange(1, n + 1, dtype=np.float32) if n < 4 else np.arange(n, dtype=np.float32)
     assert steps(samples).tolist() == expected

@@ -11,7 +11,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-
 from compressor_audio.frontend import LogMel, SpecAugment
 from compressor_audio.quantize_check import FRONTEND_SCOPE, export_fp32, frontend_nodes
 
@@ -39,18 +38,31 @@ def htk_filterbank(rate: int, n_fft: int, n_mels: int, f_min: float, f_max: floa
     return bank
 
 
-def reference_log_mel(wave: torch.Tensor, rate: int, n_fft: int, hop: int, n_mels: int) -> torch.Tensor:
+def reference_log_mel(
+    wave: torch.Tensor, rate: int, n_fft: int, hop: int, n_mels: int
+) -> torch.Tensor:
     """torch.stft (periodic Hann window, center=False) then the filterbank above and a log."""
-    spectrum = torch.stft(
-        wave.double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
-        center=False, return_complex=True,
-    ).abs() ** 2
+    spectrum = (
+        torch.stft(
+            wave.double(),
+            n_fft,
+            hop,
+            window=torch.hann_window(n_fft, dtype=torch.float64),
+            center=False,
+            return_complex=True,
+        ).abs()
+        ** 2
+    )
     bank = torch.from_numpy(htk_filterbank(rate, n_fft, n_mels, 20.0, rate / 2))
     return torch.log(bank.T @ spectrum + 1e-6)
 
 
-@pytest.mark.parametrize(("rate", "n_fft", "hop", "n_mels"), [(8000, 256, 128, 40), (16000, 400, 160, 32)])
-def test_log_mel_matches_stft_and_an_htk_filterbank(rate: int, n_fft: int, hop: int, n_mels: int) -> None:
+@pytest.mark.parametrize(
+    ("rate", "n_fft", "hop", "n_mels"), [(8000, 256, 128, 40), (16000, 400, 160, 32)]
+)
+def test_log_mel_matches_stft_and_an_htk_filterbank(
+    rate: int, n_fft: int, hop: int, n_mels: int
+) -> None:
     wave = torch.randn(3, rate // 2, generator=torch.Generator().manual_seed(0)) * 0.3
     frontend = LogMel(rate, n_fft=n_fft, hop=hop, n_mels=n_mels, normalize="none")
     got = frontend(wave)

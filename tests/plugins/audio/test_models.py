@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 import torch
 import torch_pruning as tp
+from compressor_audio import compressor_register_models
+from compressor_audio.frontend import LogMel, SpecAugment
+from compressor_audio.models.spotter import KeywordSpotter
 from torch import nn
 
 from compressor.errors import UsageError
 from compressor.model.pruning import PruneSettings, prune_model
 from compressor.model.width import scale_width
 from compressor.records import ModelPlugin
-from compressor_audio import compressor_register_models
-from compressor_audio.frontend import LogMel, SpecAugment
-from compressor_audio.models.spotter import KeywordSpotter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -107,7 +107,8 @@ def test_pruning_keeps_the_classifier_and_leaves_the_frontend_alone(name: str) -
     torch.manual_seed(0)
     model = build(name).eval()
     example = tones(2, seed=2)[0]
-    classifier = model.network.classifier
+    classifier = model.network.get_submodule("classifier")
+    assert isinstance(classifier, nn.Linear)
     kernels = model.frontend.kernels.clone()
     before = sum(p.numel() for p in model.parameters())
     prune_model(
@@ -139,6 +140,7 @@ def test_bc_resnet_exports_sub_spectral_norm_as_its_eval_form() -> None:
     model = build("bc_resnet").eval()
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):  # statistics as training leaves them
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.normal_()
             module.running_var.uniform_(0.5, 2.0)
             nn.init.normal_(module.weight)
@@ -153,7 +155,9 @@ def test_bc_resnet_exports_sub_spectral_norm_as_its_eval_form() -> None:
 def test_width_narrows_every_model() -> None:
     model = build("bc_resnet", channels_last=False)
     before = sum(p.numel() for p in model.parameters())
-    scale_width(model, 0.5, input_shape=(SAMPLES,), keep=[model.network.classifier])
+    scale_width(
+        model, 0.5, input_shape=(SAMPLES,), keep=[model.network.get_submodule("classifier")]
+    )
     assert sum(p.numel() for p in model.parameters()) < 0.5 * before
     assert model.eval()(tones(2, seed=4)[0]).shape == (2, CLASSES)
 
