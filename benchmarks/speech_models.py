@@ -58,7 +58,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     "bc_resnet_1": ("bc_resnet", {"scale": 1.0}),
     "bc_resnet_1_bn": ("bc_resnet", {"scale": 1.0, "sub_bands": 1}),
     "bc_resnet_1.5": ("bc_resnet", {"scale": 1.5}),
-    "bc_resnet_2": ("bc_resnet", {"scale": 2.0}),
+    "bc_resnet_2_bn": ("bc_resnet", {"scale": 2.0, "sub_bands": 1}),
 }
 PARAMS_GOAL, ACCURACY_GOAL, LATENCY_GOAL_MS = 50_000, 0.97, 0.5
 
@@ -181,8 +181,8 @@ def main() -> None:
     parser.add_argument("--split", choices=["index", "speaker"], default="index")
     parser.add_argument("--models", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--clip-seconds", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
