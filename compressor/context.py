@@ -83,6 +83,12 @@ class RunContext:
         return self._data
 
 
+def data_facts(data: DataBundle) -> dict[str, Any]:
+    """What the data's preprocessing fixes (an audio clip's rate), for the models' options that
+    must match it (:func:`compressor.model.building.follow_data`)."""
+    return data.preprocessing.describe() if data.preprocessing is not None else {}
+
+
 def build_task(recipe: Recipe, registry: Registry | None) -> Task:
     """The task a recipe runs: its ``task:`` (validated), else its dataset's declared task.
 
@@ -288,6 +294,7 @@ class StageContext:
             num_classes=data.num_classes,
             field=field or f"stages.{self.info.name}.model",
             task=self.task,
+            data_facts=data_facts(data),
         )
         if built.weights is not None:
             weights = built.weights.as_metrics()

@@ -39,6 +39,9 @@ class ExportContext:
         task_metadata: What the task records about itself (:meth:`compressor.task.Task.metadata`:
             a detector's postprocessing), for ``compressor predict``.
         modality: What an input is (``image``, ``audio``), for ``compressor predict``.
+        keep_float: Node-name scopes (``/frontend/``) of the modules that must stay float
+            when the file is quantized (models say which in ``float_modules``); the file
+            records them for the ``quantize`` stage.
     """
 
     input_shape: tuple[int, ...] = ()
@@ -54,6 +57,22 @@ class ExportContext:
     outputs: tuple[str, ...] = ("logits",)
     task_metadata: dict[str, Any] | None = None
     modality: str = "image"
+    keep_float: tuple[str, ...] = ()
+
+
+def float_scopes(model: Any) -> tuple[str, ...]:
+    """The ONNX node-name scopes of ``model``'s modules that must stay float under INT8.
+
+    A module lists the names of its children that must stay float in a ``float_modules``
+    attribute (a keyword spotter's ``("frontend",)``); an exporter names a module's nodes by
+    its path (``/frontend/Conv``, ``/model/frontend/Log`` inside a wrapper).
+    """
+    scopes = []
+    for path, module in model.named_modules():
+        for name in getattr(module, "float_modules", ()):
+            qualified = f"{path}.{name}" if path else name
+            scopes.append("/" + qualified.replace(".", "/") + "/")
+    return tuple(scopes)
 
 
 def recipe_hash(resolved: Any) -> str:

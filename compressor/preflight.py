@@ -265,6 +265,7 @@ class Preflight:
             RecipeError: Bad ``width``, ``weights`` or ``head``, naming ``field``.
         """
         # Builds the same way StageContext.build_model does (allowed in pyproject.toml).
+        from compressor.context import data_facts
         from compressor.model.building import build_model
 
         if id(ref) not in self._by_ref:
@@ -275,6 +276,7 @@ class Preflight:
                 num_classes=self.data.num_classes,
                 field=field,
                 task=self.task,
+                data_facts=data_facts(self.data),
             ).model
         return self._by_ref[id(ref)]
 

@@ -23,16 +23,22 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "predict",
         parents=[common],
-        help="run an exported ONNX model on image files: classes, or detected boxes",
-        description="Prepare each input exactly as training did (channels, resize, crop, "
-        "scale, normalize), from the preprocessing the export recorded in the file, run it, "
+        help="run an exported ONNX model on image or audio files: classes, or detected boxes",
+        description="Prepare each input exactly as training did (an image's channels, resize, "
+        "crop, scale and normalization; an audio clip's downmix, resampling and length), from "
+        "the preprocessing the export recorded in the file, run it, "
         "and print what the model's task reads from the outputs: the top classes with their "
         "probabilities, or each detected object's class, score and box in the original "
         "image's pixels.",
     )
     parser.add_argument("model", type=Path, metavar="MODEL.onnx", help="an exported ONNX file")
     parser.add_argument(
-        "inputs", type=Path, nargs="+", metavar="INPUT", help="input files (PNG, JPEG, ...)"
+        "inputs",
+        type=Path,
+        nargs="+",
+        metavar="INPUT",
+        help="input files: images (PNG, JPEG, ...) or audio clips (WAV, FLAC, OGG), as the "
+        "model was trained on",
     )
     parser.add_argument(
         "--top-k", type=int, default=3, metavar="K", help="classes shown per input (default 3)"
@@ -107,9 +113,6 @@ def load_model(path: Path) -> Loaded:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"{path}: not an ONNX model onnxruntime can load ({first})") from None
     meta = session.get_modelmeta().custom_metadata_map
-    modality = meta.get("modality", "image")
-    if modality != "image":
-        raise UsageError(f"{path}: takes {modality} inputs; this compressor reads image files")
     reader = read_preprocessing(meta, str(path))
     recorded: dict[str, Any] = json.loads(meta.get("task_metadata", "{}"))
     recorded["class_names"] = reader.class_names
@@ -146,7 +149,7 @@ def predictions(
     for path in inputs:
         x, size = loaded.reader.read(path)
         outputs = loaded.session.run(None, {name: x})
-        recorded = {**loaded.recorded, "input_size": [list(size)]}
+        recorded = {**loaded.recorded, "input_size": [list(size) if size else []]}
         if threshold is not None:
             recorded["threshold"] = threshold
         (prediction,) = loaded.task.predictions(outputs, recorded, top=top_k)

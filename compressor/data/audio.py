@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 CROPS = ("center", "start")
 #: ``pad``: where a shorter clip gets its zeros.
 PADS = ("end", "both")
+#: The audio files read by default: what libsndfile decodes everywhere.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 #: soxr's quality recipes, fastest first.
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 
@@ -214,6 +216,15 @@ def _fit_length(wave: np.ndarray, steps: AudioPreprocessing) -> np.ndarray:
     start = (length - n) // 2 if steps.pad == "both" else 0
     out[start : start + n] = wave
     return out
+
+
+def audio_files(
+    root: Path, extensions: Any = AUDIO_EXTENSIONS, *, recursive: bool = True
+) -> list[Path]:
+    """The audio files under ``root`` (at any depth when ``recursive``), sorted by path."""
+    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+    found = root.rglob("*") if recursive else root.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file())
 
 
 def read_clip(path: str | Path) -> Clip:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from compressor.data.audio import AudioPreprocessing
 from compressor.data.memory import Placement
 from compressor.data.preprocess import Preprocessing
 from compressor.data.split import DataSplit, head
@@ -37,8 +38,10 @@ class DataBundle:
             ImageNet statistics).
         std: Per-channel standard deviation that was divided by.
         class_names: One name per class.
-        preprocessing: How a raw sample becomes an input, for deployment to repeat; by default
-            normalization alone, with ``mean`` and ``std``.
+        preprocessing: How a raw sample becomes an input, for deployment to repeat: an image
+            :class:`~compressor.data.Preprocessing` (by default normalization alone, with
+            ``mean`` and ``std``), or an :class:`~compressor.data.audio.AudioPreprocessing`
+            (an audio dataset's suggested rate and clip length; ``data.preprocess`` overrides).
         placement: Whether the run holds the splits in memory and why (set by the run).
         details: What the plugin reports about its data for ``metrics.json`` (e.g.
             ``{"skipped_unreadable": 2}``), shown beside the description.
@@ -57,14 +60,14 @@ class DataBundle:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     class_names: list[str] = field(default_factory=list)
-    preprocessing: Preprocessing | None = None
+    preprocessing: Preprocessing | AudioPreprocessing | None = None
     placement: Placement | None = None
     details: dict[str, object] = field(default_factory=dict)
     task: str = "classification"
     modality: str = "image"
 
     def __post_init__(self) -> None:
-        if self.preprocessing is None:
+        if self.preprocessing is None and self.modality == "image":
             self.preprocessing = Preprocessing(mean=tuple(self.mean), std=tuple(self.std))
 
     def split(self, name: str) -> DataSplit:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from compressor.data.audio import AudioPreprocessing
 from compressor.data.bundle import DataBundle
 from compressor.data.memory import (
     Placement,
@@ -112,26 +113,51 @@ def _normalization(
     return tuple(bundle.mean), tuple(bundle.std)
 
 
+def _audio_steps(bundle: DataBundle, spec: Any) -> AudioPreprocessing:
+    """The audio steps: the dataset's suggested ones, with what ``data.preprocess`` sets."""
+    base = bundle.preprocessing
+    steps = base if isinstance(base, AudioPreprocessing) else AudioPreprocessing()
+    given = {k: getattr(spec, k, None) for k in ("sample_rate", "crop", "pad")}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    seconds = getattr(spec, "clip_seconds", None)
+    if seconds is not None:
+        rate = changes.get("sample_rate", steps.sample_rate)
+        changes["clip_samples"] = max(1, round(float(seconds) * rate))
+    elif "sample_rate" in changes:  # the same duration at the new rate
+        changes["clip_samples"] = max(1, round(steps.seconds * changes["sample_rate"]))
+    return dataclasses.replace(steps, **changes)
+
+
 def _streamed(
     bundle: DataBundle, spec: Any, workers: int, decode: bool, collate: Any
 ) -> DataBundle:
     """``bundle`` with its datasets of samples wrapped into preprocessed streamed splits."""
     raw = {name: getattr(bundle, name) for name in SPLITS}
-    base = _base_preprocessing(spec, raw["train"])
-    probe = StreamedSplit(
-        raw["train"], preprocessing=base, name="train", num_workers=workers, collate=collate
-    )
-    mean, std = _normalization(bundle, spec, probe, decode)
-    probe.close()
-    final = base.with_stats(mean, std)
+    final: Any
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_labels = None
+    if bundle.modality == "audio":
+        # Nothing to normalize: a front-end inside the model normalizes its spectrogram.
+        final, mean, std = _audio_steps(bundle, spec), (0.0,), (1.0,)
+    else:
+        base = _base_preprocessing(spec, raw["train"])
+        probe = StreamedSplit(
+            raw["train"], preprocessing=base, name="train", num_workers=workers, collate=collate
+        )
+        mean, std = _normalization(bundle, spec, probe, decode)
+        train_labels = probe.labels
+        probe.close()
+        final = base.with_stats(mean, std)
     splits = {
         name: StreamedSplit(
             dataset,
             preprocessing=final,
             name=name,
-            labels=probe.labels if name == "train" else None,
+            labels=train_labels if name == "train" else None,
             num_workers=workers,
             collate=collate,
+            input_shape=getattr(final, "input_shape", None),
         )
         for name, dataset in raw.items()
     }
@@ -163,6 +189,22 @@ def _decide(
     relation = "within" if fits else "over"
     reason = f"{_size(estimate)} decoded, {relation} the {_size(budget)} data.memory_budget"
     return Placement(fits, said, estimate, budget, workers, reason)
+
+
+def _check_modality(spec: Any, bundle: DataBundle) -> None:
+    """``data.preprocess`` keys must be the data's modality's (images: resize, crop, mean;
+    audio: sample_rate, clip_seconds, crop, pad)."""
+    if spec is None or not hasattr(spec, "given"):
+        return
+    audio = bundle.modality == "audio"
+    wrong = spec.given(spec.image_keys if audio else spec.AUDIO_KEYS)
+    if wrong:
+        kind, other = ("audio clips", "images") if audio else ("images", "audio clips")
+        raise RecipeError(
+            f"data.preprocess.{wrong[0]}",
+            f"applies to {other}, and dataset {bundle.name!r} gives {kind}; valid keys: "
+            + ", ".join(spec.AUDIO_KEYS if audio else spec.image_keys),
+        )
 
 
 def _check_spatial(spec: Any, task: Any) -> None:
@@ -200,6 +242,7 @@ def prepare_bundle(
         SampleError: The first training sample cannot be read or preprocessed.
     """
     spec = _setting(config, "preprocess", None)
+    _check_modality(spec, bundle)
     _check_spatial(spec, task)
     requested = _setting(config, "in_memory", "auto")
     workers = _setting(config, "num_workers", "auto")

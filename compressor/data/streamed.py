@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from compressor.data.preprocess import Preprocessing
 from compressor.data.split import Batch, Split, batch_order
 from compressor.data.workers import PassLoader, SampleError, worker_errors
 from compressor.errors import one_line
@@ -120,7 +119,7 @@ class Samples:
     def __init__(
         self,
         dataset: Any,
-        preprocessing: Preprocessing | None,
+        preprocessing: Any,
         name: str,
         labels: torch.Tensor,
         input_shape: tuple[int, ...] | None,
@@ -202,8 +201,10 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     Args:
         dataset: A map-style dataset of ``(sample, label)``, or a :class:`Split`.
-        preprocessing: Turns a sample into the model's input; ``None`` when the dataset's
-            samples already are inputs (a ``Split``, or float tensors of ``input_shape``).
+        preprocessing: Turns a sample into the model's input (an image
+            :class:`Preprocessing`, an :class:`~compressor.data.audio.AudioPreprocessing`:
+            ``scaled``, ``normalize``, ``__call__``); ``None`` when the dataset's samples already
+            are inputs (a ``Split``, or float tensors of ``input_shape``).
         name: The split's name in error messages (``train``, ``val``, ``test``).
         labels: Every target, when known; read with :func:`labels_of` otherwise.
         input_shape: The shape of one input; by default the first sample's, once loaded.
@@ -217,7 +218,7 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self,
         dataset: Any,
         *,
-        preprocessing: Preprocessing | None = None,
+        preprocessing: Any = None,
         name: str = "split",
         labels: torch.Tensor | None = None,
         input_shape: tuple[int, ...] | None = None,
@@ -262,7 +263,7 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return self.samples.dataset
 
     @property
-    def preprocessing(self) -> Preprocessing | None:
+    def preprocessing(self) -> Any:
         """The transform from a sample to an input (``None``: samples are inputs)."""
         return self.samples.preprocessing
 

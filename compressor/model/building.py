@@ -141,6 +141,35 @@ def normalization_mismatch(
     )
 
 
+#: Data facts a model's options take from the data when the recipe leaves them unset.
+FOLLOWED = ("sample_rate",)
+
+
+def follow_data(ref: ModelRef, facts: dict[str, Any], field: str) -> None:
+    """Options named like a fact of the data (:data:`FOLLOWED`: an audio front-end's
+    ``sample_rate``) take the data's value when the recipe left them unset, in place, so the
+    resolved recipe and the checkpoint's spec say what the model was built with.
+
+    Raises:
+        RecipeError: The recipe set one to another value than the data's (the model would hear
+            clips at the wrong rate), naming ``FIELD.options.NAME``.
+    """
+    parsed = getattr(ref, "parsed", None)
+    for name in FOLLOWED:
+        if name not in facts or parsed is None or name not in type(parsed).model_fields:
+            continue
+        value = facts[name]
+        if name in parsed.model_fields_set and getattr(parsed, name) != value:
+            raise RecipeError(
+                f"{field}.options.{name}",
+                f"{getattr(parsed, name)} differs from the data's {value} "
+                f"(data.preprocess.{name}); leave it out to take the data's",
+                value=getattr(parsed, name),
+            )
+        setattr(parsed, name, value)
+        ref.options[name] = value
+
+
 def _narrowed(
     model: nn.Module,
     ref: ModelRef,
@@ -220,6 +249,7 @@ def build_model(
     num_classes: int,
     field: str = "model",
     task: Task | None = None,
+    data_facts: dict[str, Any] | None = None,
 ) -> BuiltModel:
     """Build the model a recipe's model entry describes, weights loaded.
 
@@ -231,6 +261,8 @@ def build_model(
         field: The entry's recipe field, e.g. ``stages.student.model``, for messages.
         task: The run's task: the layers ``width`` leaves whole are its
             (:meth:`compressor.task.Task.kept_whole`); ``None``: the classifier.
+        data_facts: What the data's preprocessing fixes that a model must match
+            (``{"sample_rate": 8000}``): see :func:`follow_data`.
 
     Returns:
         The model and what loading its weights did.
@@ -240,6 +272,7 @@ def build_model(
             errors (unknown architecture, inputs it cannot take) as it raises them.
     """
     record: ModelPlugin = registry.get("model", ref.name)
+    follow_data(ref, data_facts or {}, field)
     model: nn.Module = record.build(
         ref.parsed, input_shape=tuple(input_shape), num_classes=num_classes
     )

@@ -1,4 +1,7 @@
-"""The deployment preprocessing an exported file records, read back and repeated on image files.
+"""The deployment preprocessing an exported file records, read back and repeated on input files.
+
+Images: :class:`Deployment`. Audio clips: :class:`AudioDeployment`, which repeats the recorded
+clip steps with :func:`compressor.data.audio.prepare_clip` (numpy, soundfile and soxr).
 
 The ``onnx`` exporter writes the run's preprocessing into the file's ``metadata_props`` as the
 JSON entry ``preprocessing`` (docs/export.md). :func:`read_preprocessing` reads it back from
@@ -134,7 +137,33 @@ def _center_crop(pixels: np.ndarray, crop: list[int]) -> np.ndarray:
     return pixels[top : top + height, left : left + width]
 
 
-def read_preprocessing(meta: dict[str, str], file: str) -> Deployment:
+@dataclass(frozen=True)
+class AudioDeployment:
+    """What a model file says about preparing an audio clip (the audio modality's
+    :class:`Deployment`).
+
+    Attributes:
+        recorded: The recorded preprocessing
+            (:meth:`compressor.data.audio.AudioPreprocessing.describe`).
+        class_names: One name per class.
+    """
+
+    recorded: dict[str, Any]
+    class_names: list[str]
+
+    def read(self, path: Path) -> tuple[np.ndarray, None]:
+        """The graph's input ``(1, samples)`` for the audio file ``path`` (read, downmixed,
+        resampled, cropped or padded as training did); no image size.
+
+        Raises:
+            UsageError: The file cannot be read as audio, or is empty.
+        """
+        from compressor.data.audio import prepare_clip
+
+        return prepare_clip(path, self.recorded), None
+
+
+def read_preprocessing(meta: dict[str, str], file: str) -> Deployment | AudioDeployment:
     """The :class:`Deployment` that ``meta``, a file's ``metadata_props``, records.
 
     Args:
@@ -156,12 +185,14 @@ def read_preprocessing(meta: dict[str, str], file: str) -> Deployment:
         version = entry["format"]
     except (ValueError, TypeError, KeyError):
         raise UsageError(f"{file}: its preprocessing metadata is not valid; {REEXPORT}") from None
+    names = [str(n) for n in json.loads(meta.get("class_names", "[]"))]
+    if entry.get("modality") == "audio" and version in FORMATS:
+        return AudioDeployment(entry, names)
     if version not in FORMATS or entry.get("channels") not in _MODES:
         raise UsageError(
             f"{file}: preprocessing format {version} with channels {entry.get('channels')!r}; "
             f"this compressor reads format {FORMATS[-1]} images with RGB or grey channels"
         )
-    names = json.loads(meta.get("class_names", "[]"))
     return Deployment(
         resize=entry.get("resize"),
         interpolation=entry.get("interpolation", "bilinear"),
@@ -170,5 +201,5 @@ def read_preprocessing(meta: dict[str, str], file: str) -> Deployment:
         mean=[float(v) for v in entry["mean"]],
         std=[float(v) for v in entry["std"]],
         graph_input=entry["graph_input"],
-        class_names=[str(n) for n in names],
+        class_names=names,
     )

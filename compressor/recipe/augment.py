@@ -160,6 +160,41 @@ class AugmentConfig(StrictModel):
         description="Per sample: TrivialAugment (Muller and Hutter 2021): one random operation "
         "of a random magnitude.",
     )
+    time_shift: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.5,
+        description="Audio, per clip: shift by up to this fraction of its length, either way, "
+        "filling with zeros (0: no shift).",
+    )
+    gain_db: tuple[float, float] | None = Field(
+        default=None,
+        description="Audio, per clip: scale by a gain drawn uniformly from [low, high] dB, e.g. "
+        "[-6, 6]; unset: none.",
+    )
+    noise_root: str | None = Field(
+        default=None,
+        description="Audio, per clip: a folder of background-noise clips (WAV, FLAC, OGG, at "
+        "any depth; Speech Commands' _background_noise_); a random stretch of one is mixed in.",
+    )
+    snr_db: tuple[float, float] = Field(
+        default=(5.0, 20.0),
+        description="Audio, with noise_root: the signal-to-noise ratio drawn uniformly from "
+        "[low, high] dB, over the whole clip.",
+    )
+    noise_probability: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Audio, with noise_root: the fraction of clips that get noise.",
+    )
+
+    @field_validator("gain_db", "snr_db")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"[low, high] must have low <= high, got {list(value)}")
+        return value
 
     @field_validator("random_resized_crop", "rand_augment", mode="before")
     @classmethod
@@ -197,6 +232,20 @@ class AugmentConfig(StrictModel):
             "trivial_augment": self.trivial_augment,
         }
         return [key for key, active in on.items() if active]
+
+    def audio_keys(self) -> list[str]:
+        """The audio keys that are on (they apply to audio clips only)."""
+        on = {
+            "time_shift": self.time_shift > 0,
+            "gain_db": self.gain_db is not None,
+            "noise_root": self.noise_root is not None,
+        }
+        return [key for key, active in on.items() if active]
+
+    @property
+    def audio(self) -> bool:
+        """Whether any audio augmentation is on."""
+        return bool(self.audio_keys())
 
     @property
     def task_keys(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -55,9 +55,14 @@ def _image_size(value: Any) -> Any:
 class PreprocessConfig(StrictModel):
     """``data.preprocess``: the deterministic steps from a raw sample to the model's input.
 
-    Applied to datasets that give samples (images, arrays), in training, evaluation and at
-    deployment alike: resize, center crop, scale to 0..1, normalize. See docs/data.md.
+    Applied to datasets that give samples, in training, evaluation and at deployment alike. For
+    images: resize, center crop, scale to 0..1, normalize (docs/data.md). For audio clips:
+    downmix, resample to ``sample_rate``, crop or pad to ``clip_seconds`` (docs/speech.md). The
+    keys of the other modality are refused when the data is loaded.
     """
+
+    #: The keys that apply to audio clips; the others apply to images.
+    AUDIO_KEYS: ClassVar[tuple[str, ...]] = ("sample_rate", "clip_seconds", "crop", "pad")
 
     resize: int | list[int] | None = Field(
         default=None,
@@ -86,6 +91,37 @@ class PreprocessConfig(StrictModel):
         "timm model): the fields not given here (resize, center_crop, interpolation, mean, "
         "std) come from how those weights' inputs were prepared.",
     )
+    sample_rate: int | None = Field(
+        default=None,
+        ge=1000,
+        le=384000,
+        description="Audio: the rate the model hears, in Hz; clips at other rates are "
+        "resampled (soxr). Default: the dataset's (its most common rate).",
+    )
+    clip_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=600.0,
+        description="Audio: every clip cropped or zero-padded to this length. Default: the "
+        "dataset's (1 s).",
+    )
+    crop: Literal["center", "start"] | None = Field(
+        default=None,
+        description="Audio: the part of a longer clip kept: center or start. Default: center.",
+    )
+    pad: Literal["end", "both"] | None = Field(
+        default=None,
+        description="Audio: where a shorter clip gets its zeros: end or both sides. Default: end.",
+    )
+
+    def given(self, keys: tuple[str, ...]) -> list[str]:
+        """Which of ``keys`` the recipe set (for the modality check)."""
+        return [k for k in keys if k in self.model_fields_set and getattr(self, k) is not None]
+
+    @property
+    def image_keys(self) -> tuple[str, ...]:
+        """The keys that apply to images."""
+        return tuple(k for k in type(self).model_fields if k not in self.AUDIO_KEYS)
 
     @field_validator("resize", "center_crop", mode="before")
     @classmethod

@@ -56,7 +56,26 @@ def check_task_fit(recipe: Recipe, stages: list[StageInfo], registry: Registry, 
         augments.append((f"stages.{info.name}.augment", getattr(info.options, "augment", None)))
     for field, augment in augments:
         if augment is not None:
+            _check_modality(augment, registry.get("dataset", recipe.data.dataset).modality, field)
             _check_augment(augment, task, field)
+
+
+def _check_modality(augment: AugmentConfig, modality: str, field: str) -> None:
+    """Image keys for images, waveform keys for audio clips (mixup serves both).
+
+    Raises:
+        RecipeError: A key of the other modality, naming it.
+    """
+    if modality == "audio":
+        wrong = [k for k in augment.batch_keys() if k != "mixup"] + augment.per_sample_keys()
+        kind, keys = "images", "time_shift, gain_db, noise_root, snr_db, noise_probability, mixup"
+    else:
+        wrong, kind, keys = augment.audio_keys(), "audio clips", "the image keys"
+    if wrong:
+        raise RecipeError(
+            f"{field}.{wrong[0]}",
+            f"augments {kind}, and the data is {modality}; for {modality} use {keys}",
+        )
 
 
 def _check_augment(augment: AugmentConfig, task: Task, field: str) -> None:

@@ -105,6 +105,21 @@ class SampleAugment:
         return out.contiguous(), target
 
 
+class WaveAugment:
+    """An audio clip's augmentation (:class:`compressor.training.audio_augment.AudioAugment`)
+    in the call a split makes: ``(wave, target, index, epoch) -> (wave, target)``; picklable."""
+
+    def __init__(self, augment: Any) -> None:
+        self.augment = augment
+
+    def __call__(
+        self, wave: torch.Tensor, target: torch.Tensor, index: int, epoch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``wave`` augmented as sample ``index`` is in ``epoch``; the target as it is."""
+        out: torch.Tensor = self.augment(wave, index, epoch)
+        return out, target
+
+
 class PerSample:
     """The training split's per-sample augmentation, on whichever path the split is served.
 
@@ -115,6 +130,8 @@ class PerSample:
         image_size: ``(height, width)`` of the training inputs.
         seed: The stage's seed (each sample index gets its own stream, so ranks need none).
         task: The run's task, which moves a sample's target with it (see :class:`SampleAugment`).
+        sample_rate: For audio clips, their rate: the waveform keys of ``config`` (time shift,
+            gain, background noise) apply instead of the image ones.
     """
 
     def __init__(
@@ -125,17 +142,36 @@ class PerSample:
         image_size: Sequence[int],
         seed: int,
         task: Any = None,
+        sample_rate: int | None = None,
     ) -> None:
-        transform = build_transform(config, image_size) if config is not None else None
-        self.augment: Any = SampleAugment(transform, seed, task) if transform is not None else None
-        options = getattr(config, "task_options", None)
-        if task is not None and options is not None:
-            # The task's own keys (detection's box-aware crops and flips) replace the v2
-            # pipeline: the recipe validator allows only one of the two for a spatial task.
-            self.augment = task.sample_augment(options, seed) or self.augment
+        self.waves = sample_rate is not None
+        self.augment = self._built(config, image_size, seed, task, sample_rate)
         self.mean = torch.tensor([float(v) for v in mean], dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor([float(v) for v in std], dtype=torch.float32).view(-1, 1, 1)
         self._views: dict[int, StreamedSplit] = {}
+
+    @staticmethod
+    def _built(
+        config: Any, image_size: Sequence[int], seed: int, task: Any, sample_rate: int | None
+    ) -> Any:
+        """The per-sample augmentation ``config`` asks for, or ``None``."""
+        if config is None:
+            return None
+        if sample_rate is not None:
+            if not config.audio:
+                return None
+            from compressor.training.audio_augment import AudioAugment
+
+            return WaveAugment(AudioAugment(config, seed, sample_rate))
+        options = getattr(config, "task_options", None)
+        if task is not None and options is not None:
+            # The task's own keys (detection's box-aware crops and flips): the recipe validator
+            # refuses the v2 keys next to them for a spatial task.
+            built = task.sample_augment(options, seed)
+            if built is not None:
+                return built
+        transform = build_transform(config, image_size)
+        return SampleAugment(transform, seed, task) if transform is not None else None
 
     @property
     def active(self) -> bool:
@@ -161,7 +197,16 @@ class PerSample:
         """``x``, normalized inputs of ``split``'s rows ``idx``, and their targets ``y``,
         augmented sample by sample; as given when ``split``'s workers already augmented them
         (see :meth:`source`)."""
-        if self.augment is None or _decodes(split) or x.dim() != 4:
+        if self.augment is None or _decodes(split):
+            return x, y
+        if self.waves:  # waveforms: nothing normalized, nothing to undo
+            pairs = [
+                self.augment(wave, target, int(index), epoch)
+                for wave, target, index in zip(x.cpu(), y.cpu(), idx.tolist(), strict=True)
+            ]
+            waves = torch.stack([wave for wave, _ in pairs]).to(x.device)
+            return waves, torch.stack([target for _, target in pairs]).to(y.device)
+        if x.dim() != 4:
             return x, y
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         images = (x * std + mean).clamp(0.0, 1.0)

@@ -153,8 +153,11 @@ class Trainer:
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
+        rate = (
+            getattr(data.preprocessing, "sample_rate", None) if data.modality == "audio" else None
+        )
         self.per_sample = PerSample(
-            augment, data.mean, data.std, data.input_shape[-2:], seed, self.task
+            augment, data.mean, data.std, data.input_shape[-2:], seed, self.task, rate
         )
         self.epochs = EpochBatches(batch_size, seed, self.generator, device, has_batchnorm(model))
         self.student_paths = [term.student_at for term in losses]

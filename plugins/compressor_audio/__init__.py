@@ -9,8 +9,9 @@ load when a recipe first uses an audio plugin.
 - models, taking float32 waveforms ``(N, samples)``: ``ds_cnn``, ``bc_resnet``,
   ``spectrogram_backbone``; each is a ``frontend`` (:class:`compressor_audio.frontend.LogMel`),
   an optional SpecAugment and a network;
-- :class:`compressor_audio.augment.AudioAugment`: per-sample waveform augmentation (time shift,
-  gain, background noise), configured by :class:`compressor_audio.augment_options.AudioAugmentConfig`.
+Audio itself (the clip, its preprocessing and deployment reading, the waveform augmentation
+of ``data.augment``) is the core's audio modality: :mod:`compressor.data.audio`,
+:mod:`compressor.training.audio_augment`.
 """
 
 from __future__ import annotations

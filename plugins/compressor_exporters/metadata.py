@@ -43,6 +43,15 @@ def deployment_preprocessing(
     normalizes (then a caller feeds pixels, ``graph_input``, and must not normalize again).
     """
     described = dict(ctx.preprocessing or {})
+    if described.get("modality") == "audio":
+        # A waveform: the clip's steps (rate, length, crop, pad) are all a caller repeats.
+        return {
+            "format": PREPROCESSING_FORMAT,
+            **described,
+            "layout": "NS",
+            "input_size": [int(v) for v in sample_shape],
+            "graph_input": "waveform float32 -1..1",
+        }
     mean = described.get("mean") or list(ctx.mean) or [0.0]
     std = described.get("std") or list(ctx.std) or [1.0]
     return {
@@ -117,6 +126,8 @@ def build_metadata(
         entries["output"] = "logits (unnormalized class scores; softmax for probabilities)"
     if ctx.task_metadata:
         entries["task_metadata"] = dict(ctx.task_metadata)
+    if ctx.keep_float:
+        entries["keep_float"] = list(ctx.keep_float)
     if ctx.mean:
         entries["mean"] = [float(v) for v in ctx.mean]
         entries["std"] = [float(v) for v in ctx.std]

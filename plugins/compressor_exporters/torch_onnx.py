@@ -55,6 +55,28 @@ def strip_debug_info(graph: onnx.GraphProto) -> None:
             del value.metadata_props[:]
 
 
+#: The dynamo exporter's node metadata holding the module path a node came from.
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"
+
+
+def scope_node_names(graph: onnx.GraphProto) -> None:
+    """Prefix each dynamo-exported node's name with its module path, as the TorchScript
+    exporter names nodes (``/frontend/node_Conv_3``), before the debug metadata that says it
+    is dropped: the ``quantize`` stage keeps a module's nodes float by that prefix."""
+    import ast
+
+    for node in graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES), None)
+        if not scopes or node.name.startswith("/"):
+            continue
+        try:
+            path = [str(s) for s in ast.literal_eval(scopes)[:-1] if s]
+        except (ValueError, SyntaxError):
+            continue
+        if path:
+            node.name = "/" + "/".join(path) + "/" + node.name
+
+
 def batch_is_dynamic(proto: onnx.ModelProto) -> bool:
     """Whether the first axis of the first input and output is symbolic, not a fixed size."""
     for value in (proto.graph.input[0], proto.graph.output[0]):
@@ -213,6 +235,7 @@ def _save_self_contained(raw: Path, target: Path) -> None:
             f"the exported graph has a fixed batch size ({TRACE_BATCH}): the model's "
             "forward depends on the batch size"
         )
+    scope_node_names(proto.graph)
     strip_debug_info(proto.graph)
     try:
         onnx.save_model(proto, str(target), save_as_external_data=False)

@@ -16,7 +16,7 @@ import torch
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
-from compressor.export_context import ExportContext, call_export, run_recipe_hash
+from compressor.export_context import ExportContext, call_export, float_scopes, run_recipe_hash
 from compressor.model.pruning import measure
 from compressor_stages.model_output import count_parameters
 
@@ -56,8 +56,10 @@ class ExportStage:
             for artifact, file_name in zip(models, names, strict=True):
                 model = copy.deepcopy(artifact.model).cpu().eval()
                 path = ctx.run_dir / file_name
-                context = dataclasses.replace(base, artifact=artifact.name)
                 deployed = task.deployable(model).eval()
+                context = dataclasses.replace(
+                    base, artifact=artifact.name, keep_float=float_scopes(deployed)
+                )
                 # Exporters written before `context` existed are called without it.
                 facts = call_export(exporter, deployed, example, path, context)
                 meta = {

@@ -288,7 +288,12 @@ class NodeChoice:
 
 
 def choose_nodes(
-    proto: onnx.ModelProto, mode: str, keep_fp32_below: int, *, integer_first_layer: bool
+    proto: onnx.ModelProto,
+    mode: str,
+    keep_fp32_below: int,
+    *,
+    integer_first_layer: bool,
+    keep_float: tuple[str, ...] = (),
 ) -> NodeChoice:
     """Keep layers with fewer than ``keep_fp32_below`` weights FP32, unless that leaves no INT8.
 
@@ -297,10 +302,14 @@ def choose_nodes(
     INT8 and FP32 convolutions never alternate. A model of small layers only is quantized
     whole, since INT8 is what was asked for; with an integer-input first layer (already INT8)
     the small layers stay FP32 even if none is left. The float tail (:func:`float_tail`)
-    stays FP32 always. Unnamed nodes left FP32 are named in ``proto`` (the quantizer excludes
-    nodes by name).
+    stays FP32 always, and so do the nodes of the ``keep_float`` scopes (an audio front-end's
+    ``/frontend/``, which the file records). Unnamed nodes left FP32 are named in ``proto`` (the
+    quantizer excludes nodes by name).
     """
     tail = float_tail(proto)
+    tail += [
+        n.name for n in proto.graph.node if n.name.startswith(keep_float) and n.name not in tail
+    ]
     kept = _fp32_by_block(proto, small_weight_nodes(proto, keep_fp32_below), keep_fp32_below)
     quantizable = [
         n for n in proto.graph.node if n.op_type in _QUANTIZABLE[mode] and n.name not in tail

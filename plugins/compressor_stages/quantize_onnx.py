@@ -65,8 +65,28 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
     return model_in
 
 
+def recorded_float_scopes(proto: Any) -> tuple[str, ...]:
+    """The node-name scopes the exported file says must stay float (``keep_float``: an audio
+    front-end's ``/frontend/``); none for a file that records none."""
+    import json
+
+    for prop in proto.metadata_props:
+        if prop.key == "keep_float":
+            try:
+                return tuple(str(scope) for scope in json.loads(prop.value))
+            except (ValueError, TypeError):
+                return ()
+    return ()
+
+
 def _rewritten(
-    model_in: Path, model_out: Path, *, mode: str, integer_input: bool, keep_fp32_below: int
+    model_in: Path,
+    model_out: Path,
+    *,
+    mode: str,
+    integer_input: bool,
+    keep_fp32_below: int,
+    keep_float: tuple[str, ...] = (),
 ) -> tuple[bool, NodeChoice]:
     """Rewrite ``model_in`` for quantization into ``model_out`` and choose the FP32 nodes.
 
@@ -82,7 +102,13 @@ def _rewritten(
     if mode == "dynamic":
         gemm_to_matmul(proto)
     # Before saving: choosing names the unnamed small nodes the quantizer excludes by name.
-    choice = choose_nodes(proto, mode, keep_fp32_below, integer_first_layer=bool(integer))
+    choice = choose_nodes(
+        proto,
+        mode,
+        keep_fp32_below,
+        integer_first_layer=bool(integer),
+        keep_float=keep_float,
+    )
     onnx.save_model(proto, str(model_out))
     return bool(integer), choice
 
@@ -200,7 +226,11 @@ def quantize_file(
     """
     from compressor.onnx.inspection import load_onnx
 
-    require_quantizable(load_onnx(source), mode, source.name)
+    original = load_onnx(source)
+    require_quantizable(original, mode, source.name)
+    # Read before quant_pre_process, whose file keeps no metadata.
+    keep_float = recorded_float_scopes(original)
+    del original
     with tempfile.TemporaryDirectory(prefix="compressor-quant-") as scratch, _quiet():
         model_in = _preprocessed(source, Path(scratch)) if preprocess else source
         rewritten = Path(scratch) / "rewritten.onnx"
@@ -210,6 +240,7 @@ def quantize_file(
             mode=mode,
             integer_input=integer_input,
             keep_fp32_below=keep_fp32_below,
+            keep_float=keep_float,
         )
         ops, file_bytes = _write_checked(
             rewritten,

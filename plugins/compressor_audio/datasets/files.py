@@ -10,7 +10,7 @@ from its header (``soundfile.info``) when the dataset is made, never from its sa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +24,8 @@ from compressor.errors import UsageError
 
 _log = logs.get_logger(__name__)
 #: The audio files read by default (their extensions, any case): what libsndfile decodes.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 #: Threads that read headers: opening files waits on the disk far more than on Python.
 HEADER_THREADS = 8
-
-
-def audio_files(root: Path, extensions: Iterable[str], *, recursive: bool = True) -> list[Path]:
-    """The audio files under ``root`` (at any depth when ``recursive``), sorted by path."""
-    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    found = root.rglob("*") if recursive else root.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file())
 
 
 @dataclass(frozen=True)

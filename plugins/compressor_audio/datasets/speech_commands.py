@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from compressor.data import DataBundle
+from compressor.data.audio import audio_files
 from compressor.errors import RecipeError
 from compressor_audio.dataset_options import SpeechCommandsOptions
 from compressor_audio.datasets.bundle import audio_bundle
-from compressor_audio.datasets.files import AudioFiles, audio_files, read_headers, readable
+from compressor_audio.datasets.files import AudioFiles, read_headers, readable
 
 #: The class of every word not in ``words`` with ``unknown: true``.
 UNKNOWN = "_unknown_"

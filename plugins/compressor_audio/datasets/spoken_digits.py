@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from compressor.data import DataBundle
+from compressor.data.audio import audio_files
 from compressor.errors import RecipeError
 from compressor_audio.dataset_options import SpokenDigitsOptions
 from compressor_audio.datasets.bundle import audio_bundle
-from compressor_audio.datasets.files import AudioFiles, audio_files, read_headers, readable
+from compressor_audio.datasets.files import AudioFiles, read_headers, readable
 from compressor_audio.datasets.naming import name_fields
 from compressor_audio.datasets.splitting import held_out_groups, stratified_parts
 

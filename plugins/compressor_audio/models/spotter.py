@@ -32,6 +32,10 @@ class KeywordSpotter(nn.Module):
             twice as fast so on CPUs.
     """
 
+    #: Modules an exported file keeps in float under INT8: the STFT's products and the log
+    #: have ranges no 8-bit scale covers (read by the export stage: keep_float).
+    float_modules = ("frontend",)
+
     def __init__(
         self,
         frontend: LogMel,

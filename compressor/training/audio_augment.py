@@ -1,8 +1,10 @@
-"""Per-sample waveform augmentation: time shift, background noise, gain.
+"""Per-sample waveform augmentation of the audio modality: time shift, background noise, gain.
 
-:class:`AudioAugment` is what a training split applies to each waveform between
-``AudioPreprocessing.scaled`` and the model (``augment(wave, index, epoch)``, the same call as
-:class:`compressor.training.sample_augment.SampleAugment`'s for images). Its random draws are
+:class:`AudioAugment` is what a training split of audio clips applies to each waveform between
+``AudioPreprocessing.scaled`` and the model (``augment(wave, index, epoch)``; wrapped by
+:class:`compressor.training.sample_augment.PerSample` into the call images and targets use). The
+recipe's ``data.augment`` keys ``time_shift``, ``gain_db``, ``noise_root``, ``snr_db`` and
+``noise_probability`` configure it. Its random draws are
 seeded by ``(seed, epoch, index)``, never by a worker's generator, so the batches do not depend
 on ``data.num_workers`` and a resumed run augments as an uninterrupted one. It is picklable: the
 noise clips are listed when it is made and read (resampled to the clips' rate) by each process
@@ -18,10 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from compressor.data.audio import mono_at, read_clip
+from compressor.data.audio import AUDIO_EXTENSIONS, audio_files, mono_at, read_clip
 from compressor.errors import RecipeError
-from compressor_audio.augment_options import AudioAugmentConfig
-from compressor_audio.datasets.files import AUDIO_EXTENSIONS, audio_files
 
 
 def noise_files(root: str, field: str = "data.augment.noise_root") -> list[Path]:
@@ -45,12 +45,12 @@ class AudioAugment:
     """One waveform's augmentation, seeded by ``(seed, epoch, index)``.
 
     Args:
-        config: The validated settings.
+        config: The validated ``data.augment`` (its audio keys).
         seed: The stage's seed.
         sample_rate: The waveforms' rate (noise clips are resampled to it).
     """
 
-    def __init__(self, config: AudioAugmentConfig, seed: int, sample_rate: int) -> None:
+    def __init__(self, config: Any, seed: int, sample_rate: int) -> None:
         self.config = config
         self.seed = int(seed)
         self.sample_rate = int(sample_rate)
