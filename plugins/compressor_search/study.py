@@ -46,7 +46,7 @@ def storage_for(opts: SearchOptions, folder: Path) -> Any:
 
     where = opts.storage
     if where is not None and "://" in where:
-        return RDBStorage(where, heartbeat_interval=30, grace_period=120)
+        return RDBStorage(where)
     path = Path(where).expanduser() if where is not None else folder / "study.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))

@@ -61,6 +61,7 @@ def _graph_figures(
         )
         figures.size_bytes = path.stat().st_size
         digest = graph_hash(path)
+        interrupt.check(f"trial {trial.number}, before its latency")
         figures.latency, source = session.latency_of(digest, path, trial)
     trial.set_user_attr("graph", {"hash": digest, "latency_source": source})
 
