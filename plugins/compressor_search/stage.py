@@ -211,6 +211,16 @@ class SearchStage:
     def __init__(self, options: SearchOptions) -> None:
         self.options = options
 
+    @staticmethod
+    def join(
+        url: str, *, study: str | None = None, role: str = "any", progress: Any = None
+    ) -> dict[str, Any]:
+        """Join a running search as a worker (``compressor search --worker``): see
+        :func:`compressor_search.worker.join`."""
+        from compressor_search.worker import join
+
+        return join(url, study=study, role=role, progress=progress)
+
     def run(self, ctx: StageContext) -> None:
         """Open the study, run the trials, judge the finalists, publish the winner."""
         from compressor_search.outcome import publish_outcome

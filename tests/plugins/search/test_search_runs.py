@@ -19,6 +19,9 @@ from compressor_search.latency import LatencyBook
 from compressor_search.worker import join
 
 from compressor import recipe
+from compressor.cli import parser
+from compressor.cli import search as search_command
+from compressor.cli.main import main
 from compressor.interrupt import Interrupted
 from compressor.run import pipeline
 from compressor.run.progress import Progress
@@ -31,24 +34,40 @@ LATENCY_BUDGET_MS = 0.5
 
 @pytest.fixture(scope="module")
 def meetable(teacher_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A search with a meetable budget whose study lives in SQLite (as workers share it)."""
+    """A search with a meetable budget, run by ``compressor search --storage`` with its study
+    in SQLite, as workers share it."""
     folder = tmp_path_factory.mktemp("meetable")
     url = f"sqlite:///{folder / 'study.db'}"
-    run = run_tiny_recipe(
-        search_stages(
-            teacher_file,
-            budget={"size_bytes": 8000, "latency_ms": LATENCY_BUDGET_MS},
-            storage=url,
-        ),
-        tmp_path=folder,
+    stages = search_stages(
+        teacher_file, budget={"size_bytes": 8000, "latency_ms": LATENCY_BUDGET_MS}
     )
-    return {"run": run, "url": url, "metrics": run.metrics["stages"]["search"]}
+    raw = {
+        "version": 1,
+        "name": "tiny",
+        "device": "cpu",
+        "data": {"dataset": "digits", "batch_size": 64},
+        "stages": stages,
+    }
+    (folder / "search.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parser, "COMMAND_MODULES", (*parser.COMMAND_MODULES, search_command))
+        argv = [
+            "search",
+            str(folder / "search.yaml"),
+            "--storage",
+            url,
+            "--out",
+            str(folder / "run"),
+        ]
+        assert main([*argv, "--quiet", "--no-cache"]) == 0
+    metrics = json.loads((folder / "run" / "metrics.json").read_text())
+    return {"run_dir": folder / "run", "url": url, "metrics": metrics["stages"]["search"]}
 
 
 def test_a_meetable_budget_gives_a_winner_that_meets_it_again_in_a_fresh_process(
     meetable: dict[str, Any],
 ) -> None:
-    m, run_dir = meetable["metrics"], meetable["run"].run_dir
+    m, run_dir = meetable["metrics"], meetable["run_dir"]
     assert m["met"] is True and m["verdict"] is None
     winner = m["winner"]
     assert winner["size_bytes"] <= 8000 and winner["standing"]["latency_ms"]["met"]
@@ -82,7 +101,7 @@ def test_a_meetable_budget_gives_a_winner_that_meets_it_again_in_a_fresh_process
 def test_the_winner_is_published_reproducible_and_reported(
     meetable: dict[str, Any], registry: Any
 ) -> None:
-    m, run_dir = meetable["metrics"], meetable["run"].run_dir
+    m, run_dir = meetable["metrics"], meetable["run_dir"]
     assert (run_dir / "student.pt").is_file()
     again = yaml.safe_load((run_dir / m["winner"]["recipe"]).read_text())
     plan = recipe.resolve(again, registry)  # a recipe that validates as it is
@@ -221,3 +240,14 @@ def test_a_failing_candidate_fails_its_trial_not_the_search(
     failed = [r for r in rows if r["state"] == "fail"]
     assert failed and all("BatchNorm" in r["error"] for r in failed)
     assert any(r["state"] == "complete" for r in rows)
+
+
+def test_a_worker_without_a_study_to_join_is_one_line(tmp_path: Path, capsys: Any) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parser, "COMMAND_MODULES", (*parser.COMMAND_MODULES, search_command))
+        missing = str(tmp_path / "none.journal")
+        assert main(["search", "--worker", "--storage", missing]) == 2
+        assert main(["search", "--storage", missing]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --storage {missing}: no such journal file" in err
+    assert "error: give a RECIPE to run, or --worker to join a running search" in err
