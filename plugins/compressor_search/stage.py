@@ -11,8 +11,10 @@ the closest finalist is published, the verdict and the closest candidates logged
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -20,6 +22,7 @@ from torch import nn
 from compressor.artifacts import ModelArtifact
 from compressor.context import StageContext
 from compressor.errors import RecipeError, UsageError
+from compressor_search.answering import answer_requests
 from compressor_search.finals import Final, closest, judge, select_finalists, train_finalist
 from compressor_search.latency import LatencyBook, floor_ms, target_label
 from compressor_search.live import LiveTable
@@ -180,16 +183,20 @@ def _record_run(session: SearchSession, teacher: ModelArtifact) -> None:
 
 
 def _wait_for_workers(session: SearchSession) -> None:
-    """Let other workers finish the trials they started before the finalists are chosen."""
+    """Let other workers finish the trials they started before the finalists are chosen,
+    timing what they ask for meanwhile when this process times for the target."""
     deadline = time.monotonic() + session.opts.timing.wait_seconds
     told = False
-    while counts(session.study)["running"] and time.monotonic() < deadline:
-        if not told:
-            session.ctx.run.progress.print(
-                f"{session.ctx.info.name}: waiting for other workers' running trials"
-            )
-            told = True
-        time.sleep(0.5)
+    with tempfile.TemporaryDirectory(prefix="compressor-requests-") as scratch:
+        while counts(session.study)["running"] and time.monotonic() < deadline:
+            if not told:
+                session.ctx.run.progress.print(
+                    f"{session.ctx.info.name}: waiting for other workers' running trials"
+                )
+                told = True
+            if session.may_time():
+                answer_requests(session, Path(scratch))
+            time.sleep(0.5)
 
 
 def _train_finalists(session: SearchSession, trials: list[Any]) -> list[Final]:

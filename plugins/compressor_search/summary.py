@@ -85,7 +85,11 @@ def importances(
         # Only screened trials: the others' scores are placeholders, not measurements.
         view = optuna.create_study(directions=study.directions)
         view.add_trials(screened)
-        found[metric.key] = dict(get_param_importances(view, target=lambda t: t.values[1]))
+        # PED-ANOVA ranks what it takes to make the target low: a metric to raise is negated.
+        sign = -1.0 if metric.higher_is_better else 1.0
+        found[metric.key] = dict(
+            get_param_importances(view, target=lambda t: sign * t.values[1])
+        )
         found["latency_ms"] = dict(get_param_importances(view, target=lambda t: t.values[0]))
     except (RuntimeError, ValueError, ZeroDivisionError):
         return None

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from compressor import interrupt
 from compressor.errors import StageFailure, one_line
+from compressor_search.answering import answer_requests
 from compressor_search.budget import Figures, meets, standing, violations
 from compressor_search.build import build_candidate
 from compressor_search.graph import deploy, graph_hash
@@ -178,6 +179,10 @@ def run_trials(
         reason = should_stop(session)
         if reason is not None:
             return finished, reason
+        if session.role == "any" and session.may_time():
+            # Without a designated latency worker, this process times for the others too.
+            with tempfile.TemporaryDirectory(prefix="compressor-requests-") as scratch:
+                answer_requests(session, Path(scratch))
         trial = session.study.ask()
         trial.set_user_attr(WORKER, session.worker)
         try:

@@ -21,18 +21,13 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from compressor import interrupt
 from compressor.errors import UsageError
-from compressor_search.build import build_candidate
-from compressor_search.graph import deploy, graph_hash
-from compressor_search.latency import TIMER_KEY
-from compressor_search.session import POLL_SECONDS, ROLES, SearchSession
-from compressor_search.space import candidate_of
-from compressor_search.study import PHASE, SPEC, counts
+from compressor_search.answering import serve_latency
+from compressor_search.session import ROLES
+from compressor_search.study import SPEC
 
 
 def storage_from(url: str) -> Any:
@@ -65,74 +60,6 @@ def _study_name(storage: Any, given: str | None, url: str) -> str:
             "name one with --study"
         )
     return names[0]
-
-
-def serve_latency(session: SearchSession, idle_seconds: float | None = None) -> int:
-    """Be the target's designated latency worker: answer requests until the search ends.
-
-    Each request names a graph by its fingerprint and the trial parameters that build it;
-    the graph is rebuilt (random weights time like trained ones), timed here, and kept.
-
-    Args:
-        session: This worker's search.
-        idle_seconds: Stop after this long without a request (``None``: when the search has
-            moved on to its finalists and no trial runs).
-
-    Returns:
-        The graphs timed.
-    """
-    study, book = session.study, session.book
-    timed, last = 0, time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="compressor-latency-") as scratch:
-        while True:
-            interrupt.check("the latency worker's loop")
-            study.set_user_attr(
-                f"{TIMER_KEY}:{book.target}", {"worker": session.worker, "beat": time.time()}
-            )
-            requests = book.open_requests()
-            for digest, request in requests.items():
-                path = _rebuilt(session, request, Path(scratch))
-                book.put(digest, session.measure(path))
-                timed, last = timed + 1, time.monotonic()
-                if graph_hash(path) != digest:
-                    session.ctx.run.progress.warn(
-                        f"trial {request['trial']}: the graph rebuilt here differs from the one "
-                        "that asked for its latency (another exporter version?); timed it anyway"
-                    )
-            if not requests and _search_over(session, last, idle_seconds):
-                return timed
-            time.sleep(POLL_SECONDS)
-
-
-def _rebuilt(session: SearchSession, request: dict[str, Any], folder: Path) -> Path:
-    """The deployed file of a requested trial, rebuilt from its parameters."""
-    candidate = candidate_of(request["params"])
-    number = int(request["trial"])
-    seed = session.trial_seed(number)
-    built = build_candidate(
-        session.ctx,
-        session.family(candidate.family),
-        candidate,
-        session.teacher,
-        session.teacher_spec,
-        seed=seed,
-    )
-    return deploy(
-        session.ctx,
-        session.exporter,
-        built.model,
-        folder,
-        name=f"request-{number}",
-        quantization=candidate.quantization,
-        calibration_batches=session.opts.screening.calibration_batches,
-        seed=seed,
-    )
-
-
-def _search_over(session: SearchSession, last: float, idle_seconds: float | None) -> bool:
-    if idle_seconds is not None:
-        return time.monotonic() - last >= idle_seconds
-    return session.study.user_attrs.get(PHASE) == "final" and not counts(session.study)["running"]
 
 
 def join(
