@@ -128,7 +128,7 @@ def start_session(
     name = opts.study or f"{getattr(ctx.run.recipe, 'name', 'run')}-{ctx.info.name}"
     # Each worker draws its own points: the same seed would propose the same candidates.
     seed = ctx.seed() + (zlib.crc32(worker.encode()) % 100_000 if worker != "lead" else 0)
-    storage = storage if storage is not None else storage_for(opts, folder)
+    storage = storage if storage is not None else storage_for(opts, folder, f"{field}.storage")
     study = open_study(opts, storage, name, metric, seed)
     teacher_metric = study.user_attrs.get("teacher_metric")
     if teacher_metric is None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from compressor.errors import UsageError, one_line
+
 if TYPE_CHECKING:
     from compressor_search.metric import MetricInfo
     from compressor_search.options import SearchOptions
@@ -39,14 +41,23 @@ def constraints_of(trial: FrozenTrial) -> list[float]:
     return list(trial.user_attrs.get(CONSTRAINTS, [0.0]))
 
 
-def storage_for(opts: SearchOptions, folder: Path) -> Any:
-    """The study's storage: the stage's ``storage:``, or a journal file in ``folder``."""
+def storage_for(opts: SearchOptions, folder: Path, field: str = "storage") -> Any:
+    """The study's storage: the stage's ``storage:``, or a journal file in ``folder``.
+
+    Raises:
+        UsageError: The database cannot be opened (names ``field``).
+    """
     from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
     where = opts.storage
     if where is not None and "://" in where:
-        return RDBStorage(where)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return RDBStorage(where)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            raise UsageError(f"{field}: cannot open {where} ({one_line(error, 200)})") from None
     path = Path(where).expanduser() if where is not None else folder / "study.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))

@@ -18,6 +18,7 @@ distillation, INT8 and onnxruntime's verdict are for the finalists only
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,15 +136,13 @@ def should_stop(session: SearchSession) -> str | None:
     opts = session.opts
     if session.study.user_attrs.get(PHASE) == "final" and session.worker != "lead":
         return "the search moved on to its finalists"
-    if opts.trials is not None:
-        found = counts(session.study)
-        if found["complete"] + found["running"] >= opts.trials:
-            return f"{opts.trials} trials"
-    if opts.time_budget is not None:
-        import time
-
-        if time.monotonic() - session.started >= opts.time_budget:
-            return f"time_budget {opts.time_budget:g} s"
+    found = counts(session.study)
+    if opts.trials is not None and found["complete"] + found["running"] >= opts.trials:
+        return f"{opts.trials} trials"
+    # At least one complete trial, so that there is a finalist however short the time.
+    elapsed = time.monotonic() - session.started
+    if opts.time_budget is not None and elapsed >= opts.time_budget and found["complete"]:
+        return f"time_budget {opts.time_budget:g} s"
     return None
 
 

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from compressor.errors import UsageError
+from compressor.errors import UsageError, one_line
 from compressor_search.answering import serve_latency
 from compressor_search.session import ROLES
 from compressor_search.study import SPEC
@@ -36,7 +36,12 @@ def storage_from(url: str) -> Any:
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
     if "://" in url:
-        return RDBStorage(url)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return RDBStorage(url)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            raise UsageError(f"--storage {url}: cannot open it ({one_line(error, 200)})") from None
     path = Path(url).expanduser()
     if not path.is_file():
         raise UsageError(f"--storage {url}: no such journal file (nor an RDB URL with ://)")

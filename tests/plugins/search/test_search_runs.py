@@ -211,7 +211,7 @@ def test_an_interrupted_search_resumes_without_repeating_a_trial(
 def test_the_stage_contract(teacher_file: Path, tmp_path: Path) -> None:
     own = ("name", "type", "inputs", "outputs")
     options = {k: v for k, v in SMALL_SEARCH.items() if k not in own}
-    options["budget"], options["trials"] = {"size_bytes": 300}, 2
+    options["budget"], options["time_budget"] = {"size_bytes": 300}, 0.001
     options["space"] = {**options["space"], "epochs": {"low": 0, "high": 0}}
     result = check_stage(
         "search",
@@ -223,6 +223,8 @@ def test_the_stage_contract(teacher_file: Path, tmp_path: Path) -> None:
     assert result.published == ["student"]
     assert (tmp_path / "check" / "winner.yaml").is_file()
     assert result.metrics["met"] is False and result.metrics["verdict"]
+    trials = result.metrics["trials"]
+    assert trials["complete"] == 1 and trials["stopped_by"] == "time_budget 0.001 s"
 
 
 def test_a_failing_candidate_fails_its_trial_not_the_search(
