@@ -38,6 +38,8 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "zero_shot": attrs.get("zero_shot"),
         "score": attrs.get("score"),
         "within_costs": bool(figures) and max(constraints_of(trial)) <= 0.0,
+        # Per cost constraint: the value, the limit, value / limit, met (screening: p50).
+        "standing": figures.get("standing"),
         "worker": attrs.get("worker"),
     }
     if "error" in attrs:
