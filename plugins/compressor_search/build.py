@@ -105,12 +105,13 @@ def _gradient_probe(ctx: StageContext, teacher: nn.Module) -> Any:
     copy's outputs to the teacher's on two training batches, so no label form is assumed."""
     from compressor.data import head
 
-    inputs = head(ctx.data.train, 2 * ctx.batch_size)
+    inputs = head(ctx.data.train, 2 * ctx.batch_size).cpu()
+    with torch.no_grad():
+        # A copy: the teacher itself stays on the run's device for the stages after.
+        target = copy.deepcopy(teacher).cpu().eval()(inputs)
 
     def accumulate(model: nn.Module) -> None:
         model.train()
-        with torch.no_grad():
-            target = teacher.cpu().eval()(inputs)
         loss = torch.nn.functional.mse_loss(model(inputs), target)
         loss.backward()
         model.eval()

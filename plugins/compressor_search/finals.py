@@ -190,7 +190,7 @@ def _deployed_record(
         "macs": built.macs,
         "size_bytes": deployed.stat().st_size,
         "val_metric": score_model(ctx, deployed, data.val),
-        "val_metric_torch": score_model(ctx, model, data.val),
+        "val_metric_torch": score_model(ctx, model.to(ctx.device), data.val),
     }
 
 

@@ -102,11 +102,12 @@ def start_session(
     worker: str,
     role: str,
     storage: Any = None,
+    study_name: str | None = None,
 ) -> SearchSession:
     """Everything this process's trials share: families, teacher, study, screening data.
 
-    ``storage`` is the study's storage when the caller opened it (a worker joining); by
-    default the stage's ``storage:`` or its journal file.
+    ``storage`` and ``study_name`` are the study's when the caller opened it (a worker
+    joining); by default the stage's ``storage:`` (or its journal file) and ``study:``.
 
     Raises:
         RecipeError: A family the space names cannot be built, or a metric budget that can
@@ -125,7 +126,7 @@ def start_session(
     metric = metric_info(ctx)
     check_metric_budget(opts, metric, field)
     folder = ctx.run_dir / ctx.info.name
-    name = opts.study or f"{getattr(ctx.run.recipe, 'name', 'run')}-{ctx.info.name}"
+    name = study_name or opts.study or f"{getattr(ctx.run.recipe, 'name', 'run')}-{ctx.info.name}"
     # Each worker draws its own points: the same seed would propose the same candidates.
     seed = ctx.seed() + (zlib.crc32(worker.encode()) % 100_000 if worker != "lead" else 0)
     storage = storage if storage is not None else storage_for(opts, folder, f"{field}.storage")

@@ -130,7 +130,7 @@ def join(
         teacher = ModelArtifact(name="teacher", model=model, spec=extra["spec"])
         ctx = StageContext(run, info)
         session = start_session(
-            ctx, info.options, teacher, worker=worker, role=role, storage=storage
+            ctx, info.options, teacher, worker=worker, role=role, storage=storage, study_name=name
         )
         if role == "latency":
             return {"timed": serve_latency(session, idle_seconds), "worker": worker}

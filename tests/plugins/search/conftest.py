@@ -25,6 +25,7 @@ SMALL_SEARCH: dict[str, Any] = {
         "quantization": ["fp32"],
         "epochs": {"low": 2, "high": 2},
         "round_to": {"low": 1, "high": 1},
+        "criteria": ["taylor", "magnitude"],  # the seed points prune by gradients
     },
     "screening": {
         "finalists": 1,
