@@ -166,8 +166,9 @@ def verdict(budget: Budget, candidates: list[dict[str, Any]], metric: MetricInfo
                 f"{show(name, row['value'], metric)} (budget {show(name, row['limit'], metric)})"
                 + at
             )
+        how = "lost" if name == "max_metric_drop" else "scored"
         return (
-            f"no candidate meets {name}: the best candidate scored "
+            f"no candidate meets {name}: the most accurate candidate {how} "
             f"{show(name, row['value'], metric)} (budget {show(name, row['limit'], metric)})"
         )
     if not candidates:

@@ -45,8 +45,8 @@ def _finalists_table(metrics: dict[str, Any], metric: MetricInfo) -> list[str]:
             met = row.get("met")
             mark = "✓" if met is True else "✗" if met is False else ""
             cells.append(f"{show(name, row.get('value'), metric)} {mark}".strip())
-        winner = (metrics.get("winner") or {}).get("trial") == final["trial"]
-        cells.append("**winner**" if winner else "")
+        kept = (metrics.get("winner") or {}).get("trial") == final["trial"]
+        cells.append(("**winner**" if metrics.get("met") else "published") if kept else "")
         rows.append(cells)
     header = ["trial", "candidate", f"val {metric.label}", *names, ""]
     limits = (
@@ -104,13 +104,17 @@ def section(name: str, metrics: dict[str, Any], plot: str | None = None) -> list
         lines += [f"**Budget not met:** {metrics['verdict']}.", ""]
     if winner:
         files = ", ".join(f"`{f}`" for f in winner.get("files", []))
-        state = "meets the budget" if winner.get("met") else "is the closest candidate"
         val = metric.show(winner.get(f"val_{metric.key}"))
         test = metric.show(winner.get(f"test_{metric.key}"))
+        which = f"trial {winner['trial']} ({_described(winner.get('candidate'))})"
+        opening = (
+            f"The winner, {which}, meets the budget"
+            if winner.get("met")
+            else f"No candidate meets the budget; published the closest, {which}"
+        )
         lines += [
             (
-                f"The winner, trial {winner['trial']} ({_described(winner.get('candidate'))}), "
-                f"{state}: val {metric.label} {val}, test {metric.label} {test}; recipe "
+                f"{opening}: val {metric.label} {val}, test {metric.label} {test}; recipe "
                 f"`{winner.get('recipe')}`; files {files}."
             ),
             "",

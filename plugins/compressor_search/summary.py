@@ -90,7 +90,7 @@ def importances(
         # PED-ANOVA ranks what it takes to make the target low: a metric to raise is negated.
         sign = -1.0 if metric.higher_is_better else 1.0
         found[metric.key] = dict(get_param_importances(view, target=lambda t: sign * t.values[1]))
-        found["latency_ms"] = dict(get_param_importances(view, target=lambda t: t.values[0]))
+        found["latency"] = dict(get_param_importances(view, target=lambda t: t.values[0]))
     except (RuntimeError, ValueError, ZeroDivisionError):
         return None
     return {k: {p: float(v) for p, v in values.items()} for k, values in found.items()}
