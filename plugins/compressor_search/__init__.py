@@ -57,6 +57,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             inputs={"teacher": Role("the trained teacher: distilled from, and pruned")},
             outputs={"model": Role("the winning student", file="{name}.pt")},
             check=check_options,
+            preflight="compressor_search.preflight:search_preflight",
             cacheable=True,
             all_ranks=False,
             description="Search (optuna) for the student that best meets a budget of latency, "

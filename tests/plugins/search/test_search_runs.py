@@ -22,7 +22,9 @@ from compressor import recipe
 from compressor.cli import parser
 from compressor.cli import search as search_command
 from compressor.cli.main import main
+from compressor.errors import RecipeError
 from compressor.interrupt import Interrupted
+from compressor.report.html import markdown_to_html
 from compressor.run import pipeline
 from compressor.run.progress import Progress
 from compressor.testing import check_stage, run_tiny_recipe, tiny_mlp
@@ -112,6 +114,8 @@ def test_the_winner_is_published_reproducible_and_reported(
     assert "### Finalists against the budget" in section and "**winner**" in section
     report = (run_dir / "report.md").read_text()
     assert "`search`" in report and "test accuracy" in report
+    page = markdown_to_html(section, run_dir, "search")  # the section as report.html shows it
+    assert "<table>" in page and "data:image/png;base64," in page
     rows = m["trial_table"]
     assert {r["latency_source"] for r in rows if r["state"] == "complete"} <= {"measured", "cache"}
     assert m["latency_measurements"]["measured"] + m["latency_measurements"]["cache_hits"] >= 4
@@ -227,21 +231,19 @@ def test_the_stage_contract(teacher_file: Path, tmp_path: Path) -> None:
     assert trials["complete"] == 1 and trials["stopped_by"] == "time_budget 0.001 s"
 
 
-def test_a_failing_candidate_fails_its_trial_not_the_search(
-    teacher_file: Path, tmp_path: Path
+def test_a_criterion_that_cannot_rank_the_teacher_is_refused_before_training(
+    tmp_path: Path, registry: Any
 ) -> None:
-    # bn_scale ranks BatchNorm scales: the MLP teacher has none, so every pruned point fails.
+    # bn_scale ranks BatchNorm scales, and the MLP teacher has none.
     stages = search_stages(
-        teacher_file,
-        budget={"size_bytes": 300},
-        space={**SMALL_SEARCH["space"], "criteria": ["bn_scale"]},
-        seed_points=True,
+        tmp_path, space={**SMALL_SEARCH["space"], "criteria": ["magnitude", "bn_scale"]}
     )
-    run = run_tiny_recipe(stages, tmp_path=tmp_path)
-    rows = run.metrics["stages"]["search"]["trial_table"]
-    failed = [r for r in rows if r["state"] == "fail"]
-    assert failed and all("BatchNorm" in r["error"] for r in failed)
-    assert any(r["state"] == "complete" for r in rows)
+    stages[0] = {"name": "teacher", "type": "train", "model": {"name": "seed_mlp"}, "epochs": 1}
+    raw = {"version": 1, "name": "t", "device": "cpu", "data": {"dataset": "digits"}}
+    plan = recipe.resolve({**raw, "stages": stages}, registry)
+    with pytest.raises(RecipeError, match=r"stages.search.space.criteria\[1\]: .*BatchNorm"):
+        pipeline.run(plan, registry, tmp_path / "run", progress=Progress(enabled=False))
+    assert not (tmp_path / "run.failed" / "teacher.pt").exists()  # nothing trained
 
 
 def test_a_worker_without_a_study_to_join_is_one_line(tmp_path: Path, capsys: Any) -> None:
