@@ -295,8 +295,15 @@ class SearchOptions(StrictModel):
         "NAME/study.journal in the run folder).",
     )
     study: str | None = Field(default=None, description="The study's name (default: RECIPE-STAGE).")
-    screening: Screening = Field(default_factory=Screening)
-    timing: Timing = Field(default_factory=Timing)
+    screening: Screening = Field(
+        default_factory=Screening,
+        description="How candidates are screened (zero-shot, short distillation) and how many "
+        "finalists get full training.",
+    )
+    timing: Timing = Field(
+        default_factory=Timing,
+        description="How latency is measured, on which machine, and how long workers wait for it.",
+    )
     losses: list[LossTerm] = Field(
         default_factory=_default_losses,
         min_length=1,
