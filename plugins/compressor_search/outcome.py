@@ -62,6 +62,54 @@ def _publish_model(session: SearchSession, kept: Final) -> tuple[ModelArtifact, 
     }
 
 
+def _study_metrics(session: SearchSession, trials: dict[str, Any]) -> dict[str, Any]:
+    """What the stage logs about its study: the metric, the budget and target, every trial,
+    the rungs, the front, the latency measurements and the importances."""
+    opts, metric, study = session.opts, session.metric, session.study
+    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+    return {
+        "metric": {
+            "key": metric.key,
+            "label": metric.label,
+            "higher_is_better": metric.higher_is_better,
+            "fraction": metric.fraction,
+        },
+        "budget_given": opts.budget.given(),
+        "target": session.book.target,
+        "sampler": opts.sampler,
+        "study": {"name": study.study_name, "storage": opts.storage or "journal file"},
+        "teacher": {f"val_{metric.key}": session.teacher_metric},
+        "trials": study_counts(study, trials["ran"], trials["stopped_by"], trials["retried"]),
+        "rungs": rung_counts(rows),
+        "latency_measurements": {
+            "measured": session.book.measured,
+            "cache_hits": session.book.hits,
+        },
+        "trial_table": rows,
+        "pareto": front_of(rows, metric),
+        "importances": importances(study, opts.importance_after, metric),
+    }
+
+
+def _say(session: SearchSession, kept: Final, metrics: dict[str, Any]) -> None:
+    """One line on the console: the winner, or the verdict (a warning, shown even quiet)."""
+    ctx, metric = session.ctx, session.metric
+    if not metrics["met"]:
+        ctx.run.progress.warn(
+            f"stages.{ctx.info.name}: the budget cannot be met: {metrics['verdict']}; published "
+            f"the closest candidate, trial {kept.number}"
+        )
+        return
+    described = Candidate(**kept.record["candidate"]).describe()
+    high = metrics["winner"]["latency"]["high_ms"]
+    ctx.run.progress.print(
+        f"{ctx.info.name}: winner trial {kept.number} ({described}): val {metric.label} "
+        f"{metric.show(kept.metric)}, {high:.4f} ms at its slowest round",
+        markup=False,
+        highlight=False,
+    )
+
+
 def publish_outcome(
     session: SearchSession,
     finals: list[Final],
@@ -85,62 +133,27 @@ def publish_outcome(
     artifact, tested = _publish_model(session, kept)
     candidate = Candidate(**kept.record["candidate"])
     files = write_winner(ctx, opts, session.family(candidate.family), candidate, kept.deployed)
-    rows = [trial_row(t) for t in session.study.get_trials(deepcopy=False)]
-    winner = {
-        **final_row(kept, metric, met),
-        **{f"{k}": v for k, v in tested.items() if k.startswith("test_")},
-        "recipe": files[0],
-        "files": files[1:],
-    }
     standings = [{"standing": f.standing, "metric": f.metric} for f in finals]
     metrics: dict[str, Any] = {
         "artifact": artifact.name,
         **tested,
         f"val_{metric.key}": kept.metric,
-        "metric": {
-            "key": metric.key,
-            "label": metric.label,
-            "higher_is_better": metric.higher_is_better,
-            "fraction": metric.fraction,
-        },
-        "budget_given": opts.budget.given(),
-        "target": session.book.target,
-        "sampler": opts.sampler,
-        "study": {"name": session.study.study_name, "storage": opts.storage or "journal file"},
-        "teacher": {f"val_{metric.key}": session.teacher_metric},
-        "trials": study_counts(
-            session.study, trials["ran"], trials["stopped_by"], trials["retried"]
-        ),
-        "rungs": rung_counts(rows),
-        "latency_measurements": {
-            "measured": session.book.measured,
-            "cache_hits": session.book.hits,
-        },
-        "trial_table": rows,
-        "pareto": front_of(rows, metric),
+        **_study_metrics(session, trials),
         "finalists": [final_row(f, metric, f is kept and met) for f in finals],
         "finalists_within_costs": within_costs,
-        "winner": winner,
+        "winner": {
+            **final_row(kept, metric, met),
+            **{k: v for k, v in tested.items() if k.startswith("test_")},
+            "recipe": files[0],
+            "files": files[1:],
+        },
         "met": met,
         "verdict": None if met else verdict(opts.budget, standings, metric),
         "closest": [] if met else [f.number for f in closest(finals)],
-        "importances": importances(session.study, opts.importance_after, metric),
     }
     plot = write_plot(session.folder / "trials.png", metrics)
     relative = str(Path(plot).relative_to(ctx.run_dir)) if plot is not None else None
     metrics["plots"] = [relative] if relative else []
     metrics["report_markdown"] = section(ctx.info.name, metrics, relative)
     ctx.log(**metrics)
-    if not met:
-        ctx.run.progress.warn(
-            f"stages.{ctx.info.name}: the budget cannot be met: {metrics['verdict']}; published "
-            f"the closest candidate, trial {kept.number}"
-        )
-    else:
-        ctx.run.progress.print(
-            f"{ctx.info.name}: winner trial {kept.number} ({candidate.describe()}): val "
-            f"{metric.label} {metric.show(kept.metric)}, {winner['latency']['high_ms']:.4f} ms "
-            "at its slowest round",
-            markup=False,
-            highlight=False,
-        )
+    _say(session, kept, metrics)
