@@ -13,6 +13,7 @@ from compressor_search.options import SearchOptions
 from compressor_search.pareto import hypervolume, pareto_front
 from compressor_search.screening import promoted
 from compressor_search.space import candidate_of, resolve_families, seed_points, suggest
+from compressor_search.study import WORKER, retry_interrupted
 
 from compressor.errors import RecipeError
 
@@ -144,3 +145,20 @@ def test_an_unmeetable_budget_gets_one_sentence_with_the_best_figure_reached() -
     ]
     sentence = verdict(both.budget, mixed, ACCURACY)
     assert sentence.startswith("no candidate meets every constraint at once: the closest missed")
+
+
+def test_a_trial_left_running_by_a_killed_process_is_retried_once() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    done = study.ask({"width": optuna.distributions.FloatDistribution(0.1, 1.0)})
+    study.tell(done, [1.0, 0.5])
+    killed = study.ask({"width": optuna.distributions.FloatDistribution(0.1, 1.0)})
+    killed.set_user_attr(WORKER, "lead")  # its process was killed outright: still running
+    other = study.ask({"width": optuna.distributions.FloatDistribution(0.1, 1.0)})
+    other.set_user_attr(WORKER, "host:123")  # another worker's, alive: left alone
+    assert retry_interrupted(study, "lead") == [killed.number]
+    assert retry_interrupted(study, "lead") == []  # once
+    states = {t.number: t.state.name for t in study.trials}
+    assert states[killed.number] == "FAIL" and states[other.number] == "RUNNING"
+    assert [t.state.name for t in study.trials].count("WAITING") == 1
+    again = study.ask({"width": optuna.distributions.FloatDistribution(0.1, 1.0)})
+    assert again.params == killed.params and again.user_attrs["retry_of"] == killed.number
