@@ -49,12 +49,13 @@ class Built:
 def family_ref(family: Family, candidate: Candidate) -> ModelRef:
     """The model entry a fresh family's candidate is built from: depth applied, ``width`` set."""
     assert family.ref is not None
-    ref = ModelRef(
+    # Depth 0 leaves no layer of the list: nothing to narrow.
+    narrowed = candidate.width < 1.0 and candidate.depth != 0
+    return ModelRef(
         name=family.ref.name,
         options=family.options_at(candidate.depth),
-        width=candidate.width if candidate.width < 1.0 else None,
+        width=candidate.width if narrowed else None,
     )
-    return ref
 
 
 def _fresh(ctx: StageContext, family: Family, candidate: Candidate, field: str) -> nn.Module:

@@ -200,7 +200,8 @@ def _latencies(session: SearchSession, finals: list[Final]) -> list[Latency]:
     budget = session.opts.budget
     if session.may_time():
         files = [(f.deployed, timing_input(f.deployed, session.ctx, budget.batch)) for f in finals]
-        return time_files(files, threads=budget.threads, timing=session.opts.timing)
+        # The decision: rounds four times longer than a trial's, so each round's median holds.
+        return time_files(files, threads=budget.threads, timing=session.opts.timing, longer=4.0)
     found = []
     for final in finals:
         stub = SimpleNamespace(params=final.record["trial_params"], number=final.number)

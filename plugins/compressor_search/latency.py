@@ -38,6 +38,9 @@ class Latency:
         high_ms: The slowest round's median (upper bound: what a decision must meet).
         floor_ms: The per-call floor's median, timed in the same rounds.
         runs: Timed calls.
+        round_vs_floor: The largest ratio of a round's median to the floor's median in the
+            same round (0: unknown). A burst of load slows both alike, so this upper bound of
+            the multiple of the floor holds on a busy machine where ``high_ms`` does not.
     """
 
     p50_ms: float
@@ -45,6 +48,7 @@ class Latency:
     high_ms: float
     floor_ms: float
     runs: int
+    round_vs_floor: float = 0.0
 
     @property
     def spread(self) -> float:
@@ -58,7 +62,10 @@ class Latency:
 
     @property
     def high_vs_floor(self) -> float:
-        """The upper bound as a multiple of the floor."""
+        """The upper bound as a multiple of the floor: the slowest round against the floor in
+        that same round (the slowest round against the floor's median when unknown)."""
+        if self.round_vs_floor > 0:
+            return self.round_vs_floor
         return self.high_ms / self.floor_ms if self.floor_ms > 0 else float("inf")
 
     def as_dict(self) -> dict[str, float]:
@@ -72,8 +79,8 @@ class Latency:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Latency:
-        """The inverse of :meth:`as_dict`."""
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+        """The inverse of :meth:`as_dict` (fields added later take their defaults)."""
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
 def target_label(budget: Budget, host: str | None = None) -> str:
@@ -91,7 +98,7 @@ def timing_input(path: Path, ctx: Any, batch: int) -> np.ndarray:
 
 
 def time_files(
-    files: list[tuple[Path, np.ndarray]], *, threads: int, timing: Timing
+    files: list[tuple[Path, np.ndarray]], *, threads: int, timing: Timing, longer: float = 1.0
 ) -> list[Latency]:
     """Time ``files`` and the per-call floor in the same interleaved rounds.
 
@@ -99,6 +106,8 @@ def time_files(
         files: Each file with the batch it is called with.
         threads: onnxruntime intra-op threads.
         timing: Rounds, seconds per file and warm-up calls.
+        longer: Time each round this many times longer (a round's median steadier); the
+            finalists' decisive timing uses it.
 
     Returns:
         One :class:`Latency` per file, in order.
@@ -113,10 +122,11 @@ def time_files(
         [*cells, floor],
         warmup=timing.warmup,
         repeat=timing.rounds,
-        min_seconds=timing.seconds,
+        min_seconds=timing.seconds * longer,
         rounds=timing.rounds,
     )
     floor_ms = stats[-1]["p50"]
+    floor_rounds = floor.round_medians
     return [
         Latency(
             p50_ms=figures["p50"],
@@ -124,6 +134,11 @@ def time_files(
             high_ms=1000.0 * max(cell.round_medians),
             floor_ms=floor_ms,
             runs=int(figures["runs"]),
+            round_vs_floor=max(
+                mine / theirs
+                for mine, theirs in zip(cell.round_medians, floor_rounds, strict=True)
+                if theirs > 0
+            ),
         )
         for cell, figures in zip(cells, stats[:-1], strict=True)
     ]

@@ -139,7 +139,8 @@ class Space(StrictModel):
     depth: IntRange | None = Field(
         default_factory=lambda: IntRange(low=1, high=2),
         description="Layers of a family whose builder has a per-layer list (seed_mlp hidden, "
-        "seed_cnn channels): the first N entries, the last repeated; null keeps its own.",
+        "seed_cnn channels): the first N entries, the last repeated (0: none, where the builder "
+        "allows it: seed_mlp is then logistic regression); null keeps its own.",
     )
     prune_ratio: FloatRange = Field(
         default_factory=lambda: FloatRange(low=0.3, high=0.95),
@@ -178,8 +179,8 @@ class Space(StrictModel):
                 f"prune_ratio: {self.prune_ratio.low:g}..{self.prune_ratio.high:g} must lie "
                 "in [0, 1): pruning every channel leaves no model"
             )
-        if self.depth is not None and self.depth.low < 1:
-            raise ValueError(f"depth: low {self.depth.low} must be at least 1")
+        if self.depth is not None and self.depth.low < 0:
+            raise ValueError(f"depth: low {self.depth.low} must be at least 0")
         if self.epochs.low < 0:
             raise ValueError(f"epochs: low {self.epochs.low} must be at least 0")
         for end in ("low", "high"):

@@ -79,6 +79,8 @@ class Candidate:
         if self.criterion is not None:
             shape = f"-{100 * self.prune_ratio:.0f}% {self.criterion}"
             shape += f" /{self.round_to}" if self.round_to > 1 else ""
+        elif self.depth == 0:
+            shape = "d0"  # no layer of the list left to narrow
         else:
             shape = f"w{self.width:.2f}" + (f" d{self.depth}" if self.depth is not None else "")
         return f"{self.family} {shape} {self.quantization} {self.epochs}ep"

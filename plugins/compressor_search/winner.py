@@ -59,7 +59,7 @@ def _student_stage(
         return stage
     assert family.ref is not None
     model: dict[str, Any] = {"name": family.ref.name, "options": family.options_at(candidate.depth)}
-    if candidate.width < 1.0:
+    if candidate.width < 1.0 and candidate.depth != 0:
         model["width"] = round(candidate.width, 6)
     return {
         "name": WINNER,

@@ -7,12 +7,13 @@ from typing import Any
 import optuna
 import pytest
 from compressor_search.budget import Figures, meets, standing, verdict, violations
+from compressor_search.build import family_ref
 from compressor_search.latency import Latency
 from compressor_search.metric import MetricInfo
 from compressor_search.options import SearchOptions
 from compressor_search.pareto import hypervolume, pareto_front
 from compressor_search.screening import promoted
-from compressor_search.space import candidate_of, resolve_families, seed_points, suggest
+from compressor_search.space import Candidate, candidate_of, resolve_families, seed_points, suggest
 from compressor_search.study import WORKER, retry_interrupted
 
 from compressor.errors import RecipeError
@@ -39,6 +40,9 @@ def test_the_space_has_numeric_knobs_and_families_their_own() -> None:
     assert student.depth_option == "hidden" and student.base_depth == 2
     assert student.options_at(3)["hidden"] == [64, 32, 32]
     assert student.options_at(1)["hidden"] == [64]
+    assert student.options_at(0)["hidden"] == []  # seed_mlp: logistic regression
+    shallow = family_ref(student, Candidate("student", width=0.5, depth=0))
+    assert shallow.width is None and shallow.options["hidden"] == []
     study = optuna.create_study(directions=["minimize", "maximize"])
     seen = set()
     for _ in range(25):
@@ -162,3 +166,13 @@ def test_a_trial_left_running_by_a_killed_process_is_retried_once() -> None:
     assert [t.state.name for t in study.trials].count("WAITING") == 1
     again = study.ask({"width": optuna.distributions.FloatDistribution(0.1, 1.0)})
     assert again.params == killed.params and again.user_attrs["retry_of"] == killed.number
+
+
+def test_the_multiple_of_the_floor_is_bounded_round_by_round() -> None:
+    # A burst of load in one round slowed the candidate and the floor alike.
+    latency = Latency(
+        p50_ms=0.012, low_ms=0.011, high_ms=0.030, floor_ms=0.008, runs=10, round_vs_floor=1.6
+    )
+    assert latency.high_vs_floor == 1.6 and latency.vs_floor == pytest.approx(1.5)
+    older = {k: v for k, v in latency.as_dict().items() if k != "round_vs_floor"}
+    assert Latency.from_dict(older).high_vs_floor == pytest.approx(0.030 / 0.008)
