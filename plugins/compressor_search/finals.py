@@ -71,7 +71,9 @@ class Final:
 
 
 def _latency(trial: FrozenTrial) -> float:
-    return float(trial.user_attrs[FIGURES]["latency"]["p50_ms"])
+    """A trial's p50 on the target; infinite for one stopped before it was timed."""
+    latency = trial.user_attrs[FIGURES].get("latency")
+    return float(latency["p50_ms"]) if latency else float("inf")
 
 
 def select_finalists(

@@ -35,11 +35,12 @@ def trial_cells(trial: FrozenTrial, metric: MetricInfo) -> list[str]:
     latency = figures.get("latency") or {}
     if trial.state == TrialState.FAIL:
         status = "interrupted" if attrs.get("interrupted") else f"failed: {attrs.get('error', '')}"
-    elif attrs.get("rung") == "graph":
+    elif attrs.get("rung") in ("analytic", "graph"):
         status = "over budget"
     else:
         status = "within costs"
-    score = trial.values[1] if trial.values and attrs.get("rung") != "graph" else None
+    scored = attrs.get("rung") in ("zero_shot", "short")
+    score = trial.values[1] if trial.values and scored else None
     return [
         str(trial.number),
         described,

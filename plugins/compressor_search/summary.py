@@ -61,7 +61,7 @@ def front_of(rows: list[dict[str, Any]], metric: MetricInfo) -> list[int]:
 
 def rung_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Complete trials by the last rung they reached."""
-    found = {"graph": 0, "zero_shot": 0, "short": 0}
+    found = {"analytic": 0, "graph": 0, "zero_shot": 0, "short": 0}
     for row in rows:
         if row["state"] == "complete" and row["rung"] in found:
             found[row["rung"]] += 1

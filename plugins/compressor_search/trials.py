@@ -1,10 +1,12 @@
 """Trials: each candidate climbs the rungs, cheapest first, as far as it deserves.
 
-1. **Analytic**: the starting model's parameters and MACs, with no training.
-2. **Graph**: the deployed file (exported, quantized), its size and its latency on the target,
-   measured once per graph (:mod:`compressor_search.latency`). A candidate over any cost
-   constraint stops here: the sampler learns from its constraint values, and no training is
-   spent on it.
+1. **Analytic**: the starting model's parameters and MACs, and its deployed file (exported,
+   quantized) and that file's size, with no training and no timing. A candidate over one of
+   these stops here, untimed: the study records the slowest latency measured so far as its
+   value, and its constraint values rank it.
+2. **Graph**: its latency on the target, measured once per graph
+   (:mod:`compressor_search.latency`). A candidate over a latency constraint stops here: the
+   sampler learns from its constraint values, and no training is spent on it.
 3. **Zero-shot** (the pruned teacher): the score before training, BatchNorm recalibrated; it
    goes on only if few earlier candidates beat it (:func:`~compressor_search.screening.promoted`).
 4. **Short distillation**: the score the study ranks it by.
@@ -40,15 +42,50 @@ from compressor_search.study import CONSTRAINTS, INTERRUPTED, PHASE, WORKER, cou
 #: Trial attributes: the candidate, what was measured, the last rung reached and its score.
 CANDIDATE, FIGURES, RUNG, SCORE, ZERO_SHOT = "candidate", "figures", "rung", "score", "zero_shot"
 #: The rungs, in order.
-RUNGS = ("graph", "zero_shot", "short")
+RUNGS = ("analytic", "graph", "zero_shot", "short")
 #: Trials failing one after another before the search gives up.
 MAX_FAILURES_IN_A_ROW = 5
 
 
-def _graph_figures(
+def _record(trial: optuna.Trial, figures: Figures, rows: dict[str, Any]) -> None:
+    """Keep what was measured and the cost constraints' values (the sampler reads them)."""
+    latency = figures.latency.as_dict() if figures.latency is not None else None
+    trial.set_user_attr(
+        FIGURES,
+        {
+            "params": figures.params,
+            "macs": figures.macs,
+            "size_bytes": figures.size_bytes,
+            "latency": latency,
+            "standing": rows,
+        },
+    )
+    trial.set_user_attr(CONSTRAINTS, violations(rows))
+    for name, value in zip(rows, violations(rows), strict=True):
+        trial.set_constraint(name, value)  # NSGA-II and TPE rank infeasible trials last
+
+
+def _slowest_so_far(session: SearchSession) -> float:
+    """The study's value for a candidate never timed: the slowest p50 measured so far (its
+    constraint values, not this, rank it among the infeasible)."""
+    found = [
+        t.values[0]
+        for t in session.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and (t.user_attrs.get(FIGURES) or {}).get("latency")
+    ]
+    return max(found, default=1.0)
+
+
+def _costs(
     session: SearchSession, trial: optuna.Trial, model: Any, figures: Figures, seed: int
-) -> None:
-    """Deploy the model to a scratch folder; fill in its file size and latency."""
+) -> dict[str, dict[str, Any]]:
+    """The analytic and graph rungs: deploy the model to a scratch folder, its file size; then,
+    unless an analytic constraint (size, MACs, parameters) already fails, its latency.
+
+    Returns:
+        The cost constraints' standing (latency unmeasured, ``None``, when not timed).
+    """
+    opts, metric = session.opts, session.metric
     candidate = trial.user_attrs[CANDIDATE]
     with tempfile.TemporaryDirectory(prefix="compressor-search-") as scratch:
         path = deploy(
@@ -58,14 +95,22 @@ def _graph_figures(
             Path(scratch),
             name=f"trial-{trial.number}",
             quantization=candidate["quantization"],
-            calibration_batches=session.opts.screening.calibration_batches,
+            calibration_batches=opts.screening.calibration_batches,
             seed=seed,
         )
         figures.size_bytes = path.stat().st_size
+        interrupt.check(f"trial {trial.number}, after its deployment")
+        rows = standing(opts.budget, figures, metric, None, upper=False, costs_only=True)
+        if any(row["met"] is False for row in rows.values()):
+            trial.set_user_attr(RUNG, "analytic")
+            return rows
         digest = graph_hash(path)
-        interrupt.check(f"trial {trial.number}, before its latency")
         figures.latency, source = session.latency_of(digest, path, trial)
     trial.set_user_attr("graph", {"hash": digest, "latency_source": source})
+    rows = standing(opts.budget, figures, metric, None, upper=False, costs_only=True)
+    if not meets(rows):
+        trial.set_user_attr(RUNG, "graph")
+    return rows
 
 
 def _earlier_zero_shots(session: SearchSession, number: int) -> list[tuple[float, float]]:
@@ -73,8 +118,9 @@ def _earlier_zero_shots(session: SearchSession, number: int) -> list[tuple[float
     points = []
     for other in session.study.get_trials(deepcopy=False):
         attrs = other.user_attrs
-        if other.number != number and ZERO_SHOT in attrs and FIGURES in attrs:
-            points.append((attrs[FIGURES]["latency"]["p50_ms"], attrs[ZERO_SHOT]))
+        latency = (attrs.get(FIGURES) or {}).get("latency")
+        if other.number != number and ZERO_SHOT in attrs and latency:
+            points.append((latency["p50_ms"], attrs[ZERO_SHOT]))
     return points
 
 
@@ -94,27 +140,12 @@ def evaluate(session: SearchSession, trial: optuna.Trial) -> tuple[float, float]
         ctx, family, candidate, session.teacher, session.teacher_spec, seed=seed
     )
     figures = Figures(params=built.params, macs=built.macs)
-    _graph_figures(session, trial, built.model, figures, seed)
-    assert figures.latency is not None
-    rows = standing(
-        opts.budget, figures, metric, session.teacher_metric, upper=False, costs_only=True
-    )
-    trial.set_user_attr(
-        FIGURES,
-        {
-            "params": figures.params,
-            "macs": figures.macs,
-            "size_bytes": figures.size_bytes,
-            "latency": figures.latency.as_dict(),
-            "standing": rows,
-        },
-    )
-    trial.set_user_attr(CONSTRAINTS, violations(rows))
-    for name, value in zip(rows, violations(rows), strict=True):
-        trial.set_constraint(name, value)  # NSGA-II and TPE rank infeasible trials last
+    rows = _costs(session, trial, built.model, figures, seed)
+    _record(trial, figures, rows)
+    if figures.latency is None:
+        return _slowest_so_far(session), metric.worst
     latency = figures.latency.p50_ms
     if not meets(rows):
-        trial.set_user_attr(RUNG, "graph")
         return latency, metric.worst
     if family.pruned:
         interrupt.check(f"trial {trial.number}, before its zero-shot score")

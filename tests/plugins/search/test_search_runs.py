@@ -148,7 +148,15 @@ def test_an_unmeetable_budget_gives_a_verdict_and_the_closest_candidates(
     assert m["verdict"].startswith("no candidate meets size_bytes: the smallest candidate measured")
     assert "(budget 300 B) at " in m["verdict"] and "% accuracy" in m["verdict"]
     assert m["closest"] and m["winner"]["trial"] == m["closest"][0]
-    assert m["rungs"] == {"graph": SMALL_SEARCH["trials"], "zero_shot": 0, "short": 0}
+    # No candidate fits in 300 bytes: each stopped at its size, untimed and untrained.
+    assert m["rungs"] == {
+        "analytic": SMALL_SEARCH["trials"],
+        "graph": 0,
+        "zero_shot": 0,
+        "short": 0,
+    }
+    assert all(r["latency_ms"] is None for r in m["trial_table"])
+    assert m["finalists"][0]["latency"]["p50_ms"] > 0  # the closest ones are timed in the finals
     assert (run.run_dir / "student.pt").is_file()  # the closest candidate flows on
     assert "**Budget not met:**" in "\n".join(m["report_markdown"])
 
