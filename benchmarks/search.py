@@ -86,9 +86,9 @@ def search_stage(size_bytes: int, trials: int, sampler: str, **extra: Any) -> di
         "sampler": sampler,
         "space": {
             "width": {"low": 0.02, "high": 1.0, "log": True},
-            "depth": {"low": 1, "high": 2},
+            "depth": {"low": 0, "high": 2},  # 0: logistic regression, one Gemm
             "prune_ratio": {"low": 0.5, "high": 0.97},
-            "epochs": {"low": 30, "high": 80},
+            "epochs": {"low": 20, "high": 60},
         },
         "screening": {"short_epochs": 3, "finalists": 3},
         "optimizer": {"name": "adam", "lr": 0.003},
