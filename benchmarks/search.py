@@ -92,6 +92,7 @@ def search_stage(size_bytes: int, trials: int, sampler: str, **extra: Any) -> di
         },
         "screening": {"short_epochs": 3, "finalists": 3},
         "optimizer": {"name": "adam", "lr": 0.003},
+        "augment": {},  # the students this small learn best from the plain digits
         # Raw uint8 pixels in: static INT8 then feeds them straight into an INT8 first layer.
         "exporter": {
             "name": "onnx",

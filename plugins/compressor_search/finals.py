@@ -138,7 +138,7 @@ def train_finalist(session: SearchSession, trial: FrozenTrial, bar: Any = None) 
             data=ctx.data,
             epochs=candidate.epochs,
             seed=seed,
-            augment=ctx.run.recipe.data.augment,
+            augment=opts.augment if opts.augment is not None else ctx.run.recipe.data.augment,
             checkpoint=folder / f"trial-{trial.number}.state.pt",
             bar=bar,
         )

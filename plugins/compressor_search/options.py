@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from compressor.recipe import AugmentConfig
 from compressor.schemas import ExporterRef, LossTerm, ModelRef, OptimizerConfig, StrictModel
 
 #: The family name that means "the trained teacher itself, pruned" (its weights are kept).
@@ -313,6 +314,12 @@ class SearchOptions(StrictModel):
     )
     optimizer: OptimizerConfig = Field(
         default_factory=OptimizerConfig, description="Optimizer of the short and full training."
+    )
+    augment: AugmentConfig | None = Field(
+        default=None,
+        description="The finalists' full distillation's augmentation, instead of data.augment "
+        "(screening never augments); {} turns it off, e.g. for a student too small to gain "
+        "from the teacher's shifts and mixup.",
     )
     exporter: ExporterRef = Field(
         default_factory=lambda: ExporterRef(name="onnx", options={"dynamo": "off"}),

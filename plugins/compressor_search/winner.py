@@ -61,7 +61,7 @@ def _student_stage(
     model: dict[str, Any] = {"name": family.ref.name, "options": family.options_at(candidate.depth)}
     if candidate.width < 1.0 and candidate.depth != 0:
         model["width"] = round(candidate.width, 6)
-    return {
+    stage = {
         "name": WINNER,
         "type": "distill",
         "inputs": {"teacher": teacher},
@@ -71,6 +71,9 @@ def _student_stage(
         "losses": losses,
         "optimizer": optimizer,
     }
+    if opts.augment is not None:
+        stage["augment"] = opts.augment.model_dump(mode="json")
+    return stage
 
 
 def winner_recipe(
