@@ -158,10 +158,10 @@ def workers(
     out: Path,
     epochs: int,
     *,
-    second: bool,
+    second: str | None,
 ) -> float:
-    """Trials per hour of this process alone, or with a ``second`` worker, on one SQLite
-    study (the same search either way). The budget is loose (a tenth of the teacher's size,
+    """Trials per hour of this process alone, or with a ``second`` worker of that role, on
+    one SQLite study (the same search either way). The budget is loose (a tenth of the teacher's size,
     3x the floor), so that most trials are distilled: the work a second worker shares."""
     out.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{out / 'study.db'}"
@@ -170,7 +170,7 @@ def workers(
     stage["screening"] = {"short_epochs": 3, "finalists": 1}
     stage["space"]["epochs"] = {"low": 1, "high": 1}  # the finalist is not what is timed here
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"}
-    command = [sys.executable, "-m", "compressor_search", "--storage", url, "--role", "trials"]
+    command = [sys.executable, "-m", "compressor_search", "--storage", url, "--role", str(second)]
 
     def start_worker() -> subprocess.Popen[bytes]:
         # The worker joins once the stage has recorded the run in the study.
@@ -182,10 +182,10 @@ def workers(
 
     holder: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: holder.update(process=start_worker()), daemon=True)
-    if second:
+    if second is not None:
         thread.start()
     run_search(registry, teacher, stage, out / "run", epochs)
-    if second:
+    if second is not None:
         thread.join(timeout=5)
     if "process" in holder:
         holder["process"].wait(timeout=600)
@@ -257,6 +257,7 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=60, help="mnist_seed's is 60")
     parser.add_argument("--worker-trials", type=int, default=40)
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--only-workers", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one thread per process, in every configuration compared
     registry = Registry.load()
@@ -265,32 +266,36 @@ def main() -> None:
         teacher = train_teacher(registry, args.teacher_epochs, folder / "teacher")
         size = teacher[1] // 40
         runs: dict[str, list[dict[str, Any]]] = {"nsga2": [], "random": []}
-        for seed in range(args.seeds):
+        for seed in range(args.seeds if not args.only_workers else 0):
             for sampler, done in runs.items():
                 stage = search_stage(size, args.trials, sampler)
                 out = folder / f"{sampler}{seed}"
                 done.append(run_search(registry, teacher[0], stage, out, args.teacher_epochs, seed))
-        report_goal(runs["nsga2"][0], teacher)
-        compare_samplers(runs)
+        if runs["nsga2"]:
+            report_goal(runs["nsga2"][0], teacher)
+            compare_samplers(runs)
         if args.skip_workers:
             return
-        one, two = (
-            workers(
+        rates = {
+            second: workers(
                 registry,
                 teacher[0],
                 teacher[1],
                 args.worker_trials,
-                folder / f"workers{count}",
+                folder / f"workers-{second}",
                 args.teacher_epochs,
-                second=count == 2,
+                second=second,
             )
-            for count in (1, 2)
-        )
+            for second in (None, "trials", "any")
+        }
+        one = rates[None]
         print("\nTrials per hour over the trial phase (one torch thread per process, 2 cores)")
-        print(
-            f"  one process: {one:.0f}   two worker processes on one study: {two:.0f}   "
-            f"({two / one:.2f}x)"
-        )
+        print(f"  one process (times its own candidates):               {one:6.0f}")
+        for role, what in (
+            ("trials", "+ a --role trials worker (the first times for both)"),
+            ("any", "+ a --role any worker (each times its own)"),
+        ):
+            print(f"  {what:54} {rates[role]:6.0f}  ({rates[role] / one:.2f}x)")
 
 
 if __name__ == "__main__":

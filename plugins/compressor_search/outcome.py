@@ -139,10 +139,10 @@ def publish_outcome(
         **tested,
         f"val_{metric.key}": kept.metric,
         **_study_metrics(session, trials),
-        "finalists": [final_row(f, metric, f is kept and met) for f in finals],
+        "finalists": [final_row(f, metric, ctx.run_dir, f is kept and met) for f in finals],
         "finalists_within_costs": within_costs,
         "winner": {
-            **final_row(kept, metric, met),
+            **final_row(kept, metric, ctx.run_dir, met),
             **{k: v for k, v in tested.items() if k.startswith("test_")},
             "recipe": files[0],
             "files": files[1:],

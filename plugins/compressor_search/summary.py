@@ -5,6 +5,7 @@ Plain JSON values only: ``metrics.json`` keeps them, and the report is drawn fro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -80,25 +81,36 @@ def importances(
     ]
     if len(screened) < minimum:
         return None
+    import warnings
+
     from optuna.importance import get_param_importances
 
     found: dict[str, dict[str, float]] = {}
+    # PED-ANOVA ranks what it takes to make the target low: a metric to raise is negated (and
+    # its warning saying so, every call, is held back).
+    sign = -1.0 if metric.higher_is_better else 1.0
     try:
-        # Only screened trials: the others' scores are placeholders, not measurements.
-        view = optuna.create_study(directions=study.directions)
-        view.add_trials(screened)
-        # PED-ANOVA ranks what it takes to make the target low: a metric to raise is negated.
-        sign = -1.0 if metric.higher_is_better else 1.0
-        found[metric.key] = dict(get_param_importances(view, target=lambda t: sign * t.values[1]))
-        found["latency"] = dict(get_param_importances(view, target=lambda t: t.values[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            # Only screened trials: the others' scores are placeholders, not measurements.
+            view = optuna.create_study(directions=study.directions)
+            view.add_trials(screened)
+            found[metric.key] = dict(
+                get_param_importances(view, target=lambda t: sign * t.values[1])
+            )
+            found["latency"] = dict(get_param_importances(view, target=lambda t: t.values[0]))
     except (RuntimeError, ValueError, ZeroDivisionError):
         return None
     return {k: {p: float(v) for p, v in values.items()} for k, values in found.items()}
 
 
-def final_row(final: Final, metric: MetricInfo, met: bool | None = None) -> dict[str, Any]:
-    """One finalist as ``metrics.json`` keeps it."""
+def final_row(
+    final: Final, metric: MetricInfo, run_dir: Path, met: bool | None = None
+) -> dict[str, Any]:
+    """One finalist as ``metrics.json`` keeps it (its file relative to ``run_dir``, so the
+    figures stay true of a run folder moved or restored from the stage cache)."""
     record = final.record
+    deployed = Path(record["deployed"])
     return {
         "trial": final.number,
         "candidate": record["candidate"],
@@ -108,7 +120,9 @@ def final_row(final: Final, metric: MetricInfo, met: bool | None = None) -> dict
         "latency": final.latency.as_dict() if final.latency else None,
         f"val_{metric.key}": record["val_metric"],
         f"val_{metric.key}_torch": record["val_metric_torch"],
-        "deployed": record["deployed"],
+        "deployed": str(deployed.relative_to(run_dir))
+        if deployed.is_relative_to(run_dir)
+        else str(deployed),
         "standing": final.standing,
         "met": met,
     }

@@ -156,10 +156,20 @@ def evaluate(session: SearchSession, trial: optuna.Trial) -> tuple[float, float]
             trial.set_user_attr(RUNG, "zero_shot")
             return latency, score
     interrupt.check(f"trial {trial.number}, before its short distillation")
+    serve_others(session)  # a worker waiting for a latency should not wait for this training
     score = short_distillation(ctx, opts, built.model, session.teacher, session.screen, seed)
     trial.set_user_attr(RUNG, "short")
     trial.set_user_attr(SCORE, score)
     return latency, score
+
+
+def serve_others(session: SearchSession) -> int:
+    """Time what other workers asked for, when this process times for the target and no
+    designated latency worker does (between its own trials, and before it trains one)."""
+    if session.role != "any" or not session.book.open_requests() or not session.may_time():
+        return 0
+    with tempfile.TemporaryDirectory(prefix="compressor-requests-") as scratch:
+        return answer_requests(session, Path(scratch))
 
 
 def should_stop(session: SearchSession) -> str | None:
@@ -209,10 +219,7 @@ def run_trials(
         reason = should_stop(session)
         if reason is not None:
             return finished, reason
-        if session.role == "any" and session.may_time():
-            # Without a designated latency worker, this process times for the others too.
-            with tempfile.TemporaryDirectory(prefix="compressor-requests-") as scratch:
-                answer_requests(session, Path(scratch))
+        serve_others(session)
         trial = session.study.ask()
         trial.set_user_attr(WORKER, session.worker)
         try:

@@ -263,3 +263,14 @@ def test_a_worker_without_a_study_to_join_is_one_line(tmp_path: Path, capsys: An
     err = capsys.readouterr().err
     assert f"error: --storage {missing}: no such journal file" in err
     assert "error: give a RECIPE to run, or --worker to join a running search" in err
+
+
+def test_the_stage_cache_serves_a_search_again(teacher_file: Path, tmp_path: Path) -> None:
+    stages = search_stages(teacher_file, budget={"size_bytes": 300}, trials=2)
+    first = run_tiny_recipe(stages, tmp_path=tmp_path / "a", cache_dir=tmp_path / "cache")
+    again = run_tiny_recipe(stages, tmp_path=tmp_path / "b", cache_dir=tmp_path / "cache")
+    m = again.metrics["stages"]["search"]
+    assert m.get("cached") is True
+    assert m["winner"] == first.metrics["stages"]["search"]["winner"]
+    for name in ("search/winner.yaml", "search/study.journal", "student.pt"):
+        assert (again.run_dir / name).is_file()
