@@ -107,7 +107,9 @@ class DetectionScorer:
         result = self._torchmetrics()
         per_class = dict(nothing)
         for index, value in zip(
-            result["classes"].tolist(), result["map_per_class"].reshape(-1).tolist(), strict=True
+            result["classes"].reshape(-1).tolist(),
+            result["map_per_class"].reshape(-1).tolist(),
+            strict=True,
         ):
             name = self.class_names[index] if index < len(self.class_names) else str(index)
             per_class[name] = _figure(value)

@@ -75,7 +75,8 @@ class DenseDetectorOptions(StrictModel):
     depth: int = Field(
         default=1,
         ge=0,
-        description="conv backbone: 3x3 convs per stage after its strided one.",
+        description="conv backbone: 3x3 convs after the strided one in each stage at the "
+        "finest level's stride or coarser (the stages before only downsample).",
     )
     levels: list[PositiveInt] = Field(
         default_factory=lambda: [8, 16, 32],

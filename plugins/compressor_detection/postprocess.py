@@ -38,45 +38,53 @@ decode and NMS never see quantized values.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def suppressed(boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def suppressed(
+    boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float, span: float | None = None
+) -> torch.Tensor:
     """Which of the sorted candidates Fast NMS drops: a bool ``(N, k)`` mask.
 
     Candidate ``i`` goes when some ``j < i`` (scored higher: the candidates are sorted) of the
     same class overlaps it by more than ``iou_threshold``. The classes are kept apart by
-    shifting each class's boxes to its own region of the plane (as
-    ``torchvision.ops.batched_nms`` does), which costs no operation on the ``(k, k)`` pairs;
-    the shift is at most ``num_classes`` times the largest coordinate, far from float32's
-    limits. ``IoU > t`` is tested as ``inter * (1 + t) > t * (area_i + area_j)``: no division.
+    shifting each class's boxes by ``class * span`` (as ``torchvision.ops.batched_nms`` does),
+    which costs no operation on the ``(k, k)`` pairs; ``span`` must exceed every coordinate
+    (the image's larger side + 1; when ``None``, each image's largest coordinate + 1). The
+    shift is at most ``num_classes * span``, far from float32's limits. ``IoU > t`` is tested
+    as ``inter > t / (1 + t) * (area_i + area_j)``: no division.
 
     The pairs are computed by broadcasting, not a matrix product, so that no MatMul follows
-    the model's last layer (see the module docstring); coordinates are sliced, not unbound, and
-    the "any" is a ReduceSum, because onnxruntime's symbolic shape inference (which the INT8
-    quantizer's preprocessing runs) loses the shapes of the Squeeze an unbind exports to and
-    of opset 18's ReduceMax.
+    the model's last layer (see the module docstring). Coordinates are sliced, not unbound,
+    and the "any" is a ReduceSum, because onnxruntime's symbolic shape inference (which the
+    INT8 quantizer's preprocessing runs) loses the shapes of the Squeeze an unbind exports to
+    and of opset 18's ReduceMax; the mask of lower-scored pairs is -1e30, not -inf, which
+    overflows it.
     """
     k = boxes.shape[1]
-    # The largest coordinate of each image (TopK: see above on ReduceMax).
-    span = boxes.flatten(1).topk(1, dim=1).values.clamp(min=0).unsqueeze(-1) + 1.0
-    shifted = boxes + (classes.unsqueeze(-1).to(boxes.dtype) * span)
-    x1, y1, x2, y2 = (shifted[..., i : i + 1] for i in range(4))  # each (N, k, 1)
-    # IoU > t  <=>  inter > t / (1 + t) * (area_i + area_j)
+    if span is None:  # TopK, not a max: see above on ReduceMax
+        reach: torch.Tensor | float = boxes.flatten(1).topk(1, dim=1).values[..., None] + 1.0
+    else:
+        reach = span
+    shifted = boxes + classes.unsqueeze(-1).to(boxes.dtype) * reach
+    across = shifted.transpose(1, 2)  # (N, 4, k)
+    x1, y1, x2, y2 = (shifted[..., i : i + 1] for i in range(4))  # rows i: (N, k, 1)
+    x1_, y1_, x2_, y2_ = (across[:, i : i + 1] for i in range(4))  # columns j: (N, 1, k)
     share = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0) * (iou_threshold / (1 + iou_threshold))
-    # Row i (the candidate), column j (a possible suppressor).
-    width = torch.minimum(x2, x2.transpose(1, 2)) - torch.maximum(x1, x1.transpose(1, 2))
-    height = torch.minimum(y2, y2.transpose(1, 2)) - torch.maximum(y1, y1.transpose(1, 2))
-    excess = width.clamp(min=0) * height.clamp(min=0) - (share + share.transpose(1, 2))
-    # Only a higher-scored j (column j < row i) may suppress: the others get -1e30 (not -inf, which overflows the
-    # quantizer's symbolic shape inference).
+    width = (torch.minimum(x2, x2_) - torch.maximum(x1, x1_)).clamp(min=0)
+    height = (torch.minimum(y2, y2_) - torch.maximum(y1, y1_)).clamp(min=0)
+    # Only a higher-scored j (column j < row i) may suppress i; a constant, folded by
+    # onnxruntime when the session starts.
     rank = torch.arange(k, device=boxes.device)
     lower = torch.zeros(k, k, dtype=boxes.dtype, device=boxes.device).masked_fill(
         rank[None, :] >= rank[:, None], -1e30
     )
-    return torch.relu(excess + lower).sum(dim=-1) > 0
+    excess = width * height - share - share.transpose(1, 2) + lower
+    return torch.relu(excess).sum(dim=-1) > 0
 
 
 def top_candidates(
@@ -111,14 +119,17 @@ def deployed_form(
     max_detections: int,
     score_threshold: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The kept candidates above the threshold, sorted, padded to ``max_detections`` rows."""
-    kept = scores * keep * (scores >= score_threshold).to(scores.dtype)
+    """The kept candidates above the threshold, sorted, padded to ``max_detections`` rows.
+
+    ``keep`` is a bool ``(N, k)`` mask of the candidates NMS kept.
+    """
+    kept = torch.where(keep & (scores >= score_threshold), scores, torch.zeros_like(scores))
     k = min(max_detections, kept.shape[1])
     final_scores, order = kept.topk(k, dim=1)
     final_boxes = boxes.gather(1, order.unsqueeze(-1).expand(-1, -1, 4))
     final_classes = classes.gather(1, order)
     present = final_scores > 0
-    final_boxes = final_boxes * present.unsqueeze(-1).to(final_boxes.dtype)
+    final_boxes = torch.where(present.unsqueeze(-1), final_boxes, torch.zeros_like(final_boxes))
     final_labels = torch.where(present, final_classes, torch.full_like(final_classes, -1))
     missing = max_detections - k
     if missing > 0:  # fewer candidates than rows: pad (a fixed amount, known when tracing)
@@ -136,6 +147,7 @@ def postprocess(
     candidates: int = 200,
     nms_iou: float = 0.5,
     score_threshold: float = 0.05,
+    span: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-anchor boxes and scores to the deployed form (see the module docstring).
 
@@ -146,12 +158,14 @@ def postprocess(
         candidates: The (anchor, class) pairs NMS considers per image.
         nms_iou: IoU above which a lower-scored box of the same class is dropped.
         score_threshold: Scores below it are dropped.
+        span: More than any coordinate (the image's larger side + 1), if known: it saves
+            finding each image's largest coordinate (:func:`suppressed`).
 
     Returns:
         ``(boxes (N, K, 4), scores (N, K), labels (N, K) int64)``.
     """
     chosen, best, classes = top_candidates(boxes, scores, candidates)
-    keep = (~suppressed(chosen, classes, nms_iou)).to(best.dtype)
+    keep = ~suppressed(chosen, classes, nms_iou, span)
     return deployed_form(
         chosen,
         best,
@@ -180,7 +194,7 @@ class Postprocess(nn.Module):
         self.score_threshold = score_threshold
 
     def forward(
-        self, boxes: torch.Tensor, scores: torch.Tensor
+        self, boxes: torch.Tensor, scores: torch.Tensor, span: float | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return postprocess(
             boxes,
@@ -189,6 +203,7 @@ class Postprocess(nn.Module):
             candidates=self.candidates,
             nms_iou=self.nms_iou,
             score_threshold=self.score_threshold,
+            span=span,
         )
 
 
@@ -216,10 +231,14 @@ class DeployedDetector(nn.Module):
             )
         self.model = model
         self.postprocess = postprocess
+        # Boxes are clipped to the image (the protocol): its larger side + 1 exceeds them all.
+        size = getattr(model, "input_size", None)
+        self.span = float(max(size)) + 1.0 if size else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        boxes, scores = self.model.boxes_and_scores(self.model(x))
+        detector: Any = self.model  # any module following the detector protocol
+        boxes, scores = detector.boxes_and_scores(detector(x))
         result: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = self.postprocess(
-            boxes.float(), scores.float()
+            boxes.float(), scores.float(), self.span
         )
         return result

@@ -27,8 +27,8 @@ detector (:mod:`compressor_detection.postprocess`).
 - attributes ``num_classes`` and ``input_size`` ``(H, W)``;
 - ``forward(x)`` returns ONE raw tensor (the training loop's feature taps and teacher-output
   cache treat a model's output as one tensor), e.g. ``(N, A, C + 4 + 1)`` over ``A`` anchors;
-- ``boxes_and_scores(raw)`` -> ``(boxes (N, A, 4)`` xyxy in input pixels, ``scores (N, A, C)``
-  in 0..1);
+- ``boxes_and_scores(raw)`` -> ``(boxes (N, A, 4)`` xyxy in input pixels, clipped to the
+  image, ``scores (N, A, C)`` in 0..1);
 - ``loss(raw, targets)`` -> a scalar, ``targets`` the normalized ``(N, M, 6)`` batch above;
 - ``output_layers()`` -> the final class / box / quality layers, never pruned;
 - ``raw_layout`` (optional): a :class:`compressor_detection.layout.RawLayout` saying which

@@ -27,12 +27,18 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
     )
 
 
-def conv_stages(in_channels: int, channels: list[int], depth: int) -> nn.Sequential:
-    """The built-in backbone: per stage a strided 3x3 conv, then ``depth`` more at its size."""
+def conv_stages(in_channels: int, channels: list[int], depth: int, finest: int) -> nn.Sequential:
+    """The built-in backbone: per stage a strided 3x3 conv; in the stages at stride
+    ``finest`` and coarser, ``depth`` more at its size.
+
+    The stages above the finest level's resolution only bring the image down to it: extra
+    convolutions there would cost the most (the largest maps) and feed no level directly.
+    """
     stages = []
-    for width in channels:
+    for index, width in enumerate(channels):
         layers = [conv_bn_relu(in_channels, width, stride=2)]
-        layers += [conv_bn_relu(width, width) for _ in range(depth)]
+        if 2 ** (index + 1) >= finest:
+            layers += [conv_bn_relu(width, width) for _ in range(depth)]
         stages.append(nn.Sequential(*layers))
         in_channels = width
     return nn.Sequential(*stages)
@@ -150,7 +156,9 @@ def build_backbone(
 ) -> tuple[TappedBackbone, Taps]:
     """The backbone ``options`` name, tapped at ``options.levels`` for ``input_shape``."""
     if options.backbone == "conv":
-        body = conv_stages(input_shape[0], list(options.channels), options.depth)
+        body = conv_stages(
+            input_shape[0], list(options.channels), options.depth, min(options.levels)
+        )
     else:
         body = torchvision_layers(options.backbone, input_shape[0])
     taps = find_taps(body, input_shape, list(options.levels))

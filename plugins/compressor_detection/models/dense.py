@@ -59,12 +59,15 @@ class LevelHead(nn.Module):
         self.cls_logits = nn.Conv2d(channels, num_classes, 3, padding=1)
         self.bbox_pred = nn.Conv2d(channels, 4, 3, padding=1)
         self.centerness = nn.Conv2d(channels, 1, 3, padding=1)
-        for layer in (self.cls_logits, self.bbox_pred, self.centerness):
+        prior = -math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
+        for layer, bias in (
+            (self.cls_logits, prior),
+            (self.bbox_pred, 0.0),
+            (self.centerness, 0.0),
+        ):
             nn.init.normal_(layer.weight, std=0.01)
-            nn.init.zeros_(layer.bias)  # type: ignore[arg-type]
-        nn.init.constant_(
-            self.cls_logits.bias, -math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)
-        )  # type: ignore[arg-type]
+            assert layer.bias is not None
+            nn.init.constant_(layer.bias, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         classes = self.cls_logits(self.class_tower(x))
@@ -96,6 +99,8 @@ class DenseDetector(nn.Module):
     points: torch.Tensor
     strides: torch.Tensor
     bounds: torch.Tensor
+    corners: torch.Tensor
+    reach: torch.Tensor
 
     def __init__(
         self, options: DenseDetectorOptions, input_shape: tuple[int, ...], num_classes: int
@@ -114,6 +119,10 @@ class DenseDetector(nn.Module):
         self.register_buffer("points", points, persistent=False)
         self.register_buffer("strides", strides, persistent=False)
         self.register_buffer("bounds", level_bounds(strides), persistent=False)
+        # Decoding adds signed distances to each point: [-l, -t, +r, +b] from [x, y, x, y].
+        self.register_buffer("corners", points.repeat(1, 2), persistent=False)
+        sign = torch.tensor([-1.0, -1.0, 1.0, 1.0])
+        self.register_buffer("reach", strides[:, None] * sign, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = self.neck(self.backbone(x))
@@ -122,8 +131,7 @@ class DenseDetector(nn.Module):
 
     def decode_boxes(self, box_logits: torch.Tensor) -> torch.Tensor:
         """``(N, A, 4)`` box logits to unclipped xyxy boxes in input pixels."""
-        distances = F.softplus(box_logits.float()) * self.strides[:, None]
-        return torch.cat([self.points - distances[..., :2], self.points + distances[..., 2:]], -1)
+        return self.corners + F.softplus(box_logits.float()) * self.reach
 
     def boxes_and_scores(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(boxes (N, A, 4)`` xyxy in input pixels, clipped to the image; ``scores (N, A,
@@ -132,7 +140,7 @@ class DenseDetector(nn.Module):
         boxes = self.decode_boxes(raw[..., c : c + 4])
         height, width = self.input_size
         limit = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
-        boxes = torch.minimum(boxes.clamp(min=0), limit)
+        boxes = torch.minimum(boxes.clamp(min=0), limit)  # Max and Min: two nodes
         raw = raw.float()
         scores = torch.sqrt(torch.sigmoid(raw[..., :c]) * torch.sigmoid(raw[..., c + 4 : c + 5]))
         return boxes, scores
@@ -145,9 +153,14 @@ class DenseDetector(nn.Module):
         """Every level's final class, box and centerness layers."""
         return [
             layer
-            for head in self.heads
+            for head in self.level_heads
             for layer in (head.cls_logits, head.bbox_pred, head.centerness)
         ]
+
+    @property
+    def level_heads(self) -> list[LevelHead]:
+        """The heads, finest level first (typed: ``heads`` is a ModuleList)."""
+        return [head for head in self.heads if isinstance(head, LevelHead)]
 
 
 def build_dense_detector(

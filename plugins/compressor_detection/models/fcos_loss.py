@@ -90,10 +90,19 @@ def assign(
 
 
 def fcos_loss(model: DenseDetector, raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The loss of ``model``'s raw output ``(N, A, C + 5)`` on a batch of targets."""
+    """The loss of ``model``'s raw output ``(N, A, C + 5)`` on a batch of targets.
+
+    Raises:
+        ValueError: A target's class is not one of the model's.
+    """
     raw = raw.float()
     targets = targets.to(raw.device, torch.float32)
     c = model.num_classes
+    largest = int(targets[..., 0].max()) if targets.numel() else -1
+    if largest >= c:
+        raise ValueError(
+            f"a target has class {largest}, but the detector predicts {c} classes (0..{c - 1})"
+        )
     height, width = model.input_size
     scale = torch.tensor([width, height, width, height], dtype=raw.dtype, device=raw.device)
     labels, boxes, centerness = assign(
