@@ -159,7 +159,10 @@ def main() -> None:
     parser.add_argument("--student-seconds", type=float, default=180)
     parser.add_argument("--train", type=int, default=4000, help="training canvases")
     parser.add_argument("--test", type=int, default=500, help="test canvases")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     train_data, test_data = canvases(args.train, 0), canvases(args.test, 1)
     print(f"torch threads {torch.get_num_threads()}; canvases {args.train} train, {args.test} test")

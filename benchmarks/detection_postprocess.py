@@ -70,7 +70,7 @@ def greedy(boxes: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, ...
     keep_index = torchvision.ops.nms(
         (chosen + offsets.unsqueeze(-1)).reshape(-1, 4), best.flatten(), 0.5
     )
-    keep = torch.zeros(n * k, dtype=best.dtype).index_fill(0, keep_index, 1.0).reshape(n, k)
+    keep = torch.zeros(n * k, dtype=best.dtype).index_fill(0, keep_index, 1.0).reshape(n, k) > 0
     return deployed_form(chosen, best, classes, keep, max_detections=100, score_threshold=0.05)
 
 

@@ -139,8 +139,11 @@ class DenseDetector(nn.Module):
         c = self.num_classes
         boxes = self.decode_boxes(raw[..., c : c + 4])
         height, width = self.input_size
-        limit = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
-        boxes = torch.minimum(boxes.clamp(min=0), limit)  # Max and Min: two nodes
+        if height == width:  # one Clip node
+            boxes = boxes.clamp(0, width)
+        else:
+            limit = torch.tensor([width, height] * 2, dtype=boxes.dtype, device=boxes.device)
+            boxes = torch.minimum(boxes.clamp(min=0), limit)
         raw = raw.float()
         scores = torch.sqrt(torch.sigmoid(raw[..., :c]) * torch.sigmoid(raw[..., c + 4 : c + 5]))
         return boxes, scores
