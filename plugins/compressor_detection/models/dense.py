@@ -136,16 +136,15 @@ class DenseDetector(nn.Module):
     def boxes_and_scores(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(boxes (N, A, 4)`` xyxy in input pixels, clipped to the image; ``scores (N, A,
         C)`` = ``sqrt(sigmoid(class) * sigmoid(centerness))``)."""
-        c = self.num_classes
-        boxes = self.decode_boxes(raw[..., c : c + 4])
+        classes, box_logits, centerness = raw.float().split([self.num_classes, 4, 1], dim=-1)
+        boxes = self.decode_boxes(box_logits)
         height, width = self.input_size
         if height == width:  # one Clip node
             boxes = boxes.clamp(0, width)
         else:
             limit = torch.tensor([width, height] * 2, dtype=boxes.dtype, device=boxes.device)
             boxes = torch.minimum(boxes.clamp(min=0), limit)
-        raw = raw.float()
-        scores = torch.sqrt(torch.sigmoid(raw[..., :c]) * torch.sigmoid(raw[..., c + 4 : c + 5]))
+        scores = torch.sqrt(torch.sigmoid(classes) * torch.sigmoid(centerness))
         return boxes, scores
 
     def loss(self, raw: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,7 @@ def make_canvases(
     digit_size: tuple[int, int] = (20, 40),
     seed: int = 0,
     empty_every: int = 0,
+    digits_from: str = "all",
 ) -> tuple[torch.Tensor, list[np.ndarray]]:
     """``count`` canvases ``(count, 3, size, size)`` in 0..1 and their ``(M, 6)`` targets.
 
@@ -89,8 +90,15 @@ def make_canvases(
         digit_size: Smallest and largest side of a scaled digit, in pixels.
         seed: Seeds everything: the same seed gives the same canvases.
         empty_every: Every this many canvases has no digit (0: none).
+        digits_from: ``all`` the shipped digits; ``train`` four in five, ``test`` the fifth:
+            canvases for training and for scoring then share no digit (every fifth, since
+            the shipped file is sorted by class).
     """
     images, classes = digits()
+    if digits_from != "all":
+        fifth = np.arange(len(classes)) % 5 == 0
+        pool = fifth if digits_from == "test" else ~fifth
+        images, classes = images[torch.from_numpy(pool)], classes[pool]
     rng = np.random.default_rng(seed)
     canvases = torch.from_numpy(
         rng.uniform(0, 0.15, size=(count, 3, size, size)).astype(np.float32)

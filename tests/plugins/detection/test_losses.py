@@ -174,3 +174,9 @@ def test_pkd_trains_and_explains_bad_inputs() -> None:
         PKDLoss()(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))
     with pytest.raises(ValueError, match="needs the batch's"):
         PKDLoss(foreground=True)(student, teacher, None)
+
+
+def test_pkd_meets_the_loss_contract() -> None:
+    from compressor.testing import check_loss
+
+    assert check_loss("pkd", zero_when_equal=True) >= 0

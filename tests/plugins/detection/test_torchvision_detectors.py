@@ -60,8 +60,8 @@ def test_targets_become_pixels_without_padding_difficult_or_degenerate_boxes() -
     assert len(image["boxes"]) == 1
     assert image["boxes"][0].tolist() == pytest.approx([10.0, 10.0, 50.0, 30.0])
     assert image["labels"].tolist() == [2]
-    with pytest.raises(ValueError, match="class 3"):
-        torchvision_targets(targets, (50, 100), 3, 0)
+    with pytest.raises(ValueError, match="class 2, but the detector predicts 2 classes"):
+        torchvision_targets(targets, (50, 100), 2, 0)
 
 
 def test_frozen_batchnorm_becomes_batchnorm_with_the_same_statistics() -> None:
