@@ -44,7 +44,7 @@ def conv_stages(in_channels: int, channels: list[int], depth: int, finest: int) 
     return nn.Sequential(*stages)
 
 
-def _first_conv_takes(body: nn.Module, in_channels: int) -> None:
+def first_conv_takes(body: nn.Module, in_channels: int) -> None:
     """Make ``body``'s first convolution take ``in_channels`` (a fresh layer, same settings)."""
     for name, module in body.named_modules():
         if isinstance(module, nn.Conv2d):
@@ -90,7 +90,7 @@ def torchvision_layers(name: str, in_channels: int) -> nn.Sequential:
         )
     else:  # the options schema lists the valid names
         raise UsageError(f"unknown backbone {name!r}")
-    _first_conv_takes(body, in_channels)
+    first_conv_takes(body, in_channels)
     return body
 
 

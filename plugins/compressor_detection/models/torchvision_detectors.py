@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from compressor.errors import UsageError
-from compressor_detection.models.backbones import _first_conv_takes
+from compressor_detection.models.backbones import first_conv_takes
 from compressor_detection.models.torchvision_protocol import (
     FasterRCNNDetector,
     FCOSDetector,
@@ -111,7 +111,7 @@ def build_torchvision_detector(
     except (TypeError, ValueError) as error:
         raise UsageError(f"torchvision.models.detection.{arch}: {error}") from None
     unfreeze_batchnorm(model)
-    _first_conv_takes(model.backbone, input_shape[0])
+    first_conv_takes(model.backbone, input_shape[0])
     model.__class__ = family
     prepare(model, num_classes, tuple(input_shape))
     return model
