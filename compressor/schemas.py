@@ -43,6 +43,19 @@ class PluginRef(StrictModel):
         return []
 
 
+#: torchvision's detection builders by name prefix: ``torchvision.NAME`` with one of these is a
+#: ``torchvision_detector``, the rest a ``torchvision`` classifier.
+TORCHVISION_DETECTORS = (
+    "fasterrcnn_",
+    "fcos_",
+    "retinanet_",
+    "ssd300_",
+    "ssdlite320_",
+    "maskrcnn_",
+    "keypointrcnn_",
+)
+
+
 class ModelRef(PluginRef):
     """A model architecture, and where its starting weights come from.
 
@@ -102,7 +115,10 @@ class ModelRef(PluginRef):
         options = dict(options)
         for prefix in ("torchvision", "timm"):
             if name.startswith(f"{prefix}."):
-                options.setdefault("arch", name.removeprefix(f"{prefix}."))
+                arch = name.removeprefix(f"{prefix}.")
+                options.setdefault("arch", arch)
+                if prefix == "torchvision" and arch.startswith(TORCHVISION_DETECTORS):
+                    prefix = "torchvision_detector"  # registered by the detection plugin
                 return {**data, "name": prefix, "options": options}
         if ":" in name:
             return {**data, "name": "import", "options": {"target": name, "kwargs": options}}

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compressor.task import Metric, Task
+from compressor_detection.augment import DetectionAugmentConfig
 from compressor_detection.options import DetectionOptions
 
 if TYPE_CHECKING:
@@ -76,7 +77,11 @@ class DetectionTask(Task):
     name = "detection"
     outputs = ("boxes", "scores", "labels")
     default_loss = "detection"
-    batch_augment = False
+    default_distill_losses = (
+        {"name": "detection", "weight": 1.0},
+        {"name": "dense_kd", "weight": 1.0},
+    )
+    spatial = True
     target_shape = (-1, 6)
     class_logits = False
     table_columns = ("class", "score", "box")
@@ -129,6 +134,19 @@ class DetectionTask(Task):
         return None
 
     # -- training --------------------------------------------------------------------------
+
+    #: ``data.augment``'s box-aware keys: ``horizontal_flip``, ``scale_jitter``, ``iou_crop``,
+    #: ``photometric``, ``min_box_size`` (pydantic alone: the module imports no torch).
+    augment_options = DetectionAugmentConfig
+
+    def sample_augment(self, options: Any, seed: int) -> Any:
+        """The box-aware augmentation of ``options``, its targets padded back to the split's
+        rows (boxes a crop removes become padding); ``None`` when nothing is on."""
+        from compressor_detection.augment import DetectionAugment
+
+        if not options.active:
+            return None
+        return PaddedBoxes(DetectionAugment(options, seed))
 
     def kept_whole(self, model: nn.Module, num_classes: int) -> list[nn.Module]:
         """The detector's final class / box / quality layers: ``model.output_layers()`` when
@@ -241,3 +259,23 @@ class DetectionTask(Task):
             for found in prediction["detections"]
         ]
         return rows or [["(none)", "", ""]]
+
+
+class PaddedBoxes:
+    """A box-aware augmentation in the call a split makes: ``(image, target, index, epoch)``
+    with the sample's padded ``(M, 6)`` target row in, the same shape out (the boxes that remain
+    first, then class -1 rows). Picklable."""
+
+    def __init__(self, augment: Any) -> None:
+        self.augment = augment
+
+    def __call__(self, image: Any, target: Any, index: int, epoch: int) -> tuple[Any, Any]:
+        """``image`` and its boxes augmented as sample ``index`` is in ``epoch``."""
+        import torch
+
+        image, rows = self.augment(image, target, index, epoch)
+        padded = torch.zeros_like(target)
+        padded[:, 0] = -1.0
+        kept = torch.as_tensor(rows, dtype=target.dtype).reshape(-1, 6)
+        padded[: len(kept)] = kept
+        return image, padded

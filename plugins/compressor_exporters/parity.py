@@ -1,9 +1,16 @@
 """Comparing a saved model's outputs with PyTorch's: the figures every exporter checks.
 
-One comparison for every exporter and task: the largest absolute difference over every output,
-and the fraction of samples whose answer agrees. The answer is what the outputs decide: the
-top-1 class of a single logits output, or every integer output at once (a detector's labels,
-which change when a box is lost, gained or reordered).
+One comparison for every exporter and task: the largest absolute difference over the outputs,
+and the fraction of samples whose answer agrees.
+
+- Outputs of one answer per sample (a classifier's logits): the difference over every value,
+  and the top-1 class.
+- Outputs that are a set of rows per sample (a detector's ``boxes``, ``scores`` and
+  ``labels``, ``(N, K, ...)`` with an integer ``(N, K)`` output): the order of rows whose
+  scores tie to float rounding is not the model's answer, so rows are matched by label and
+  values before they are compared. The difference is over matched rows; the agreement is the
+  fraction of rows that found their match, all-zero padding rows aside (a candidate at the
+  edge of the top-k or of NMS may come out on one side only, as float rounding decides).
 """
 
 from __future__ import annotations
@@ -32,6 +39,46 @@ def as_outputs(value: Any) -> list[np.ndarray]:
     return [p.detach().float().numpy() if p.is_floating_point() else p.numpy() for p in parts]
 
 
+def _row_sets(outputs: Sequence[np.ndarray]) -> bool:
+    """Whether ``outputs`` are sets of ``K`` rows per sample, labelled by an integer output."""
+    labels = [o for o in outputs if o.dtype.kind in "iub" and o.ndim == 2]
+    if not labels or labels[0].shape[1] < 2:
+        return False
+    return all(o.shape[:2] == labels[0].shape for o in outputs)
+
+
+def _rows(outputs: Sequence[np.ndarray], sample: int) -> tuple[np.ndarray, np.ndarray]:
+    """One sample's rows: their integer labels ``(K, L)`` and their float values ``(K, F)``."""
+    ints = [o[sample].reshape(o.shape[1], -1) for o in outputs if o.dtype.kind in "iub"]
+    floats = [o[sample].reshape(o.shape[1], -1) for o in outputs if o.dtype.kind not in "iub"]
+    values = np.concatenate(floats, axis=1) if floats else np.zeros((outputs[0].shape[1], 0))
+    return np.concatenate(ints, axis=1), values.astype(np.float64)
+
+
+def _matched(
+    expected: Sequence[np.ndarray], actual: Sequence[np.ndarray], tolerance: float
+) -> tuple[float, float]:
+    """Row sets matched per sample: (largest difference of matched rows, agreement)."""
+    worst, matched, rows = 0.0, 0, 0
+    for sample in range(len(expected[0])):
+        want_labels, want = _rows(expected, sample)
+        got_labels, got = _rows(actual, sample)
+        free = np.ones(len(want), dtype=bool)
+        # Padding (every value 0) on both sides says nothing: only real rows count.
+        real = int(max(np.count_nonzero(np.abs(w).sum(axis=1)) for w in (want, got)))
+        found = 0
+        for row in np.flatnonzero(np.abs(got).sum(axis=1)):
+            same = free & np.all(want_labels == got_labels[row], axis=1)
+            gaps = np.where(same, np.abs(want - got[row]).max(axis=1, initial=0.0), np.inf)
+            best = int(np.argmin(gaps))
+            if gaps[best] <= tolerance:
+                free[best] = False
+                found += 1
+                worst = max(worst, float(gaps[best]))
+        matched, rows = matched + found, rows + real
+    return worst, (matched / rows if rows else 1.0)
+
+
 def _answers(outputs: Sequence[np.ndarray]) -> np.ndarray:
     """One row per sample holding what the outputs decide (see the module docstring)."""
     integers = [o for o in outputs if o.dtype.kind in "iub"]
@@ -41,10 +88,14 @@ def _answers(outputs: Sequence[np.ndarray]) -> np.ndarray:
     return first.reshape(len(first), -1).argmax(axis=-1)[:, None]
 
 
+#: Row sets: two rows are the same when no value differs by more than this (pixels, scores).
+ROW_TOLERANCE = 1e-2
+
+
 def compare(
     expected: Sequence[np.ndarray], actual: Sequence[np.ndarray], *, batch: int
 ) -> tuple[float, float]:
-    """``(max abs error, agreement)`` of ``actual`` against ``expected``.
+    """``(max abs error, agreement)`` of ``actual`` against ``expected`` (see the module).
 
     An empty batch agrees (1.0) with no error (0.0): there is nothing to disagree on.
 
@@ -62,6 +113,8 @@ def compare(
                 f"the saved model's output shape {list(got.shape)} differs from PyTorch's "
                 f"{list(want.shape)} at batch {batch}"
             )
+    if len(expected[0]) and _row_sets(expected):
+        return _matched(expected, actual, ROW_TOLERANCE)
     errors = [
         float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
         for want, got in zip(expected, actual, strict=True)
