@@ -241,6 +241,9 @@ class StagePlugin(PluginRecord):
     the stage cache (:mod:`compressor.run.cache`). Leave it ``False`` for stages that measure
     the machine (a benchmark) or read files the recipe does not pin down.
 
+    ``measures_machine``: a cacheable stage whose result is chosen by timings of this machine
+    (a budget search): its cache entries are keyed on the machine too.
+
     ``all_ranks``: in a multi-process run (torchrun), whether the stage runs on every rank
     (stages that train, or make models that training stages read) or on rank 0 alone while the
     others wait (export, benchmark, and any stage that does not say otherwise).
@@ -253,6 +256,7 @@ class StagePlugin(PluginRecord):
     check: Callable[..., list[tuple[str, str]]] | None = None
     preflight: Factory | None = None
     cacheable: bool = False
+    measures_machine: bool = False
     all_ranks: bool = False
 
 

@@ -23,6 +23,7 @@ from compressor.cli import (
     report,
     run,
     schema,
+    search,
     validate,
 )
 from compressor.cli.common import global_options, merge_global_options
@@ -31,6 +32,7 @@ from compressor.cli.common import global_options, merge_global_options
 COMMAND_MODULES = (
     run,
     validate,
+    search,
     recipes,
     plugins,
     new_plugin,
@@ -46,6 +48,10 @@ examples:
   compressor recipes                       # the shipped recipes; run one by name
   compressor run quickstart
   compressor run quickstart --set stages.distill.epochs=3 --out runs/try
+  compressor run detection                 # boxes: train, distill, prune, ONNX, INT8, mAP
+  compressor run speech                    # keyword spotting: the waveform in, classes out
+  compressor search budget --storage sqlite:///study.db        # a budget search, shared
+  compressor search --worker --storage sqlite:///study.db --role latency
   compressor validate my_recipe.yaml
   compressor plugins --json
   compressor schema --out recipe.schema.json   # editor completion for recipes
@@ -53,6 +59,7 @@ examples:
   compressor new-plugin compressor-focal --dir plugins-dev/focal
   compressor bench runs/quickstart/student.onnx --dataset digits --batch 1,64 --threads 1,2
   compressor predict runs/quickstart/student.onnx photo.png --top-k 3
+  compressor predict runs/detection/student.onnx street.jpg --json --draw boxes/
   compressor report runs/quickstart
 
 docs: https://github.com/compressor-dev/compressor/tree/main/docs (cli.md, recipes.md, stages.md)

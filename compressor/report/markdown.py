@@ -84,6 +84,8 @@ def _stage_facts(m: dict[str, Any], metric: Headline) -> list[str]:
     facts += [_file_facts(file, f, metric) for file, f in m.get("files", {}).items()]
     if "models" in m and m.get("type") == "benchmark":
         facts.append(f"{len(m['models'])} models against `{m.get('reference')}`")
+    if m.get("verdict"):
+        facts.append(f"budget not met: {m['verdict']}")
     if "error" in m:
         facts.append(f"**failed:** {m['error']}")
     return facts
@@ -142,6 +144,9 @@ def render(metrics: dict[str, Any], plots: dict[str, list[str]] | None = None) -
     for name, m in stages.items():
         if m.get("type") == "benchmark":
             lines += benchmark_section(name, m, plots.get(name))
+        elif isinstance(m.get("report_markdown"), list):
+            # A stage that writes its own section (the budget search: its front and plot).
+            lines += [str(line) for line in m["report_markdown"]]
     if plots.get("training"):
         lines += ["## Training curves", ""]
         lines += [f"![training curves]({p})" for p in plots["training"]] + [""]

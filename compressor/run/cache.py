@@ -87,8 +87,8 @@ def cache_material(
             return None
         inputs[slot] = digests if isinstance(names, list) else digests[0]
     stage = {k: v for k, v in resolved["stages"][info.index].items() if k != "name"}
-    records = stage_records(registry, info, context.recipe.data.dataset)
-    return {
+    records = stage_records(registry, info, context.recipe.data.dataset, context.task.name)
+    material = {
         "stage": stage,
         "index": info.index,  # stage seeds derive from it
         "inputs": inputs,
@@ -100,6 +100,12 @@ def cache_material(
         # A model entry's weights file: its content, not its name, determines the result.
         "weights": {path: file_digest(Path(path)) for path in weights_files(info.options)},
     }
+    if getattr(records[0], "measures_machine", False):
+        # Its result is timings of this machine (a budget search): another machine reruns it.
+        import platform
+
+        material["machine"] = [platform.node(), platform.machine(), platform.processor()]
+    return material
 
 
 def cache_key(material: dict[str, Any]) -> str:

@@ -123,9 +123,14 @@ def factory_module(factory: Any) -> str | None:
     return module if isinstance(module, str) else None
 
 
-def stage_records(registry: Registry, info: StageInfo, dataset: str) -> list[PluginRecord]:
-    """The records a stage uses: its own, the dataset's, and every one its options reference."""
+def stage_records(
+    registry: Registry, info: StageInfo, dataset: str, task: str | None = None
+) -> list[PluginRecord]:
+    """The records a stage uses: its own, the dataset's, the task's (its metric and deployed
+    form decide what the stage computes), and every one its options reference."""
     records = [registry.get("stage", info.type), registry.get("dataset", dataset)]
+    if task is not None:
+        records.append(registry.get("task", task))
     records += [registry.get(ref.kind, ref.name) for _, ref in plugin_refs(info.options, "")]
     return records
 

@@ -59,6 +59,7 @@ def compressor_register_stages() -> list[StagePlugin]:
             check=check_options,
             preflight="compressor_search.preflight:search_preflight",
             cacheable=True,
+            measures_machine=True,
             all_ranks=False,
             description="Search (optuna) for the student that best meets a budget of latency, "
             "size, MACs, parameters and metric: screened cheaply, finalists trained in full.",

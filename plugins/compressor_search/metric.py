@@ -1,10 +1,11 @@
 """The one place the search scores a model, and what it asks of the run's task.
 
-Every selection the search makes reads a score from :func:`score_model`, so the metric is the
-task's wherever it changes: today top-1 accuracy through :func:`compressor.training.evaluate`
-(PyTorch) and :func:`compressor.bench.session.onnx_accuracy` (an ONNX file in onnxruntime);
-with the task contract (:mod:`compressor.task`) the task's scorer. Nothing else in the package
-reads a model's outputs, so nothing else assumes class logits.
+Every selection the search makes reads a score from :func:`score_model`: the run's task's
+metric (:mod:`compressor.task`: top-1 accuracy, mAP), through
+:func:`compressor.training.evaluation.score` for a PyTorch model and
+:func:`compressor.bench.session.onnx_score` for an ONNX file in onnxruntime, both the task's
+one scorer. Nothing else in the package reads a model's outputs, so nothing else assumes class
+logits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
@@ -59,41 +60,16 @@ class MetricInfo:
         return f"{100 * value:.2f}%" if self.fraction else f"{value:.4g}"
 
 
-def _task(ctx: StageContext) -> Any:
-    """The run's task object, or ``None`` where the run has none registered yet."""
-    from compressor.errors import CompressorError
-
-    name = str(getattr(ctx.data, "task", "classification"))
-    registry = ctx.run.registry
-    try:
-        record = registry.get("task", name)
-        return record.build(record.options())
-    except (CompressorError, TypeError, ValueError):
-        return None
-
-
 def metric_info(ctx: StageContext) -> MetricInfo:
-    """The run's task's headline metric (top-1 accuracy where the task does not say)."""
-    task = _task(ctx)
-    metric = getattr(task, "metric", None) if task is not None else None
-    if metric is None:
-        return MetricInfo()
+    """The run's task's headline metric."""
+    metric = ctx.task.metric
     return MetricInfo(metric.key, metric.label, metric.higher_is_better, metric.fraction)
 
 
 def kept_whole(ctx: StageContext, model: nn.Module) -> list[nn.Module]:
-    """The modules pruning and width scaling must leave whole (the classifier; a detector's
-    heads): the task's, else the layer with one output per class."""
-    from compressor.errors import UsageError
-    from compressor.model.heads import find_classifier
-
-    task = _task(ctx)
-    if task is not None and hasattr(task, "kept_whole"):
-        return list(task.kept_whole(model, ctx.data.num_classes))
-    try:
-        return [model.get_submodule(find_classifier(model, ctx.data.num_classes))]
-    except UsageError:
-        return []
+    """The modules pruning and width scaling must leave whole: the task's output layers (the
+    classifier; a detector's class and box layers)."""
+    return list(ctx.task.kept_whole(model, ctx.data.num_classes))
 
 
 def score_model(ctx: StageContext, model: nn.Module | Path, split: DataSplit) -> float:
@@ -109,18 +85,20 @@ def score_model(ctx: StageContext, model: nn.Module | Path, split: DataSplit) ->
     Returns:
         The metric (NaN for an empty split).
     """
+    data, task = ctx.data, ctx.task
     if isinstance(model, Path):
         from compressor.bench.session import make_session, onnx_accuracy
         from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 
         spec = input_spec(load_onnx(model))
-        data = ctx.data
         return onnx_accuracy(
             make_session(model),
             split,
             ctx.eval_batch_size,
             convert=lambda x: to_model_inputs(x, spec, data.mean, data.std),
+            task=task,
+            data=data,
         )
     from compressor.training import evaluate
 
-    return float(evaluate(model, split, ctx.eval_batch_size, ctx.device))
+    return float(evaluate(model, split, ctx.eval_batch_size, ctx.device, task=task, data=data))
