@@ -213,6 +213,21 @@ def test_bad_inputs_are_one_line_errors(exported, tmp_path, capsys) -> None:
     assert code == 2 and "--top-k 0" in err
 
 
+def test_a_decompression_bomb_is_one_line_naming_its_file(exported, tmp_path, capsys) -> None:
+    # PIL refuses an image of more than twice MAX_IMAGE_PIXELS with DecompressionBombError,
+    # which is no OSError: predict said nothing of the file and exited 1.
+    bomb = tmp_path / "bomb.png"
+    Image.new("RGB", (100, 100)).save(bomb)
+    before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, 1000
+    try:
+        code, _, err = run_cli(capsys, "predict", str(exported / "plain.onnx"), str(bomb))
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+    assert code == 2 and f"{bomb}: cannot read it as an image" in err
+    assert "DecompressionBomb" in err or "decompression bomb" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_predict_imports_no_torch(exported, tmp_path) -> None:
     colour_image(0, (8, 8)).save(tmp_path / "ok.png")
     code = (
