@@ -11,7 +11,7 @@ def test_every_builtin_is_documented(registry) -> None:
     text = "\n".join(p.read_text() for p in DOCS.rglob("*.md"))
     missing = [
         f"{kind} {record.name}"
-        for kind in ("loss", "pruner", "exporter", "dataset", "model", "stage")
+        for kind in ("task", "loss", "pruner", "exporter", "dataset", "model", "stage")
         for record in registry.records(kind)
         if "(compressor " in record.source and f"`{record.name}`" not in text
     ]
