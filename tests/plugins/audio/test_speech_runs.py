@@ -113,3 +113,30 @@ def test_predict_reads_raw_files_as_training_prepared_them(clips, tmp_path, caps
         assert answer["top"][0]["index"] == int(np.argmax(logits)), path.name
     code, _, err = run_cli(capsys, "predict", str(model), str(tmp_path / "missing.wav"))
     assert code == 2 and "missing.wav" in err and "Traceback" not in err
+
+
+def test_an_fsdd_style_flat_folder_runs_the_speech_recipe_with_set_alone(tmp_path, capsys) -> None:
+    from compressor.cli import main
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for digit in range(10):
+        for speaker in ("ann", "bob"):
+            for index in (0, 5, 6):
+                wave = _tone(200.0 + 150 * digit, 0.3, RATE, digit * 10 + index)
+                soundfile.write(folder / f"{digit}_{speaker}_{index}.wav", wave, RATE)
+    quick = [f"stages.{s}.epochs=1" for s in ("teacher", "distill")]
+    quick += ["stages.prune.finetune.epochs=1", "stages.quantize.auto_seconds=0.02"]
+    quick += ["stages.benchmark.min_seconds=0.01", "stages.benchmark.rounds=2"]
+    quick += ["stages.benchmark.repeat=3", "stages.benchmark.batch_sizes=[1]"]
+    sets = [x for q in quick for x in ("--set", q)]
+    code = main(
+        ["run", "speech", "--out", str(tmp_path / "run"), "--no-cache"]
+        + ["--set", f"data.options.root={folder}", *sets]
+    )
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["data"]["sizes"]["test"] == 20  # recordings 0 of both speakers
+    session = ort.InferenceSession(str(tmp_path / "run" / "student.onnx"))
+    assert session.get_inputs()[0].shape[1:] == [8000]  # one second at the recipe's 8 kHz
+    assert "student.int8.onnx" in metrics["stages"]["benchmark"]["models"]

@@ -92,6 +92,8 @@ def test_a_voc_folder_runs_the_detection_recipe_and_predict_maps_boxes_back(
         "--set", "data.dataset=voc",
         "--set", f"data.options={{root: {photos}}}",
         "--set", "data.preprocess={resize: [64, 64]}",
+        # One epoch trains little: keep every candidate, so that there are boxes to map back.
+        "--set", "task.options.score_threshold=0.0",
     )  # fmt: skip
     assert code == 0, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
@@ -111,9 +113,17 @@ def test_a_voc_folder_runs_the_detection_recipe_and_predict_maps_boxes_back(
     boxes, scores, _ = session.run(None, {"input": x.transpose(2, 0, 1)[None].astype(np.float32)})
     kept = scores[0] > 0
     assert len(answer["detections"]) == int(kept.sum())
-    if kept.any():  # the first box, scaled from the 64x64 input to the photo's own pixels
-        want = boxes[0][np.argmax(scores[0])] * np.array([width / 64, height / 64] * 2)
-        np.testing.assert_allclose(answer["detections"][0]["box"], want, atol=0.5)
+    drawn = tmp_path / "drawn"
+    assert (
+        main(["predict", str(student), str(photo), "--threshold", "0", "--draw", str(drawn)]) == 0
+    )
+    with Image.open(drawn / f"{photo.stem}.png") as picture:
+        assert picture.size == (width, height)  # the photo itself, boxes drawn on it
+    assert "class" in capsys.readouterr().out  # the table's header
+    assert kept.any()
+    # The best box, scaled from the 64x64 input to the photo's own pixels.
+    want = boxes[0][np.argmax(scores[0])] * np.array([width / 64, height / 64] * 2)
+    np.testing.assert_allclose(answer["detections"][0]["box"], want, atol=0.5)
 
 
 def test_a_coco_file_of_the_same_boxes_runs_it_too(photos, tmp_path, capsys) -> None:
