@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from compressor_tasks.classification import Classification, TopOneAccuracy
 
 from compressor.plugin.registry import Registry
 from compressor.testing import check_task, tiny_cnn, tiny_data_bundle
 from compressor.training import evaluate
-from compressor_tasks.classification import Classification, TopOneAccuracy
 
 
 def test_top_one_accuracy_is_the_hand_count() -> None:

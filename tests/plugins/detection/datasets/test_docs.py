@@ -11,9 +11,7 @@ import yaml
 from compressor_detection.augment import DetectionAugmentConfig
 from compressor_detection.datasets import DATASET_RECORDS
 
-DOC = (Path(__file__).resolve().parents[4] / "docs" / "detection.md").read_text(
-    encoding="utf-8"
-)
+DOC = (Path(__file__).resolve().parents[4] / "docs" / "detection.md").read_text(encoding="utf-8")
 
 
 def _subsection(title: str) -> str:
