@@ -53,11 +53,25 @@ def onnx_parity(path: Path, inputs: np.ndarray, expected: np.ndarray) -> tuple[f
             f"ONNX output shape {list(actual.shape)} differs from PyTorch's "
             f"{list(expected.shape)} at batch {len(inputs)}"
         )
-    actual = actual.astype(np.float32, copy=False)
-    max_abs_error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-    top1 = (
-        float(np.mean(actual.argmax(axis=-1) == expected.argmax(axis=-1))) if len(actual) else 1.0
-    )
+    return parity_figures(actual, expected)
+
+
+def parity_figures(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """(max abs error, top-1 agreement) of a saved model's logits against PyTorch's.
+
+    The one definition both exporters use. An empty batch shows nothing, so both figures are
+    NaN and every tolerance check fails; so does a NaN anywhere in the logits.
+
+    Args:
+        actual: What the saved file answered, ``(N, classes)``.
+        expected: What the model answered in PyTorch, the same shape.
+    """
+    if len(actual) == 0 or actual.size == 0:
+        return float("nan"), float("nan")
+    actual = np.asarray(actual, dtype=np.float32)
+    expected = np.asarray(expected, dtype=np.float32)
+    max_abs_error = float(np.max(np.abs(actual - expected)))
+    top1 = float(np.mean(actual.argmax(axis=-1) == expected.argmax(axis=-1)))
     return max_abs_error, top1
 
 

@@ -21,6 +21,7 @@ from compressor.errors import StageFailure, one_line
 from compressor.export_context import ExportContext
 from compressor_exporters import TorchExportOptions
 from compressor_exporters.example_batches import TRACE_BATCH, example_batches
+from compressor_exporters.onnx_parity import parity_figures
 
 
 class TorchExportExporter:
@@ -82,8 +83,7 @@ class TorchExportExporter:
                 raise StageFailure(
                     f"the saved program could not run at batch {len(parity)}: {one_line(error)}"
                 ) from error
-            max_abs_error = float((actual - expected).abs().max()) if actual.numel() else 0.0
-            top1 = float((actual.argmax(-1) == expected.argmax(-1)).float().mean())
+            max_abs_error, top1 = parity_figures(actual.float().numpy(), expected.float().numpy())
             if not (max_abs_error <= opts.atol) or not (top1 >= opts.min_top1_agreement):
                 raise StageFailure(
                     f"torch.export parity check failed for {Path(path).name}: max |pt2 - torch| = "
