@@ -81,19 +81,17 @@ def upsampled_mnist(side: int = SIDE) -> DataBundle:
 
 
 def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
-    """Set every batch norm's running statistics to the exact averages over ``x``.
+    """Set every batch norm's running statistics to the exact averages over ``x``, in batches
+    of 256: :func:`compressor.model.batchnorm.recalibrate`, what the stages' ``recalibrate_bn``
+    runs (one implementation; this script once had its own, with dropout left on).
 
     torchvision's MobileNet-v3 updates them with momentum 0.01: after a few hundred steps they
     are still far from the data, and the model in eval mode scores at chance.
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(x), 256):
-            model(x[start : start + 256])
+    from compressor.model.batchnorm import recalibrate
+
+    batches = [x[start : start + 256] for start in range(0, len(x), 256)]
+    recalibrate(model, batches, max_batches=len(batches))
     model.eval()
 
 
