@@ -45,16 +45,24 @@ def _file_facts(file: str, f: dict[str, Any]) -> str:
     A quantize stage in ``mode: auto`` says which candidate it kept and why; when it kept
     FP32, the file is the FP32 graph and the line says so rather than call it INT8.
     """
+    # A choice made on the test split leaves its test figures optimistic: say so.
+    on_test = (
+        "; **chosen on the test split** (`split: test`): these test figures are not held out"
+        if f.get("chosen_on") == "test"
+        else ""
+    )
     if f.get("kept") == "fp32":
-        return f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph"
+        return (
+            f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph{on_test}"
+        )
     if "int8_accuracy" in f:
         label = f"auto: {f['kept']}" if f.get("kept") else f.get("mode")
         reason = f"; {f['reason']}" if f.get("reason") else ""
         return (
             f"`{file}` ({label} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
-            f"accuracy {format_percent(f.get('fp32_accuracy'))} → "
+            f"{f.get('split', 'test')} accuracy {format_percent(f.get('fp32_accuracy'))} → "
             f"{format_percent(f.get('int8_accuracy'))} "
-            f"({format_points(f.get('accuracy_delta_points'))} points){reason}"
+            f"({format_points(f.get('accuracy_delta_points'))} points){reason}{on_test}"
         )
     return _export_facts(file, f)
 

@@ -7,7 +7,10 @@ has the name the recipe gave it either way, so a later benchmark stage finds it.
 ``mode: dynamic`` stores weights as INT8 and quantizes activations on the fly, per batch
 (``quantize_dynamic``: no calibration). ``mode: static`` inserts QuantizeLinear/DequantizeLinear
 pairs (QDQ) with activation ranges calibrated on batches of the recipe's *training* split, never
-the test split the report's accuracy comes from. Both run ``quant_pre_process`` first (shape
+the test split the report's accuracy comes from. Every choice (auto's candidate, the
+``max_accuracy_drop`` guard) is made on the validation split (``split``, through
+:func:`compressor.data.decision_split`); the test split then scores only the file chosen and its
+FP32 source. ``split: test`` chooses on test, and the figures say so (``chosen_on``). Both run ``quant_pre_process`` first (shape
 inference and graph optimization, which quantization needs for good results).
 
 Two choices serve batch-1 latency, where a small model's time goes to per-node overhead rather
@@ -37,8 +40,8 @@ import numpy as np
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
-from compressor.data import DataBundle, NumpyRows
-from compressor.errors import StageFailure
+from compressor.data import DataBundle, DataSplit, NumpyRows, decision_split
+from compressor.errors import RecipeError, StageFailure
 from compressor_stages.onnx_inputs import require_onnx_files
 from compressor_stages.quantize_auto import FP32, quantize_auto
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
@@ -142,7 +145,7 @@ def _auto_copy(
     """
     from compressor.bench.session import batch_of
 
-    split = data.split(opts.split)
+    split = _choice_split(ctx, opts, data)
     choice, candidates, facts = quantize_auto(
         artifact.path,
         target,
@@ -162,17 +165,46 @@ def _auto_copy(
         "reason": choice.reason,
         "candidates": candidates,
     }
-    return facts, candidates[FP32]["accuracy"], candidates[choice.kept]["accuracy"]
+    key = f"{opts.split}_accuracy"
+    return facts, candidates[FP32][key], candidates[choice.kept][key]
+
+
+def _choice_split(ctx: StageContext, opts: Any, data: DataBundle) -> DataSplit:
+    """The split the stage chooses on (``opts.split``), through the decision API.
+
+    Raises:
+        RecipeError: That split is empty: nothing to choose on.
+    """
+    field = f"stages.{ctx.info.name}.split"
+    split = decision_split(
+        data,
+        opts.split,
+        decides=f"{ctx.info.name}: the INT8 file and max_accuracy_drop",
+        override=f"{field}: test" if opts.split == "test" else None,
+    )
+    if len(split) == 0:
+        raise RecipeError(
+            field,
+            f"the {opts.split} split the stage chooses on is empty; give the data a validation "
+            "split (e.g. the dataset's val_fraction)",
+            value=opts.split,
+        )
+    return split
 
 
 def _quantize_and_measure(
     ctx: StageContext, opts: Any, data: DataBundle, artifact: FileArtifact, target: Path
 ) -> dict[str, Any]:
-    """Quantize ``artifact``'s file into ``target``, then measure both files' accuracy.
+    """Quantize ``artifact``'s file into ``target``: choose on ``opts.split``, then score what
+    was chosen (and its FP32 source) on the test split.
 
     Returns:
-        The file's figures for ``metrics.json``; with ``mode: auto`` also ``kept``, ``reason``
-        and ``candidates`` (see :func:`_auto_copy`).
+        The file's figures for ``metrics.json``, each named by the split it was measured on:
+        ``test_fp32_accuracy``, ``test_int8_accuracy`` and ``test_accuracy_delta_points``
+        (also as ``fp32_accuracy``, ``int8_accuracy``, ``accuracy_delta_points`` with
+        ``split: test``), the same three prefixed ``val_`` when the choice was made on
+        validation, and ``chosen_on``; with ``mode: auto`` also ``kept``, ``reason`` and
+        ``candidates`` (see :func:`_auto_copy`).
     """
     # Imported here: the session module imports onnxruntime and inspection imports onnx,
     # needed only to quantize and measure a file (`compressor validate` imports this module).
@@ -180,34 +212,51 @@ def _quantize_and_measure(
     from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 
     spec = input_spec(load_onnx(artifact.path))
+    chosen_on = _choice_split(ctx, opts, data)
 
     def convert(x: np.ndarray) -> np.ndarray:
         return to_model_inputs(x, spec, data.mean, data.std)
 
-    def accuracy(path: Path) -> float:
+    def accuracy(path: Path, split: DataSplit = chosen_on) -> float:
         session = make_session(path)
-        return onnx_accuracy(session, data.split(opts.split), ctx.eval_batch_size, convert)
+        return onnx_accuracy(session, split, ctx.eval_batch_size, convert)
 
     if opts.mode == "auto":
         facts, fp32, int8 = _auto_copy(ctx, opts, data, artifact, target, convert, accuracy)
     else:
         facts = _int8_copy(ctx, opts, data, artifact.path, target, convert, opts.mode)
         fp32, int8 = accuracy(artifact.path), accuracy(target)
+    figures = {
+        "chosen_on": opts.split,
+        f"{opts.split}_fp32_accuracy": fp32,
+        f"{opts.split}_int8_accuracy": int8,
+        f"{opts.split}_accuracy_delta_points": 100.0 * (int8 - fp32),
+    }
+    _guard_accuracy(opts, target.name, target, figures)
+    if opts.split != "test":  # the test split scores only what was chosen, and its source
+        fp32, int8 = accuracy(artifact.path, data.test), accuracy(target, data.test)
+    figures |= {
+        "test_fp32_accuracy": fp32,
+        "test_int8_accuracy": int8,
+        "test_accuracy_delta_points": 100.0 * (int8 - fp32),
+    }
     fp32_bytes = artifact.path.stat().st_size
     return {
         "source": artifact.name,
         **facts,
-        "split": opts.split,
+        "split": "test",
         "fp32_accuracy": fp32,
         "int8_accuracy": int8,
-        "accuracy_delta_points": 100.0 * (int8 - fp32),
+        "accuracy_delta_points": figures["test_accuracy_delta_points"],
+        **figures,
         "fp32_bytes": fp32_bytes,
         "size_ratio": fp32_bytes / facts["file_bytes"],
     }
 
 
 def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any]) -> None:
-    """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points.
+    """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points on the
+    split the stage chooses on (``figures["chosen_on"]``), before the test split is read.
 
     ``mode: auto`` never fails here: it kept no candidate that lost more.
 
@@ -216,12 +265,13 @@ def _guard_accuracy(opts: Any, name: str, target: Path, figures: dict[str, Any])
     """
     if opts.mode == "auto":
         return
-    drop = -figures["accuracy_delta_points"]
-    if opts.max_accuracy_drop is not None and drop > opts.max_accuracy_drop:
+    split = figures["chosen_on"]  # the guard is a choice: made on that split's figures
+    drop = -figures[f"{split}_accuracy_delta_points"]
+    if opts.max_accuracy_drop is not None and not drop <= opts.max_accuracy_drop:
         target.unlink()
-        fp32, int8 = figures["fp32_accuracy"], figures["int8_accuracy"]
+        fp32, int8 = figures[f"{split}_fp32_accuracy"], figures[f"{split}_int8_accuracy"]
         raise StageFailure(
-            f"{name} lost {drop:.2f} accuracy points ({100 * fp32:.2f}% -> "
+            f"{name} lost {drop:.2f} {split} accuracy points ({100 * fp32:.2f}% -> "
             f"{100 * int8:.2f}%), more than max_accuracy_drop {opts.max_accuracy_drop:g}; "
             "try mode: static, per_channel: true, or more calibration_batches"
         )
@@ -284,7 +334,6 @@ class QuantizeStage:
             for artifact, name in zip(models, names, strict=True):
                 target = ctx.run_dir / name
                 figures = _quantize_and_measure(ctx, opts, data, artifact, target)
-                _guard_accuracy(opts, name, target, figures)
                 results[name] = figures
                 ctx.publish(_int8_artifact(artifact, name, target, figures))
                 if "reason" in figures:

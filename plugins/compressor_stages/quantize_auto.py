@@ -5,7 +5,8 @@ Quantize/Dequantize pairs let it use, and that differs by model and machine (on 
 2-core x86 VM a ResNet-18 ran 3-10x faster as static INT8, a MobileNet-v3-small no faster than
 FP32, and dynamic INT8 convolutions ran slower than FP32 everywhere). So the stage measures
 instead of guessing: every candidate (:data:`CANDIDATES`) is built, its accuracy measured on the
-same split as the FP32 file's, and all of them, FP32 included, are timed in one process in
+split the stage chooses on (validation unless the recipe says ``split: test``) as the FP32
+file's is, and all of them, FP32 included, are timed in one process in
 interleaved rounds (:func:`compressor.bench.timing.time_cells`) at each batch size of
 ``auto_batches`` on ``threads`` intra-op threads.
 
@@ -50,7 +51,7 @@ class Candidate:
     Attributes:
         name: ``fp32`` or the INT8 mode that built it.
         path: The file; ``None`` when it could not be built.
-        accuracy: Top-1 accuracy on the stage's split (0..1).
+        accuracy: Top-1 accuracy on the split the stage chooses on (0..1).
         facts: What :func:`~compressor_stages.quantize_onnx.quantize_file` said of it, and
             ``calibration_samples``.
         p50_ms: Median call per timed batch size, in milliseconds.
@@ -90,18 +91,24 @@ def _speedup_words(speedups: dict[int, float]) -> str:
     return ", ".join(f"{s:.2f}× at batch {b}" for b, s in sorted(speedups.items()))
 
 
-def describe(candidate: Candidate, fp32: Candidate) -> str:
-    """One candidate in a few words: its speedups and accuracy change, or why it was not built."""
+def describe(candidate: Candidate, fp32: Candidate, split: str = "val") -> str:
+    """One candidate in a few words: its speedups and accuracy change (measured on ``split``),
+    or why it was not built."""
     if candidate.error is not None:
         return f"{candidate.name}: not built ({candidate.error})"
     return (
-        f"{candidate.name}: {_speedup_words(candidate.speedups(fp32))}, accuracy "
+        f"{candidate.name}: {_speedup_words(candidate.speedups(fp32))}, {split} accuracy "
         f"{candidate.delta_points(fp32):+.2f} points"
     )
 
 
 def choose(
-    fp32: Candidate, int8: list[Candidate], *, max_drop: float | None, min_speedup: float
+    fp32: Candidate,
+    int8: list[Candidate],
+    *,
+    max_drop: float | None,
+    min_speedup: float,
+    split: str = "val",
 ) -> Choice:
     """The fastest INT8 candidate that is accurate enough and faster everywhere, else FP32.
 
@@ -110,6 +117,7 @@ def choose(
         int8: The INT8 candidates, timed at the same batch sizes (or with ``error`` set).
         max_drop: Accuracy points a candidate may lose; ``None``: any.
         min_speedup: How many times faster than FP32 a candidate must be at every batch size.
+        split: The split the accuracies were measured on, as the reason names it.
 
     Returns:
         The :class:`Choice`; its reason names the kept candidate's figures and every other's.
@@ -124,22 +132,23 @@ def choose(
         if accurate and fast:
             qualified.append((_geomean(list(speedups.values())), candidate))
     if max_drop is None:
-        limit = "any accuracy"
+        limit = f"any {split} accuracy"
     else:
-        limit = f"at most {max_drop:g} accuracy point{'' if max_drop == 1 else 's'} lost"
+        limit = f"at most {max_drop:g} {split} accuracy point{'' if max_drop == 1 else 's'} lost"
     if not qualified:
-        others = "; ".join(describe(c, fp32) for c in int8)
+        others = "; ".join(describe(c, fp32, split) for c in int8)
         return Choice(
             FP32,
             f"kept FP32: no INT8 candidate was {min_speedup:g}× faster at every batch size "
             f"with {limit} ({others})",
         )
     best = max(qualified, key=lambda pair: pair[0])[1]
-    others = "; ".join(describe(c, fp32) for c in int8 if c is not best)
+    others = "; ".join(describe(c, fp32, split) for c in int8 if c is not best)
     return Choice(
         best.name,
         f"kept {best.name} INT8: {_speedup_words(best.speedups(fp32))} faster than FP32, "
-        f"accuracy {best.delta_points(fp32):+.2f} points" + (f" ({others})" if others else ""),
+        f"{split} accuracy {best.delta_points(fp32):+.2f} points"
+        + (f" ({others})" if others else ""),
     )
 
 
@@ -170,17 +179,18 @@ def time_candidates(
         candidate.p50_ms[batch_size] = figures["p50"]
 
 
-def candidate_figures(candidate: Candidate, fp32: Candidate) -> dict[str, Any]:
-    """One candidate's figures for ``metrics.json`` (batch sizes as text: JSON keys)."""
+def candidate_figures(candidate: Candidate, fp32: Candidate, split: str = "val") -> dict[str, Any]:
+    """One candidate's figures for ``metrics.json`` (batch sizes as text: JSON keys); its
+    accuracy is named by the split it was measured on (``val_accuracy``)."""
     if candidate.error is not None or candidate.path is None:
         return {"error": candidate.error}
     figures: dict[str, Any] = {
         "file_bytes": candidate.path.stat().st_size,
-        "accuracy": candidate.accuracy,
+        f"{split}_accuracy": candidate.accuracy,
     }
     figures["p50_ms"] = {str(b): ms for b, ms in sorted(candidate.p50_ms.items())}
     if candidate is not fp32:
-        figures["accuracy_delta_points"] = candidate.delta_points(fp32)
+        figures[f"{split}_accuracy_delta_points"] = candidate.delta_points(fp32)
         figures["speedup"] = {str(b): s for b, s in sorted(candidate.speedups(fp32).items())}
         figures.update(candidate.facts)
     return figures
@@ -202,7 +212,8 @@ def quantize_auto(
         target: Where the kept file goes (the FP32 graph itself when FP32 is kept), atomically.
         build: ``build(mode, path)`` writes that INT8 candidate to ``path`` and returns its
             facts; a :class:`StageFailure` marks the candidate as not built.
-        accuracy: Top-1 accuracy of a file on the stage's split.
+        accuracy: Top-1 accuracy of a file on the split the stage chooses on (``opts.split``,
+            validation unless the recipe says test).
         inputs: Batch size -> a batch as the file takes it, for the timing.
         opts: The stage's :class:`~compressor_stages.options.QuantizeOptions`.
 
@@ -231,10 +242,16 @@ def quantize_auto(
             reasons = "; ".join(f"{c.name}: {c.error}" for c in int8)
             raise StageFailure(f"no INT8 candidate of {source.name} could be built ({reasons})")
         time_candidates([fp32, *int8], inputs, threads=opts.threads, seconds=opts.auto_seconds)
-        choice = choose(fp32, int8, max_drop=opts.accuracy_limit, min_speedup=opts.min_speedup)
+        choice = choose(
+            fp32,
+            int8,
+            max_drop=opts.accuracy_limit,
+            min_speedup=opts.min_speedup,
+            split=opts.split,
+        )
         # Only built candidates are timed, and only timed ones can be chosen: kept has a file.
         kept = next((c for c in int8 if c.name == choice.kept and c.path), fp32)
         with atomic_path(target) as tmp:
             shutil.copyfile(kept.path or source, tmp)
-        figures = {c.name: candidate_figures(c, fp32) for c in [fp32, *int8]}
+        figures = {c.name: candidate_figures(c, fp32, opts.split) for c in [fp32, *int8]}
     return choice, figures, kept.facts
