@@ -83,6 +83,18 @@ def _stage_facts(m: dict[str, Any]) -> list[str]:
             f"{format_percent(p.get('val_accuracy'))} pruned → "
             f"{format_percent(m.get('val_accuracy'))} fine-tuned"
         )
+    overlap = m.get("transfer_overlap")
+    if overlap and overlap.get("acknowledged"):
+        rows = ", ".join(
+            f"{overlap[f'{name}_rows']} {label} rows"
+            for name, label in (("val", "validation"), ("test", "test"))
+            if overlap.get(f"{name}_rows") is not None
+        )
+        facts.append(
+            "**transfer data overlaps the held-out rows** (acknowledged"
+            + (f"; {rows}" if rows else "; checked by dataset name only")
+            + "): the student learnt the teacher's answers on them; its figures are not held out"
+        )
     if "samples_per_second" in m:
         cached = " (teacher outputs cached)" if m.get("teacher_cached") else ""
         facts.append(f"{m['samples_per_second']:,.0f} samples/s{cached}")
