@@ -7,11 +7,12 @@ has the name the recipe gave it either way, so a later benchmark stage finds it.
 ``mode: dynamic`` stores weights as INT8 and quantizes activations on the fly, per batch
 (``quantize_dynamic``: no calibration). ``mode: static`` inserts QuantizeLinear/DequantizeLinear
 pairs (QDQ) with activation ranges calibrated on batches of the recipe's *training* split, never
-the test split the report's accuracy comes from. Every choice (auto's candidate, the
-``max_accuracy_drop`` guard) is made on the validation split (``split``, through
-:func:`compressor.data.decision_split`); the test split then scores only the file chosen and its
-FP32 source. ``split: test`` chooses on test, and the figures say so (``chosen_on``). Both run ``quant_pre_process`` first (shape
-inference and graph optimization, which quantization needs for good results).
+the test split the report's accuracy comes from. Both run ``quant_pre_process`` first (shape
+inference and graph optimization, which quantization needs for good results). Every choice
+(auto's candidate, the ``max_accuracy_drop`` guard) is made on the validation split (``split``,
+through :func:`compressor.data.decision_split`); the test split then scores only the file
+chosen and its FP32 source. ``split: test`` chooses on test, and the figures say so
+(``chosen_on``).
 
 Two choices serve batch-1 latency, where a small model's time goes to per-node overhead rather
 than arithmetic: a model taking raw ``uint8`` pixels whose first layer is a Linear feeds the
@@ -135,8 +136,12 @@ def _auto_copy(
     target: Path,
     convert: _Converter,
     accuracy: Callable[[Path], float],
+    split: DataSplit,
 ) -> tuple[dict[str, Any], float, float]:
     """``mode: auto``: build and time the candidates, write the kept one into ``target``.
+
+    ``accuracy`` measures a file on ``split``, the split the stage chooses on; the candidates
+    are timed on its first rows.
 
     Returns:
         The kept file's facts (as :func:`_int8_copy` gives them; none of the INT8 ones when
@@ -145,7 +150,6 @@ def _auto_copy(
     """
     from compressor.bench.session import batch_of
 
-    split = _choice_split(ctx, opts, data)
     choice, candidates, facts = quantize_auto(
         artifact.path,
         target,
@@ -222,7 +226,9 @@ def _quantize_and_measure(
         return onnx_accuracy(session, split, ctx.eval_batch_size, convert)
 
     if opts.mode == "auto":
-        facts, fp32, int8 = _auto_copy(ctx, opts, data, artifact, target, convert, accuracy)
+        facts, fp32, int8 = _auto_copy(
+            ctx, opts, data, artifact, target, convert, accuracy, chosen_on
+        )
     else:
         facts = _int8_copy(ctx, opts, data, artifact.path, target, convert, opts.mode)
         fp32, int8 = accuracy(artifact.path), accuracy(target)
