@@ -3,9 +3,9 @@
 The ``onnx`` exporter writes the run's preprocessing into the file's ``metadata_props`` as the
 JSON entry ``preprocessing`` (docs/export.md). :func:`read_preprocessing` reads it back from
 that metadata, and :meth:`Deployment.prepare` repeats it on an image file with PIL and numpy
-alone, no torch: convert the channels (RGB or grey), resize (:func:`compressor.imaging.resize_image`,
-the very code training resizes image files with), center crop, scale to 0..1 and normalize,
-unless the graph normalizes itself.
+alone, no torch: convert the channels (RGB or grey), resize
+(:func:`compressor.imaging.resize_image`, the very code training resizes 8-bit images with),
+center crop, scale to 0..1 and normalize, unless the graph normalizes itself.
 """
 
 from __future__ import annotations
