@@ -268,7 +268,13 @@ def int8_section(args: argparse.Namespace) -> list[str]:
     lines = ["", "== int8: the quantize stage (mode: auto) on torchvision convnets, 1 thread =="]
     for name, r in results.items():
         lines += _model_lines(name, r)
-    lines += ["", "== int8 goals =="]
+    return lines + int8_goals(results)
+
+
+def int8_goals(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The three goals' lines, each verdict from the measured figures (``timed``: batch ->
+    (FP32 p50, published p50) from the fresh process; ``stage``: what the stage logged)."""
+    lines = ["", "== int8 goals =="]
     speedups = {
         name: {b: fp32 / kept for b, (fp32, kept) in r["timed"].items()}
         for name, r in results.items()
