@@ -17,6 +17,11 @@ everything before the first step), and both peaks; then the two ratios issue 18 
 for: streamed peak RSS at the largest N / at the smallest (goal <= 1.3x), and streamed
 throughput / in-memory throughput at 8,000 (goal >= 0.7x).
 
+Arms, per N: ``streamed`` (``in_memory: false``) and ``in memory`` (``in_memory: true``): the
+same folder, recipe, model, seed and workers, each in a fresh process; they differ only in
+whether the decoded images are held in memory. The sizes are arms too: the same streamed
+recipe on N images, differing only in N.
+
 Usage:
     python benchmarks/data_scale.py [--sizes 2000 8000 32000] [--workers 2] [--cache DIR]
 """

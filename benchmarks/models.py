@@ -1,7 +1,9 @@
 """Real models through the stages: what compressor does to torchvision's convnets.
 
 One function per section; ``--section`` picks them (default: all), each prints its figures and
-goals. Every ratio is measured in one process, in interleaved rounds, on one intra-op thread.
+goals. Every ratio is measured in interleaved rounds, on one intra-op thread; the int8 section's
+in a fresh process. Section ``width``: see ``benchmarks/models_width.py`` (its arms: ResNet-18
+full and at ``width: 0.5``).
 
 Section ``int8`` (:func:`int8_section`): is the quantize stage's INT8 faster than FP32 on
 convnets? torchvision's ResNet-18 and MobileNet-v3-small (``weights=None``, 10 classes) are
@@ -9,13 +11,17 @@ trained for a few epochs on the 5,000 shipped MNIST digits upsampled to 3x64x64
 (``torch.nn.functional.interpolate``; the data layer does not resize), exported with the
 project's ONNX exporter, and quantized by the ``quantize`` stage with its defaults (``mode:
 auto``: it builds static and dynamic INT8, times them next to FP32 and keeps the fastest
-accurate one, or FP32). Then FP32 and the file the stage published are timed against each
-other at batch 1 and 32. Goals:
+accurate one, or FP32). Arms: ``fp32`` (the exported file) and ``published`` (the file the
+stage published: an INT8 graph, or the FP32 graph again when the stage kept FP32); they differ
+only in the quantization. The two are timed against each other at batch 1 and 32 in a **fresh
+process** (``--time-files``), in interleaved rounds on one thread: not in the process that
+built and chose them, whose allocator and caches the stage warmed. Goals, each measured:
 
-1. ResNet-18: the stage's file at least 3x faster than FP32 at batch 1 and at batch 32;
-2. MobileNet-v3-small: never slower than FP32 (the stage keeps FP32, and says so, when INT8
-   cannot win);
-3. both: accuracy drop under 1 point (test split, onnxruntime).
+1. ResNet-18: the published file at least 3x faster than FP32 at batch 1 and at batch 32;
+2. MobileNet-v3-small: the published file never slower than FP32, at either batch size, to
+   within :data:`NOISE` (the stage keeps FP32 when INT8 cannot win; a kept FP32 file is then
+   timed like any other, not assumed to be as fast);
+3. both: accuracy drop under 1 point (test split, onnxruntime; the stage chose on validation).
 
 Usage:
     python benchmarks/models.py                        # about 4 minutes on 2 cores
@@ -26,13 +32,17 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -51,6 +61,9 @@ MODELS: dict[str, tuple[Callable[..., nn.Module], int]] = {
 }
 #: Batch sizes timed: latency and throughput.
 BATCHES = (1, 32)
+#: How much slower than FP32 still counts as "not slower": two timings of one graph in one
+#: process differ by up to about this here (the quantize stage's own margin, min_speedup 1.05).
+NOISE = 0.05
 
 
 def upsampled_mnist(side: int = SIDE) -> DataBundle:
@@ -81,19 +94,17 @@ def upsampled_mnist(side: int = SIDE) -> DataBundle:
 
 
 def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor) -> None:
-    """Set every batch norm's running statistics to the exact averages over ``x``.
+    """Set every batch norm's running statistics to the exact averages over ``x``, in batches
+    of 256: :func:`compressor.model.batchnorm.recalibrate`, what the stages' ``recalibrate_bn``
+    runs (one implementation; this script once had its own, with dropout left on).
 
     torchvision's MobileNet-v3 updates them with momentum 0.01: after a few hundred steps they
     are still far from the data, and the model in eval mode scores at chance.
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(x), 256):
-            model(x[start : start + 256])
+    from compressor.model.batchnorm import recalibrate
+
+    batches = [x[start : start + 256] for start in range(0, len(x), 256)]
+    recalibrate(model, batches, max_batches=len(batches))
     model.eval()
 
 
@@ -156,17 +167,40 @@ def quantize_stage(artifact: FileArtifact, data: DataBundle, folder: Path) -> di
 def time_against(
     fp32: Path, kept: Path, data: DataBundle, seconds: float
 ) -> dict[int, tuple[float, float]]:
-    """Batch size -> (FP32 p50, kept file's p50) in ms: one thread, interleaved rounds."""
-    from compressor.bench.session import batch_of, make_session
+    """Batch size -> (FP32 p50, kept file's p50) in ms: one thread, interleaved rounds, timed in
+    a fresh Python process (this script with ``--time-files``) on real test batches."""
+    from compressor.bench.session import batch_of
+
+    inputs = kept.with_suffix(".inputs.npz")
+    np.savez(inputs, **{str(b): batch_of(data.test, b) for b in BATCHES})
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--time-files",
+        str(fp32),
+        str(kept),
+        str(inputs),
+        "--seconds",
+        str(seconds),
+    ]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    timed = json.loads(done.stdout.strip().splitlines()[-1])
+    return {int(b): (pair[0], pair[1]) for b, pair in timed.items()}
+
+
+def time_files(fp32: Path, kept: Path, inputs: Path, seconds: float) -> None:
+    """``--time-files``: print ``{batch: [FP32 p50, kept p50]}`` as JSON, timed here."""
+    from compressor.bench.session import make_session
     from compressor.bench.timing import Cell, time_cells
 
+    batches = np.load(inputs)
     cells = []
     for key, path in (("fp32", fp32), ("kept", kept)):
         session = make_session(path, threads=1)
-        cells += [Cell(session, batch_of(data.test, b), key=(key, b)) for b in BATCHES]
+        cells += [Cell(session, batches[str(b)], key=(key, b)) for b in BATCHES]
     stats = time_cells(cells, warmup=5, repeat=20, min_seconds=seconds, rounds=10)
     p50 = {cell.key: s["p50"] for cell, s in zip(cells, stats, strict=True)}
-    return {b: (p50[("fp32", b)], p50[("kept", b)]) for b in BATCHES}
+    print(json.dumps({b: [p50[("fp32", b)], p50[("kept", b)]] for b in BATCHES}))
 
 
 def _verdict(ok: bool) -> str:
@@ -205,7 +239,7 @@ def _model_lines(name: str, r: dict[str, Any]) -> list[str]:
             f"{r['stage_s']:.1f} s, kept {stage['kept']}"
         ),
         f"    stage said: {stage['reason']}",
-        f"    {'candidate':<10}{'accuracy':>10}{'file':>12}"
+        f"    {'candidate':<10}{'val acc.':>10}{'file':>12}"
         + "".join(f"{f'p50 b{b}':>12}" for b in BATCHES),
     ]
     for cand, c in stage["candidates"].items():
@@ -213,10 +247,12 @@ def _model_lines(name: str, r: dict[str, Any]) -> list[str]:
             lines.append(f"    {cand:<10} not built: {c['error']}")
             continue
         lines.append(
-            f"    {cand:<10}{100 * c['accuracy']:>9.2f}%{c['file_bytes'] / 2**20:>8.2f} MiB"
+            f"    {cand:<10}{100 * c['val_accuracy']:>9.2f}%{c['file_bytes'] / 2**20:>8.2f} MiB"
             + "".join(f"{c['p50_ms'][str(b)]:>9.3f} ms" for b in BATCHES)
         )
-    lines.append("    timed again here, FP32 vs the published file (10 interleaved rounds):")
+    lines.append(
+        "    timed in a fresh process, FP32 vs the published file (10 interleaved rounds):"
+    )
     for b, (fp32, kept) in r["timed"].items():
         lines.append(f"      batch {b:>2}: {fp32:8.3f} ms -> {kept:8.3f} ms = {fp32 / kept:.2f}x")
     return lines
@@ -232,7 +268,13 @@ def int8_section(args: argparse.Namespace) -> list[str]:
     lines = ["", "== int8: the quantize stage (mode: auto) on torchvision convnets, 1 thread =="]
     for name, r in results.items():
         lines += _model_lines(name, r)
-    lines += ["", "== int8 goals =="]
+    return lines + int8_goals(results)
+
+
+def int8_goals(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The three goals' lines, each verdict from the measured figures (``timed``: batch ->
+    (FP32 p50, published p50) from the fresh process; ``stage``: what the stage logged)."""
+    lines = ["", "== int8 goals =="]
     speedups = {
         name: {b: fp32 / kept for b, (fp32, kept) in r["timed"].items()}
         for name, r in results.items()
@@ -246,18 +288,19 @@ def int8_section(args: argparse.Namespace) -> list[str]:
         lines.append(f"  1. ResNet-18: {words('resnet18')} (goal >= 3x at both): {_verdict(ok)}")
     if "mobilenet_v3_small" in results:
         kept = results["mobilenet_v3_small"]["stage"]["kept"]
-        # A file that is the FP32 graph is never slower: its ratio is noise around 1.
-        ok = kept == "fp32" or min(speedups["mobilenet_v3_small"].values()) >= 1.0
+        # Measured whatever was kept: a kept FP32 file is timed too, not assumed "not slower".
+        ok = min(speedups["mobilenet_v3_small"].values()) >= 1.0 - NOISE
         lines.append(
-            f"  2. MobileNet-v3-small: kept {kept}, {words('mobilenet_v3_small')} (goal: never "
-            f"slower than FP32): {_verdict(ok)}"
+            f"  2. MobileNet-v3-small: kept {kept}, {words('mobilenet_v3_small')} in a fresh "
+            f"process (goal: never slower than FP32, to within {NOISE:.0%}): {_verdict(ok)}"
         )
     for name, r in results.items():
-        fp32, int8 = r["stage"]["fp32_accuracy"], r["stage"]["int8_accuracy"]
+        stage = r["stage"]
+        fp32, int8 = stage["test_fp32_accuracy"], stage["test_int8_accuracy"]
         drop = 100 * (fp32 - int8)
         lines.append(
-            f"  3. {name}: accuracy {100 * fp32:.2f}% -> {100 * int8:.2f}% = {drop:+.2f} points "
-            f"lost (goal < 1): {_verdict(drop < 1.0)}"
+            f"  3. {name}: test accuracy {100 * fp32:.2f}% -> {100 * int8:.2f}% = {drop:+.2f} "
+            f"points lost (goal < 1; chosen on {stage['chosen_on']}): {_verdict(drop < 1.0)}"
         )
     return lines
 
@@ -288,7 +331,17 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="timed seconds per cell, over all rounds"
     )
+    parser.add_argument(
+        "--time-files",
+        nargs=3,
+        type=Path,
+        metavar=("FP32", "KEPT", "INPUTS"),
+        help="(internal) time two files on saved batches in this fresh process; print JSON",
+    )
     args = parser.parse_args()
+    if args.time_files:
+        time_files(*args.time_files, seconds=args.seconds)
+        return
     torch.set_num_threads(os.cpu_count() or 1)
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -9,6 +9,10 @@ exported to ONNX and timed in onnxruntime at batch 1, the two models interleaved
 rounds (medians of every call). Goal: parameters and MACs about 4x fewer, latency at least
 2.5x lower at batch 1.
 
+Arms: ``full`` (``torchvision.resnet18``) and ``width 0.5`` (the same entry with ``width:
+0.5``): the same builder, input, exporter and timing rounds; they differ only in the channel
+counts.
+
 Usage:
     python benchmarks/models_width.py              # about a minute on 2 cores
     python benchmarks/models_width.py --threads 2 --rounds 10

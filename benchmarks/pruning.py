@@ -2,15 +2,25 @@
 
 Two measurements, each in one run on this machine, printed as a table:
 
-1. torchvision resnet18 at a 32x32 input, 50% of channels pruned (magnitude, round_to 8):
-   parameters, MACs, ONNX size and onnxruntime latency at batch 1 and 64, before and after.
-   Goal: the measured latency speedup is at least 0.7x the MACs speedup.
-2. The seed MLP student (784-128-10) distilled from the seed CNN on the 5,000 shipped MNIST
-   digits, then pruned to half its hidden units and fine-tuned with the teacher through the
-   prune stage. Goal: at most 0.5 points of held-out accuracy lost against the unpruned student.
+1. torchvision resnet18 at a 32x32 input, 50% of channels pruned (magnitude, round_to 8).
+   Arms: ``before`` (the model as built) and ``after`` (pruned); they differ only in the
+   channels removed. Parameters, MACs, ONNX size, and onnxruntime latency at batch 1 and 64,
+   the two files timed in the same interleaved rounds (``compressor.bench.timing.time_cells``,
+   as every other benchmark times), on one intra-op thread (``--threads``). Goal: the latency
+   speedup is at least 0.7x the MACs speedup.
+2. The seed MLP student (784-128-10) distilled from the seed CNN for 60 epochs on the 5,000
+   shipped MNIST digits. Arms, both through the prune stage with the very same fine-tuning
+   (20 epochs of kd + ce from the teacher, lr 0.0005):
+
+   - ``unpruned``: ratio 0 (no unit removed), then fine-tuned: the control;
+   - ``pruned``: half its hidden units removed, then fine-tuned.
+
+   They differ only in the units removed. Goal: at most 0.5 points of held-out (test)
+   accuracy lost against the control. (Comparing with the student before its 20 extra epochs
+   would credit the fine-tuning's own gain to pruning.)
 
 Usage:
-    python benchmarks/pruning.py            # both (about 2-3 minutes on 2 cores)
+    python benchmarks/pruning.py            # both (about 3 minutes on 2 cores)
     python benchmarks/pruning.py --only resnet
     python benchmarks/pruning.py --only seed
 """
@@ -29,7 +39,7 @@ from torch import nn
 
 from compressor import recipe
 from compressor.bench.session import make_session
-from compressor.bench.timing import measure_latency
+from compressor.bench.timing import Cell, time_cells
 from compressor.model.pruning import PruneSettings, measure, prune_model
 from compressor.plugin.registry import Registry
 from compressor.run import pipeline
@@ -41,8 +51,10 @@ def _export(registry: Registry, model: nn.Module, x: torch.Tensor, path: Path) -
     record.build(record.options.model_validate({})).export(model, x, path)
 
 
-def resnet_figures(registry: Registry) -> dict[str, float]:
-    """Prune resnet18 by half; measure everything before and after."""
+def resnet_figures(registry: Registry, threads: int = 1) -> dict[str, float]:
+    """Prune resnet18 by half; measure everything before and after, on ``threads`` intra-op
+    threads (one by default: on a shared machine a second thread that is descheduled stalls
+    every call of a small model, and the ratio then measures the load, not the pruning)."""
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
     x = torch.randn(64, 3, 32, 32)
@@ -59,20 +71,27 @@ def resnet_figures(registry: Registry) -> dict[str, float]:
         )
         _export(registry, pruned, x, after_path)
         rows = {}
+        cells = []
         for name, net, path in (("before", model, before_path), ("after", pruned, after_path)):
             macs, params = measure(net, x)
-            session = make_session(path)
-            lat1 = measure_latency(session, x[:1].numpy(), warmup=20, repeat=200, min_seconds=2.0)
-            lat64 = measure_latency(session, x.numpy(), warmup=5, repeat=30, min_seconds=3.0)
-            rows[name] = {
-                "params": params,
-                "macs": macs,
-                "bytes": path.stat().st_size,
-                "p50_b1_ms": lat1["p50"],
-                "p50_b64_ms": lat64["p50"],
-            }
+            rows[name] = {"params": params, "macs": macs, "bytes": path.stat().st_size}
+            session = make_session(path, threads=threads)
+            cells += [
+                Cell(session, x[:1].numpy(), key=(name, "p50_b1_ms")),
+                Cell(session, x.numpy(), key=(name, "p50_b64_ms")),
+            ]
+        # Both files in the same interleaved rounds: a burst of load lands on both.
+        stats = time_cells(cells, warmup=5, repeat=30, min_seconds=3.0, rounds=6)
+        spread = max(figures["round_spread"] for figures in stats)
+        for cell, figures in zip(cells, stats, strict=True):
+            name, key = cell.key
+            rows[name][key] = figures["p50"]
     b, a = rows["before"], rows["after"]
-    print("\nresnet18, 32x32 input, 50% channels pruned (magnitude, round_to 8), onnxruntime CPU")
+    print(
+        "\nresnet18, 32x32 input, 50% channels pruned (magnitude, round_to 8), onnxruntime CPU, "
+        f"{threads} thread(s), before and after timed in 6 interleaved rounds (round medians "
+        f"within {100 * spread:.0f}% of each other at worst)"
+    )
     print(f"{'':20}{'before':>16}{'after':>16}{'ratio':>10}")
     for key, label in (
         ("params", "parameters"),
@@ -124,6 +143,14 @@ SEED_RECIPE = {
             ],
         },
         {
+            "name": "unpruned",  # the control: the very same fine-tuning, nothing removed
+            "type": "prune",
+            "inputs": {"model": "student", "teacher": "teacher"},
+            "pruner": {"name": "magnitude"},
+            "ratio": 0.0,
+            "finetune": {"epochs": 20, "optimizer": {"lr": 0.0005}},
+        },
+        {
             "name": "pruned",
             "type": "prune",
             "inputs": {"model": "student", "teacher": "teacher"},
@@ -136,24 +163,40 @@ SEED_RECIPE = {
 
 
 def seed_figures(registry: Registry) -> dict[str, float]:
-    """Distill the seed MLP, prune half its hidden units, fine-tune with the teacher."""
+    """Distill the seed MLP; fine-tune it unpruned and pruned by half, the same 20 epochs."""
     plan = recipe.resolve(copy.deepcopy(SEED_RECIPE), registry)
     with tempfile.TemporaryDirectory() as tmp:
         result = pipeline.run(plan, registry, Path(tmp) / "run", progress=Progress())
     stages = result.metrics["stages"]
-    student, pruned = stages["student"], stages["pruned"]
-    loss = 100 * (student["test_accuracy"] - pruned["test_accuracy"])
+    student, control, pruned = stages["student"], stages["unpruned"], stages["pruned"]
+    loss = 100 * (control["test_accuracy"] - pruned["test_accuracy"])
     print("\nseed MLP 784-128-10 on the 5,000 shipped MNIST digits (held-out test split)")
-    print(f"teacher (seed CNN)        {100 * stages['teacher']['test_accuracy']:.2f}%")
     print(
-        f"distilled student         {100 * student['test_accuracy']:.2f}%  {student['params']:,} params"
+        f"teacher (seed CNN)                       {100 * stages['teacher']['test_accuracy']:.2f}%"
     )
-    print(f"pruned, before fine-tune  {100 * pruned['pruned']['val_accuracy']:.2f}% (validation)")
     print(
-        f"pruned + fine-tuned       {100 * pruned['test_accuracy']:.2f}%  {pruned['params']:,} params"
+        f"distilled student (60 epochs)            {100 * student['test_accuracy']:.2f}%  "
+        f"{student['params']:,} params"
+    )
+    print(
+        f"unpruned + fine-tuned 20 epochs (control) {100 * control['test_accuracy']:.2f}%  "
+        f"{control['params']:,} params"
+    )
+    print(
+        f"pruned, before fine-tune                 {100 * pruned['pruned']['val_accuracy']:.2f}% "
+        "(validation)"
+    )
+    print(
+        f"pruned + fine-tuned 20 epochs            {100 * pruned['test_accuracy']:.2f}%  "
+        f"{pruned['params']:,} params"
     )
     verdict = "meets" if loss <= 0.5 else "MISSES"
-    print(f"accuracy lost to pruning: {loss:+.2f} points ({verdict} the <= 0.5 goal)")
+    print(
+        f"accuracy lost to pruning (vs the control, same fine-tuning): {loss:+.2f} points "
+        f"({verdict} the <= 0.5 goal)"
+    )
+    unfair = 100 * (student["test_accuracy"] - pruned["test_accuracy"])
+    print(f"  (against the student before its 20 extra epochs it would read {unfair:+.2f} points)")
     return {"points_lost": loss}
 
 
@@ -162,10 +205,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", choices=["resnet", "seed"])
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     args = parser.parse_args()
     registry = Registry.load()
     if args.only in (None, "resnet"):
-        resnet_figures(registry)
+        resnet_figures(registry, args.threads)
     if args.only in (None, "seed"):
         seed_figures(registry)
 

@@ -7,6 +7,9 @@ the script prints the main process's peak RSS, the largest worker's, and what ho
 split in memory would take (its decoded size; ``--in-memory`` measures it, by copying the split
 into one tensor as ``data.in_memory: true`` does).
 
+Arms: one per N (the same generator, preprocessing, workers and batch size; they differ only in
+N), and with ``--in-memory`` the same split held in memory, differing only in that.
+
 Usage:
     python benchmarks/streamed_rss.py [--sizes 2000 32000] [--workers 2] [--in-memory]
 """

@@ -3,7 +3,9 @@
 Everything goes to a temporary file in the destination's folder and is renamed over the
 destination only once complete (``os.replace`` is atomic on POSIX and Windows). A write that
 fails for lack of space or permission leaves no temporary file and raises
-:class:`~compressor.errors.WriteFailure`, naming the file and the reason.
+:class:`~compressor.errors.WriteFailure`, naming the file and the reason. Folders that readers
+may be using (cache entries, teacher outputs) are removed the same way round:
+:func:`discard_folder` renames one away before deleting it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,3 +77,25 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically and return the path."""
     return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def discard_folder(folder: str | os.PathLike[str]) -> bool:
+    """Remove ``folder``, renamed away first so that no reader sees it half deleted.
+
+    The hidden name is unique (process, a random part): a leftover of an earlier removal that
+    could not finish, or another process removing the same folder, never blocks the rename.
+    It starts with a dot, as the cache's abandoned temporary folders do, so a sweep of those
+    finds it if deleting fails.
+
+    Returns:
+        Whether ``folder`` was there to remove (``False``: it was not, or it could not be
+        renamed, e.g. another process removed it first).
+    """
+    target = Path(folder)
+    hidden = target.with_name(f".{target.name[:12]}.removed.{os.getpid()}.{secrets.token_hex(6)}")
+    try:
+        os.rename(target, hidden)
+    except OSError:
+        return False
+    shutil.rmtree(hidden, ignore_errors=True)
+    return True

@@ -14,12 +14,14 @@ The modules: :mod:`~compressor.data.split` (``Split``, the protocol, the batch h
 :mod:`~compressor.data.preprocess` (``Preprocessing``), :mod:`~compressor.data.memory`
 (sizes, the budget, worker counts), :mod:`~compressor.data.prepare` (the in-memory decision),
 :mod:`~compressor.data.bundle` (``DataBundle``), :mod:`~compressor.data.indices` (seeded,
-stratified split indices).
+stratified split indices), :mod:`~compressor.data.decisions` (:func:`decision_split`: the split
+a choice reads, validation unless the recipe explicitly says test).
 """
 
 from __future__ import annotations
 
 from compressor.data.bundle import DataBundle
+from compressor.data.decisions import DECISION_SPLITS, ChoiceOnTestSplit, decision_split
 from compressor.data.indices import split_indices, stratified_split_indices
 from compressor.data.memory import Placement, materialize
 from compressor.data.prepare import prepare_bundle
@@ -38,7 +40,9 @@ from compressor.data.streamed import StreamedSplit, labels_of
 from compressor.data.workers import SampleError, WorkerDied, worker_errors
 
 __all__ = [
+    "DECISION_SPLITS",
     "Batch",
+    "ChoiceOnTestSplit",
     "DataBundle",
     "DataSplit",
     "NumpyRows",
@@ -49,6 +53,7 @@ __all__ = [
     "StreamedSplit",
     "WorkerDied",
     "batches",
+    "decision_split",
     "head",
     "iterate_batches",
     "labels_of",

@@ -8,8 +8,13 @@ exporters read it from :attr:`compressor.data.DataBundle.preprocessing`). Its st
    (``torchvision.transforms.v2.functional.pil_to_tensor``), a numpy array as ``(H, W)`` or
    ``(H, W, C)``, a tensor as ``(H, W)`` or ``(C, H, W)``;
 2. ``resize``: one number resizes the shorter side to it (keeping the aspect ratio), two give
-   ``(height, width)``; ``torchvision.transforms.v2.functional.resize`` with ``antialias=True``,
-   on the tensor's own dtype (uint8 pixels stay uint8);
+   ``(height, width)``. A grey or RGB PIL image (what image files become) is resized by PIL's
+   antialiased filter (:func:`compressor.imaging.resize_image`), the very code that prepares an
+   image file for a deployed model, so training and serving see the same pixels; so are 8-bit
+   grey or RGB arrays and tensors (an image file's pixels). Other samples (floats, other
+   channel counts) go through ``torchvision.transforms.v2.functional.resize`` with
+   ``antialias=True``, on their own dtype. ``nearest`` is PIL's rule either way
+   (torchvision's ``nearest-exact``);
 3. ``center_crop`` to ``(height, width)``;
 4. to float32 in 0..1: integer pixels divided by their dtype's maximum (255 for uint8), float
    samples as they are;
@@ -28,8 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from compressor.imaging import RESIZED_MODES, resize_image
+
 #: The interpolations ``data.preprocess.interpolation`` accepts (torchvision's names).
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+#: torchvision's mode for each: ``nearest`` is PIL's rule (the pixel whose centre is nearest),
+#: torchvision's ``nearest-exact``; its ``nearest`` takes ``floor(i * scale)``, another pixel.
+TORCHVISION_MODES = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic"}
 
 
 @dataclass(frozen=True)
@@ -71,10 +81,19 @@ class Preprocessing:
         from torchvision.transforms.v2 import InterpolationMode
         from torchvision.transforms.v2 import functional as F
 
-        image = as_image(sample)
-        if self.resize is not None:
-            mode = InterpolationMode(self.interpolation)
-            image = F.resize(image, list(self.resize), interpolation=mode, antialias=True)
+        if self.resize is None:
+            image = as_image(sample)
+        elif getattr(sample, "mode", None) in RESIZED_MODES:
+            # Resized by the code serving resizes image files with: PIL's and torchvision's
+            # resizes differ by up to 5 grey levels (compressor.imaging).
+            image = as_image(resize_image(sample, self.resize, self.interpolation))
+        else:
+            image = as_image(sample)
+            if _is_8_bit_image(image):  # the pixels of an image file, given as an array
+                image = _resized_as_pil(image, self.resize, self.interpolation)
+            else:
+                mode = InterpolationMode(TORCHVISION_MODES[self.interpolation])
+                image = F.resize(image, list(self.resize), interpolation=mode, antialias=True)
         if self.center_crop is not None:
             image = F.center_crop(image, list(self.center_crop))
         if not image.is_floating_point():
@@ -93,6 +112,22 @@ class Preprocessing:
             std = torch.tensor(self.std, dtype=torch.float32).view(shape)
             image = (image - mean) / std
         return image.contiguous()
+
+
+def _is_8_bit_image(image: torch.Tensor) -> bool:
+    """Whether ``image`` (``C, H, W``) holds grey or RGB 8-bit pixels, as an image file does."""
+    return image.dtype == torch.uint8 and image.shape[0] in (1, 3)
+
+
+def _resized_as_pil(
+    image: torch.Tensor, resize: tuple[int, ...], interpolation: str
+) -> torch.Tensor:
+    """``image`` (8-bit grey or RGB, ``C, H, W``) resized by PIL, as :func:`resize_image` does."""
+    from PIL import Image
+
+    pixels = image.permute(1, 2, 0).numpy()
+    pil = Image.fromarray(pixels[:, :, 0] if image.shape[0] == 1 else pixels)
+    return as_image(resize_image(pil, resize, interpolation))
 
 
 def as_image(sample: Any) -> torch.Tensor:

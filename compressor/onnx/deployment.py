@@ -6,9 +6,9 @@ clip steps with :func:`compressor.data.audio.prepare_clip` (numpy, soundfile and
 The ``onnx`` exporter writes the run's preprocessing into the file's ``metadata_props`` as the
 JSON entry ``preprocessing`` (docs/export.md). :func:`read_preprocessing` reads it back from
 that metadata, and :meth:`Deployment.prepare` repeats it on an image file with PIL and numpy
-alone, no torch: convert the channels (RGB or grey), resize (PIL's antialiased filters, which
-torchvision's ``antialias=True`` resize follows to within a grey level), center crop, scale to
-0..1 and normalize, unless the graph normalizes itself.
+alone, no torch: convert the channels (RGB or grey), resize
+(:func:`compressor.imaging.resize_image`, the very code training resizes 8-bit images with),
+center crop, scale to 0..1 and normalize, unless the graph normalizes itself.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from compressor.errors import UsageError
+from compressor.imaging import resize_image
 
 #: The ``preprocessing`` formats this module reads.
 FORMATS = (1,)
@@ -84,9 +85,7 @@ class Deployment:
             raise UsageError(f"{path}: cannot read it as an image ({reason})") from None
         original = (image.height, image.width)
         if self.resize is not None:
-            image = image.resize(
-                _resized_size(image.size, self.resize), _filter(self.interpolation)
-            )
+            image = resize_image(image, self.resize, self.interpolation)
         pixels = np.asarray(image, dtype=np.uint8)
         pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
         if self.center_crop is not None:
@@ -100,27 +99,6 @@ class Deployment:
         mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
         return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32), original
-
-
-def _filter(interpolation: str) -> Any:
-    from PIL import Image
-
-    return {
-        "nearest": Image.Resampling.NEAREST,
-        "bilinear": Image.Resampling.BILINEAR,
-        "bicubic": Image.Resampling.BICUBIC,
-    }[interpolation]
-
-
-def _resized_size(size: tuple[int, int], resize: list[int]) -> tuple[int, int]:
-    """PIL's ``(width, height)`` for torchvision's resize rule: one number sizes the shorter
-    side (the longer one truncated, as torchvision does), two are ``[height, width]``."""
-    width, height = size
-    if len(resize) == 2:
-        return int(resize[1]), int(resize[0])
-    short, long = (width, height) if width <= height else (height, width)
-    new_short, new_long = int(resize[0]), int(int(resize[0]) * long / short)
-    return (new_short, new_long) if width <= height else (new_long, new_short)
 
 
 def _center_crop(pixels: np.ndarray, crop: list[int]) -> np.ndarray:

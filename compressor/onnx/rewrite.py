@@ -13,6 +13,14 @@ pixels, the first layer can then take the integers as they are:
 ``MatMulIntegerToFloat`` on per-output-channel INT8 weights. The input needs no quantization
 (it is already an integer), so the only error is the weights' rounding.
 
+The weights use 7 of their 8 bits (-63..63, :data:`WEIGHT_LIMIT`). onnxruntime runs a uint8 x
+int8 product on x86 CPUs without VNNI (AVX2, most AVX-512 parts) with ``VPMADDUBSW``, which adds
+two neighbouring products in 16-bit signed arithmetic and saturates: raw pixels up to 255 times
+weights up to 127 sum to 64,770 and are clipped to 32,767, so the layer silently answers wrong on
+those machines (onnxruntime's documentation names the issue and the cure: reduce the range).
+With weights within 63 a pair is at most 32,130 and exact on every CPU; the file runs wherever it
+is deployed, so the range cannot depend on the machine that wrote it.
+
 Both are graph surgery on an ``onnx.ModelProto`` in place and return whether they matched;
 neither changes a graph it does not fully understand.
 """
@@ -27,6 +35,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 #: onnxruntime's contrib-op domain, where ``MatMulIntegerToFloat`` lives.
 MS_DOMAIN = "com.microsoft"
+#: The largest INT8 weight magnitude: two products of raw pixels (<= 255) with weights this
+#: large fit a 16-bit sum (2 * 255 * 63 = 32,130 <= 32,767), see the module docstring.
+WEIGHT_LIMIT = 63
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
@@ -202,7 +213,8 @@ def integer_input_first_layer(proto: onnx.ModelProto) -> bool:
 
     Matches ``uint8 input -> Cast(float) -> Reshape -> Gemm`` (what
     :func:`fold_input_normalization` leaves) and writes ``Reshape -> MatMulIntegerToFloat``:
-    weights quantized symmetrically per output unit (scale ``max|w| / 127``), input unquantized.
+    weights quantized symmetrically per output unit (scale ``max|w| / 63``, see
+    :data:`WEIGHT_LIMIT`), input unquantized.
 
     Returns:
         Whether the graph had that shape (and was rewritten in place).
@@ -221,9 +233,10 @@ def integer_input_first_layer(proto: onnx.ModelProto) -> bool:
     flatten, gemm = found
     weight = _weight_out_in(gemm, constants)  # (out, in)
     out = weight.shape[0]
-    scales = np.abs(weight).max(axis=1) / 127.0
+    scales = np.abs(weight).max(axis=1) / WEIGHT_LIMIT
     scales[scales == 0] = 1.0  # an all-zero unit: any scale gives zeros
-    quantized = np.clip(np.round(weight / scales[:, None]), -127, 127).astype(np.int8)
+    quantized = np.clip(np.round(weight / scales[:, None]), -WEIGHT_LIMIT, WEIGHT_LIMIT)
+    quantized = quantized.astype(np.int8)
     base = gemm.name or gemm.output[0]
     names = {
         "b": _replace_initializer(graph, f"{base}_int8_weight", np.ascontiguousarray(quantized.T)),

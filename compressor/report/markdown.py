@@ -46,17 +46,25 @@ def _file_facts(file: str, f: dict[str, Any], metric: Headline) -> str:
     A quantize stage in ``mode: auto`` says which candidate it kept and why; when it kept
     FP32, the file is the FP32 graph and the line says so rather than call it INT8.
     """
+    # A choice made on the test split leaves its test figures optimistic: say so.
+    on_test = (
+        "; **chosen on the test split** (`split: test`): these test figures are not held out"
+        if f.get("chosen_on") == "test"
+        else ""
+    )
     if f.get("kept") == "fp32":
-        return f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph"
+        return (
+            f"`{file}` (auto): {f.get('reason', 'kept FP32')}; the file is the FP32 graph{on_test}"
+        )
     key = metric.key
     if f"int8_{key}" in f:
         label = f"auto: {f['kept']}" if f.get("kept") else f.get("mode")
         reason = f"; {f['reason']}" if f.get("reason") else ""
         return (
             f"`{file}` ({label} INT8): {format_ratio(f.get('size_ratio'))} smaller, "
-            f"{metric.label} {format_percent(f.get(f'fp32_{key}'))} → "
+            f"{f.get('split', 'test')} {metric.label} {format_percent(f.get(f'fp32_{key}'))} → "
             f"{format_percent(f.get(f'int8_{key}'))} "
-            f"({format_points(f.get(f'{key}_delta_points'))} points){reason}"
+            f"({format_points(f.get(f'{key}_delta_points'))} points){reason}{on_test}"
         )
     return _export_facts(file, f)
 
@@ -77,6 +85,18 @@ def _stage_facts(m: dict[str, Any], metric: Headline) -> list[str]:
             f"val {metric.label} {format_percent(b.get(val))} → "
             f"{format_percent(p.get(val))} pruned → "
             f"{format_percent(m.get(val))} fine-tuned"
+        )
+    overlap = m.get("transfer_overlap")
+    if overlap and overlap.get("acknowledged"):
+        rows = ", ".join(
+            f"{overlap[f'{name}_rows']} {label} rows"
+            for name, label in (("val", "validation"), ("test", "test"))
+            if overlap.get(f"{name}_rows") is not None
+        )
+        facts.append(
+            "**transfer data overlaps the held-out rows** (acknowledged"
+            + (f"; {rows}" if rows else "; checked by dataset name only")
+            + "): the student learnt the teacher's answers on them; its figures are not held out"
         )
     if "samples_per_second" in m:
         cached = " (teacher outputs cached)" if m.get("teacher_cached") else ""

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compressor import __version__
-from compressor.atomic import atomic_path
+from compressor.atomic import atomic_path, discard_folder
 from compressor.run.teacher_outputs import TEACHER_OUTPUTS_DIR
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class StageCache:
             if (target / ENTRY_FILE).is_file():
                 return True  # published by another run meanwhile: same key, same result
             if target.exists():
-                self._discard(target)  # a damaged entry (no entry.json): replace it
+                discard_folder(target)  # a damaged entry (no entry.json): replace it
             os.rename(staging, target)
         except OSError:
             # Lost a race to publish the same key: the winner's entry is as good as ours.
@@ -316,11 +316,11 @@ class StageCache:
         It is renamed to a hidden name first, so a run looking it up at that moment sees it
         whole or not at all.
         """
-        return self._discard(entry.folder)
+        return discard_folder(entry.folder)
 
     def discard(self, key: str) -> bool:
         """Delete the entry for ``key`` (one found damaged); ``False`` when there is none."""
-        return self.enabled and self._discard(self._folder(key))
+        return self.enabled and discard_folder(self._folder(key))
 
     def prune(
         self, *, older_than: float | None = None, max_size: int | None = None
@@ -366,15 +366,6 @@ class StageCache:
             except OSError:
                 continue  # not a folder, or removed meanwhile
             yield from (f for f in folders if not f.name.startswith("."))
-
-    def _discard(self, folder: Path) -> bool:
-        hidden = folder.with_name(f".{folder.name[:12]}.removed.{os.getpid()}.{time.time_ns()}")
-        try:
-            os.rename(folder, hidden)
-        except OSError:
-            return False
-        shutil.rmtree(hidden, ignore_errors=True)
-        return True
 
     def _sweep_staging(self) -> None:
         if self.root is None or not self.root.is_dir():

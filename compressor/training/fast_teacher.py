@@ -32,6 +32,20 @@ ATOL = 1e-3
 CHECK_ROWS = 16
 
 
+def require_agreement(actual: torch.Tensor, expected: torch.Tensor, backend: str) -> None:
+    """Raise unless ``actual`` is within :data:`ATOL` of PyTorch eager's ``expected``.
+
+    Written as ``not error <= ATOL`` so that a NaN anywhere fails: every comparison with NaN is
+    false, and ``error > ATOL`` would let a teacher answering NaN through.
+
+    Raises:
+        ValueError: The largest difference is over :data:`ATOL`, or NaN.
+    """
+    error = (actual.cpu() - expected.cpu()).abs().max().item()
+    if not error <= ATOL:
+        raise ValueError(f"{backend} disagrees with PyTorch on the teacher by {error:.2e}")
+
+
 class OnnxTeacher(nn.Module):
     """A frozen teacher whose forward pass runs in onnxruntime (CPU).
 
@@ -62,10 +76,7 @@ class OnnxTeacher(nn.Module):
             buffer.getvalue(), _session_options(), providers=["CPUExecutionProvider"]
         )
         with torch.no_grad():
-            expected = cpu(example.cpu())
-        error = (self(example) - expected).abs().max().item()
-        if error > ATOL:
-            raise ValueError(f"onnxruntime disagrees with PyTorch on the teacher by {error:.2e}")
+            require_agreement(self(example), cpu(example.cpu()), "onnxruntime")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(["logits"], {"input": x.detach().cpu().numpy()})[0]
@@ -175,11 +186,7 @@ class TorchScriptTeacher(nn.Module):
             self.module = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             # A second batch size catches shapes that tracing baked in.
             for batch in (rows, rows[: max(1, len(rows) // 2 - 1)]):
-                error = (self.module(batch) - eager(batch)).abs().max().item()
-                if not error <= ATOL:
-                    raise ValueError(
-                        f"TorchScript disagrees with PyTorch on the teacher by {error:.2e}"
-                    )
+                require_agreement(self.module(batch), eager(batch), "TorchScript")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

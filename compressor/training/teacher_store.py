@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from compressor.atomic import discard_folder
+
 MANIFEST = "outputs.json"
 FORMAT = 1
 
@@ -150,7 +152,7 @@ class OutputStore:
             manifest = {"format": FORMAT, "rows": rows, "outputs": files}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             if target.exists() and self.load(key, rows) is None:
-                _discard(target)  # damaged: replace it
+                discard_folder(target)  # damaged: replace it
             try:
                 os.rename(staging, target)
             except OSError:
@@ -164,16 +166,6 @@ class OutputStore:
             raise OSError(f"teacher outputs written to {target} cannot be read back")
         loaded.reused = False
         return loaded
-
-
-def _discard(folder: Path) -> None:
-    """Remove ``folder``, renamed away first so that no reader sees it half deleted."""
-    hidden = folder.with_name(f".{folder.name[:12]}.removed.{os.getpid()}")
-    try:
-        os.rename(folder, hidden)
-    except OSError:
-        return
-    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def _fill(

@@ -97,7 +97,9 @@ def compare(
 ) -> tuple[float, float]:
     """``(max abs error, agreement)`` of ``actual`` against ``expected`` (see the module).
 
-    An empty batch agrees (1.0) with no error (0.0): there is nothing to disagree on.
+    An empty batch shows nothing, so both figures are NaN and every tolerance check fails; so
+    does a NaN anywhere in the outputs. (Scoring it 0.0 and 1.0 once let a broken parity batch
+    pass.)
 
     Raises:
         StageFailure: A different number of outputs, or an output of another shape.
@@ -113,15 +115,15 @@ def compare(
                 f"the saved model's output shape {list(got.shape)} differs from PyTorch's "
                 f"{list(want.shape)} at batch {batch}"
             )
-    if len(expected[0]) and _row_sets(expected):
+    if not len(expected[0]):
+        return float("nan"), float("nan")
+    if _row_sets(expected):
         return _matched(expected, actual, ROW_TOLERANCE)
     errors = [
         float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
         for want, got in zip(expected, actual, strict=True)
         if want.size
     ]
-    max_abs_error = max(errors) if errors else 0.0
-    if not len(expected[0]):
-        return max_abs_error, 1.0
+    max_abs_error = max(errors, default=float("nan"))
     same = np.all(_answers(expected) == _answers(actual), axis=1)
     return max_abs_error, float(np.mean(same))

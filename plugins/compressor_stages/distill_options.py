@@ -36,4 +36,10 @@ class TransferData(StrictModel):
     limit: int | None = Field(
         default=None, ge=1, description="Keep at most this many rows after skip; unset: all."
     )
+    acknowledge_overlap: bool = Field(
+        default=False,
+        description="Allow transfer rows that are the recipe's own validation or test rows "
+        "(refused otherwise): the overlap is recorded in metrics.json and the report, whose "
+        "figures are then not held out.",
+    )
     _parsed: Any = PrivateAttr(default=None)

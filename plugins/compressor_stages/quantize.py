@@ -8,7 +8,11 @@ has the name the recipe gave it either way, so a later benchmark stage finds it.
 (``quantize_dynamic``: no calibration). ``mode: static`` inserts QuantizeLinear/DequantizeLinear
 pairs (QDQ) with activation ranges calibrated on batches of the recipe's *training* split, never
 the test split the report's accuracy comes from. Both run ``quant_pre_process`` first (shape
-inference and graph optimization, which quantization needs for good results).
+inference and graph optimization, which quantization needs for good results). Every choice
+(auto's candidate, the ``max_accuracy_drop`` guard) is made on the validation split (``split``,
+through :func:`compressor.data.decision_split`); the test split then scores only the file
+chosen and its FP32 source. ``split: test`` chooses on test, and the figures say so
+(``chosen_on``).
 
 Two choices serve batch-1 latency, where a small model's time goes to per-node overhead rather
 than arithmetic: a model taking raw ``uint8`` pixels whose first layer is a Linear feeds the
@@ -37,8 +41,8 @@ import numpy as np
 
 from compressor.artifacts import FileArtifact
 from compressor.context import StageContext
-from compressor.data import DataBundle, NumpyRows
-from compressor.errors import StageFailure
+from compressor.data import DataBundle, DataSplit, NumpyRows, decision_split
+from compressor.errors import RecipeError, StageFailure
 from compressor_stages.onnx_inputs import require_onnx_files
 from compressor_stages.quantize_auto import FP32, quantize_auto
 from compressor_stages.quantize_calibration import SplitReader, calibration_batches
@@ -132,8 +136,12 @@ def _auto_copy(
     target: Path,
     convert: _Converter,
     accuracy: Callable[[Path], float],
+    split: DataSplit,
 ) -> tuple[dict[str, Any], float, float]:
     """``mode: auto``: build and time the candidates, write the kept one into ``target``.
+
+    ``accuracy`` measures a file on ``split``, the split the stage chooses on; the candidates
+    are timed on its first rows.
 
     Returns:
         The kept file's facts (as :func:`_int8_copy` gives them; none of the INT8 ones when
@@ -142,7 +150,6 @@ def _auto_copy(
     """
     from compressor.bench.session import batch_of
 
-    split = data.split(opts.split)
     choice, candidates, facts = quantize_auto(
         artifact.path,
         target,
@@ -163,18 +170,46 @@ def _auto_copy(
         "reason": choice.reason,
         "candidates": candidates,
     }
-    key = ctx.task.metric.key
+    key = f"{opts.split}_{ctx.task.metric.key}"
     return facts, candidates[FP32][key], candidates[choice.kept][key]
+
+
+def _choice_split(ctx: StageContext, opts: Any, data: DataBundle) -> DataSplit:
+    """The split the stage chooses on (``opts.split``), through the decision API.
+
+    Raises:
+        RecipeError: That split is empty: nothing to choose on.
+    """
+    field = f"stages.{ctx.info.name}.split"
+    split = decision_split(
+        data,
+        opts.split,
+        decides=f"{ctx.info.name}: the INT8 file and max_accuracy_drop",
+        override=f"{field}: test" if opts.split == "test" else None,
+    )
+    if len(split) == 0:
+        raise RecipeError(
+            field,
+            f"the {opts.split} split the stage chooses on is empty; give the data a validation "
+            "split (e.g. the dataset's val_fraction)",
+            value=opts.split,
+        )
+    return split
 
 
 def _quantize_and_measure(
     ctx: StageContext, opts: Any, data: DataBundle, artifact: FileArtifact, target: Path
 ) -> dict[str, Any]:
-    """Quantize ``artifact``'s file into ``target``, then measure both files' accuracy.
+    """Quantize ``artifact``'s file into ``target``: choose on ``opts.split``, then score what
+    was chosen (and its FP32 source) on the test split.
 
     Returns:
-        The file's figures for ``metrics.json``; with ``mode: auto`` also ``kept``, ``reason``
-        and ``candidates`` (see :func:`_auto_copy`).
+        The file's figures for ``metrics.json``, each named by the split it was measured on:
+        ``test_fp32_accuracy``, ``test_int8_accuracy`` and ``test_accuracy_delta_points``
+        (also as ``fp32_accuracy``, ``int8_accuracy``, ``accuracy_delta_points`` with
+        ``split: test``), the same three prefixed ``val_`` when the choice was made on
+        validation, and ``chosen_on``; with ``mode: auto`` also ``kept``, ``reason`` and
+        ``candidates`` (see :func:`_auto_copy`).
     """
     # Imported here: the session module imports onnxruntime and inspection imports onnx,
     # needed only to quantize and measure a file (`compressor validate` imports this module).
@@ -182,29 +217,46 @@ def _quantize_and_measure(
     from compressor.onnx.inspection import input_spec, load_onnx, to_model_inputs
 
     spec = input_spec(load_onnx(artifact.path))
+    chosen_on = _choice_split(ctx, opts, data)
 
     def convert(x: np.ndarray) -> np.ndarray:
         return to_model_inputs(x, spec, data.mean, data.std)
 
-    def accuracy(path: Path) -> float:
+    def accuracy(path: Path, split: DataSplit = chosen_on) -> float:
         session = make_session(path)
-        split = data.split(opts.split)
         return onnx_accuracy(session, split, ctx.eval_batch_size, convert, task=ctx.task, data=data)
 
     if opts.mode == "auto":
-        facts, fp32, int8 = _auto_copy(ctx, opts, data, artifact, target, convert, accuracy)
+        facts, fp32, int8 = _auto_copy(
+            ctx, opts, data, artifact, target, convert, accuracy, chosen_on
+        )
     else:
         facts = _int8_copy(ctx, opts, data, artifact.path, target, convert, opts.mode)
         fp32, int8 = accuracy(artifact.path), accuracy(target)
-    fp32_bytes = artifact.path.stat().st_size
     key = ctx.task.metric.key
+    figures = {
+        "chosen_on": opts.split,
+        f"{opts.split}_fp32_{key}": fp32,
+        f"{opts.split}_int8_{key}": int8,
+        f"{opts.split}_{key}_delta_points": 100.0 * (int8 - fp32),
+    }
+    _guard_accuracy(opts, target.name, target, figures, (key, ctx.task.metric.label))
+    if opts.split != "test":  # the test split scores only what was chosen, and its source
+        fp32, int8 = accuracy(artifact.path, data.test), accuracy(target, data.test)
+    figures |= {
+        f"test_fp32_{key}": fp32,
+        f"test_int8_{key}": int8,
+        f"test_{key}_delta_points": 100.0 * (int8 - fp32),
+    }
+    fp32_bytes = artifact.path.stat().st_size
     return {
         "source": artifact.name,
         **facts,
-        "split": opts.split,
+        "split": "test",
         f"fp32_{key}": fp32,
         f"int8_{key}": int8,
-        f"{key}_delta_points": 100.0 * (int8 - fp32),
+        f"{key}_delta_points": figures[f"test_{key}_delta_points"],
+        **figures,
         "fp32_bytes": fp32_bytes,
         "size_ratio": fp32_bytes / facts["file_bytes"],
     }
@@ -214,7 +266,8 @@ def _guard_accuracy(
     opts: Any, name: str, target: Path, figures: dict[str, Any], metric: tuple[str, str]
 ) -> None:
     """Remove ``target`` and fail when INT8 lost more than ``max_accuracy_drop`` points of the
-    task's metric (``metric``: its key and label).
+    task's metric (``metric``: its key and label) on the split the stage chooses on
+    (``figures["chosen_on"]``), before the test split is read.
 
     ``mode: auto`` never fails here: it kept no candidate that lost more.
 
@@ -224,12 +277,13 @@ def _guard_accuracy(
     if opts.mode == "auto":
         return
     key, label = metric
-    drop = -figures[f"{key}_delta_points"]
-    if opts.max_accuracy_drop is not None and drop > opts.max_accuracy_drop:
+    split = figures["chosen_on"]  # the guard is a choice: made on that split's figures
+    drop = -figures[f"{split}_{key}_delta_points"]
+    if opts.max_accuracy_drop is not None and not drop <= opts.max_accuracy_drop:
         target.unlink()
-        fp32, int8 = figures[f"fp32_{key}"], figures[f"int8_{key}"]
+        fp32, int8 = figures[f"{split}_fp32_{key}"], figures[f"{split}_int8_{key}"]
         raise StageFailure(
-            f"{name} lost {drop:.2f} {label} points ({100 * fp32:.2f}% -> "
+            f"{name} lost {drop:.2f} {split} {label} points ({100 * fp32:.2f}% -> "
             f"{100 * int8:.2f}%), more than max_accuracy_drop {opts.max_accuracy_drop:g}; "
             "try mode: static, per_channel: true, or more calibration_batches"
         )
@@ -293,7 +347,6 @@ class QuantizeStage:
                 target = ctx.run_dir / name
                 figures = _quantize_and_measure(ctx, opts, data, artifact, target)
                 metric = (ctx.task.metric.key, ctx.task.metric.label)
-                _guard_accuracy(opts, name, target, figures, metric)
                 results[name] = figures
                 ctx.publish(_int8_artifact(artifact, name, target, figures, metric[0]))
                 if "reason" in figures:

@@ -5,7 +5,8 @@ Quantize/Dequantize pairs let it use, and that differs by model and machine (on 
 2-core x86 VM a ResNet-18 ran 3-10x faster as static INT8, a MobileNet-v3-small no faster than
 FP32, and dynamic INT8 convolutions ran slower than FP32 everywhere). So the stage measures
 instead of guessing: every candidate (:data:`CANDIDATES`) is built, its accuracy measured on the
-same split as the FP32 file's, and all of them, FP32 included, are timed in one process in
+split the stage chooses on (validation unless the recipe says ``split: test``) as the FP32
+file's is, and all of them, FP32 included, are timed in one process in
 interleaved rounds (:func:`compressor.bench.timing.time_cells`) at each batch size of
 ``auto_batches`` on ``threads`` intra-op threads.
 
@@ -50,7 +51,8 @@ class Candidate:
     Attributes:
         name: ``fp32`` or the INT8 mode that built it.
         path: The file; ``None`` when it could not be built.
-        accuracy: The task's headline metric on the stage's split (0..1: top-1 accuracy, mAP).
+        accuracy: The task's headline metric (0..1: top-1 accuracy, mAP) on the split the
+            stage chooses on.
         facts: What :func:`~compressor_stages.quantize_onnx.quantize_file` said of it, and
             ``calibration_samples``.
         p50_ms: Median call per timed batch size, in milliseconds.
@@ -90,7 +92,7 @@ def _speedup_words(speedups: dict[int, float]) -> str:
     return ", ".join(f"{s:.2f}× at batch {b}" for b, s in sorted(speedups.items()))
 
 
-def describe(candidate: Candidate, fp32: Candidate, label: str = "accuracy") -> str:
+def describe(candidate: Candidate, fp32: Candidate, label: str = "val accuracy") -> str:
     """One candidate in a few words: its speedups and metric change (``label``: accuracy,
     mAP), or why it was not built."""
     if candidate.error is not None:
@@ -107,7 +109,7 @@ def choose(
     *,
     max_drop: float | None,
     min_speedup: float,
-    label: str = "accuracy",
+    label: str = "val accuracy",
 ) -> Choice:
     """The fastest INT8 candidate that is accurate enough and faster everywhere, else FP32.
 
@@ -116,7 +118,8 @@ def choose(
         int8: The INT8 candidates, timed at the same batch sizes (or with ``error`` set).
         max_drop: Metric points a candidate may lose; ``None``: any.
         min_speedup: How many times faster than FP32 a candidate must be at every batch size.
-        label: How the metric is named in the reason (``accuracy``, ``mAP@[.5:.95]``).
+        label: How the metric is named in the reason, with the split it was measured on
+            (``val accuracy``, ``val mAP@[.5:.95]``).
 
     Returns:
         The :class:`Choice`; its reason names the kept candidate's figures and every other's.
@@ -178,10 +181,11 @@ def time_candidates(
 
 
 def candidate_figures(
-    candidate: Candidate, fp32: Candidate, key: str = "accuracy"
+    candidate: Candidate, fp32: Candidate, key: str = "val_accuracy"
 ) -> dict[str, Any]:
     """One candidate's figures for ``metrics.json`` (batch sizes as text: JSON keys); the
-    metric under its ``key`` (``accuracy``, ``map``)."""
+    metric under its ``key``, named by the split it was measured on (``val_accuracy``,
+    ``val_map``)."""
     if candidate.error is not None or candidate.path is None:
         return {"error": candidate.error}
     figures: dict[str, Any] = {
@@ -213,7 +217,8 @@ def quantize_auto(
         target: Where the kept file goes (the FP32 graph itself when FP32 is kept), atomically.
         build: ``build(mode, path)`` writes that INT8 candidate to ``path`` and returns its
             facts; a :class:`StageFailure` marks the candidate as not built.
-        accuracy: The task's headline metric of a file on the stage's split.
+        accuracy: The task's headline metric of a file on the split the stage chooses on
+            (``opts.split``, validation unless the recipe says test).
         inputs: Batch size -> a batch as the file takes it, for the timing.
         opts: The stage's :class:`~compressor_stages.options.QuantizeOptions`.
         metric: The metric's ``(key, label)``: how figures and the reason name it.
@@ -245,11 +250,16 @@ def quantize_auto(
         time_candidates([fp32, *int8], inputs, threads=opts.threads, seconds=opts.auto_seconds)
         key, label = metric
         choice = choose(
-            fp32, int8, max_drop=opts.accuracy_limit, min_speedup=opts.min_speedup, label=label
+            fp32,
+            int8,
+            max_drop=opts.accuracy_limit,
+            min_speedup=opts.min_speedup,
+            label=f"{opts.split} {label}",
         )
         # Only built candidates are timed, and only timed ones can be chosen: kept has a file.
         kept = next((c for c in int8 if c.name == choice.kept and c.path), fp32)
         with atomic_path(target) as tmp:
             shutil.copyfile(kept.path or source, tmp)
-        figures = {c.name: candidate_figures(c, fp32, key) for c in [fp32, *int8]}
+        named = f"{opts.split}_{key}"
+        figures = {c.name: candidate_figures(c, fp32, named) for c in [fp32, *int8]}
     return choice, figures, kept.facts

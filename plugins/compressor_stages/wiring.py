@@ -8,6 +8,7 @@ from compressor.context import StageInfo
 from compressor.preflight import Preflight
 from compressor.training.features import LOGITS, find_module
 from compressor_stages.distill_transfer import check_transfer
+from compressor_stages.transfer_overlap import check_held_out_split
 
 
 def check_loss_paths(field: str, terms: list[Any], student: Any, teachers: dict[str, Any]) -> None:
@@ -53,6 +54,7 @@ def distill_preflight(info: StageInfo, checker: Preflight) -> None:
     )
     check_training_paths(field, info.options, student)
     check_transfer(info, checker)
+    check_held_out_split(info, checker)
 
 
 def prune_preflight(info: StageInfo, checker: Preflight) -> None:

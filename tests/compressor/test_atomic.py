@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,17 @@ def test_other_errors_pass_through_unchanged(tmp_path) -> None:
     with pytest.raises(FileNotFoundError), atomic.atomic_path(tmp_path / "m.onnx"):
         raise FileNotFoundError(errno.ENOENT, "an input the writer reads is missing")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_discard_folder_removes_it_whatever_hidden_folders_are_beside_it(tmp_path) -> None:
+    folder = tmp_path / "0123456789abcdef"
+    for _ in range(2):  # the second removal meets the first one's name, were it not unique
+        folder.mkdir()
+        (folder / "data").write_text("x")
+        blocking = tmp_path / f".{folder.name[:12]}.removed.{os.getpid()}"
+        blocking.mkdir(exist_ok=True)
+        (blocking / "left").write_text("y")
+        assert atomic.discard_folder(folder)
+        assert not folder.exists()
+    assert not atomic.discard_folder(folder)  # nothing to remove
+    assert all(p.name.startswith(".") for p in tmp_path.iterdir())

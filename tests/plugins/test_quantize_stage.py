@@ -240,13 +240,81 @@ def test_a_model_without_quantizable_ops_is_a_clear_error(tmp_path, files) -> No
 def test_accuracy_guard_removes_the_file(tmp_path, files, monkeypatch) -> None:
     from compressor.bench import session
 
-    accuracies = iter([0.9, 0.5])  # FP32, then INT8
-    monkeypatch.setattr(session, "onnx_accuracy", lambda *args, **kwargs: next(accuracies))
+    read = []
+
+    def accuracy(session, split, *args, **kwargs) -> float:
+        read.append(len(split))
+        return [0.9, 0.5][len(read) - 1]  # FP32, then INT8
+
+    monkeypatch.setattr(session, "onnx_accuracy", accuracy)
     options = QuantizeOptions(mode="dynamic", max_accuracy_drop=0.0)
     ctx = _context(tmp_path, files, options, ["student.onnx"])
-    with pytest.raises(StageFailure, match=r"lost 40.00 accuracy points .*max_accuracy_drop 0"):
+    with pytest.raises(StageFailure, match=r"lost 40.00 val accuracy points .*max_accuracy_drop 0"):
         QuantizeStage(options).run(ctx)
     assert list(tmp_path.iterdir()) == []
+    assert read == [len(ctx.data.val)] * 2  # a choice: on validation, and test never read
+
+
+def _accuracy_by_split(monkeypatch, data: DataBundle) -> None:
+    """FP32 and INT8 score 0.75 and 0.70 on validation, 0.60 and 0.50 on test: each figure
+    shows which split it came from."""
+    from compressor.bench import session
+
+    by_split = {id(data.val): (0.75, 0.70), id(data.test): (0.60, 0.50)}
+
+    def accuracy(path, split, *args, **kwargs) -> float:
+        fp32, int8 = by_split[id(split)]
+        return fp32 if Path(path).name == "cnn.onnx" else int8
+
+    # The "session" is the file's path: only the accuracy (faked here) reads it.
+    monkeypatch.setattr(session, "make_session", lambda path, *args, **kwargs: path)
+    monkeypatch.setattr(session, "onnx_accuracy", accuracy)
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "auto"])
+def test_choices_are_made_on_validation_and_test_scores_only_the_chosen_file(
+    tmp_path, files, monkeypatch, mode
+) -> None:
+    fast = _fake_timing({"fp32": 1.0, "static": 0.5, "dynamic": 0.8})
+    monkeypatch.setattr(quantize_auto, "time_candidates", fast)
+    options = QuantizeOptions(
+        mode=mode, calibration_batches=2, auto_batches=[1, 4], max_accuracy_drop=10.0
+    )
+    ctx = _context(tmp_path, files, options, ["cnn.onnx"])
+    _accuracy_by_split(monkeypatch, ctx.data)
+    QuantizeStage(options).run(ctx)
+
+    logged = ctx.run.metrics["quantize"]["files"]["cnn.int8.onnx"]
+    assert logged["chosen_on"] == "val" and logged["split"] == "test"
+    assert (logged["val_fp32_accuracy"], logged["val_int8_accuracy"]) == (0.75, 0.70)
+    assert (logged["test_fp32_accuracy"], logged["test_int8_accuracy"]) == (0.60, 0.50)
+    assert (logged["fp32_accuracy"], logged["int8_accuracy"]) == (0.60, 0.50)
+    assert logged["val_accuracy_delta_points"] == pytest.approx(-5.0)
+    assert logged["test_accuracy_delta_points"] == pytest.approx(-10.0)
+    # What metrics.json and the report call test_accuracy was measured on test.
+    assert ctx.run.artifacts["cnn.int8.onnx"].meta["test_accuracy"] == 0.50
+    if mode == "auto":
+        static = logged["candidates"]["static"]
+        assert static["val_accuracy"] == 0.70 and "accuracy" not in static
+        assert "val accuracy -5.00 points" in logged["reason"]
+
+
+def test_choosing_on_test_is_said_explicitly_and_logged(
+    tmp_path, files, monkeypatch, caplog
+) -> None:
+    options = QuantizeOptions(mode="dynamic", split="test")
+    ctx = _context(tmp_path, files, options, ["cnn.onnx"])
+    _accuracy_by_split(monkeypatch, ctx.data)
+    with caplog.at_level("WARNING", logger="compressor"):
+        QuantizeStage(options).run(ctx)
+    logged = ctx.run.metrics["quantize"]["files"]["cnn.int8.onnx"]
+    assert logged["chosen_on"] == "test" and "val_int8_accuracy" not in logged
+    assert (logged["test_fp32_accuracy"], logged["test_int8_accuracy"]) == (0.60, 0.50)
+    assert "chosen on the test split (stages.quantize.split: test)" in caplog.text
+
+
+def test_the_default_choice_split_is_validation() -> None:
+    assert QuantizeOptions().split == "val"
 
 
 def test_a_pytorch_model_is_a_usage_error(tmp_path, files) -> None:
@@ -323,7 +391,7 @@ def test_auto_keeps_the_fastest_accurate_candidate() -> None:
     choice = choose(FP32_TIMES, [static, dynamic], max_drop=1.0, min_speedup=1.05)
     assert choice.kept == "static"
     assert choice.reason.startswith(
-        "kept static INT8: 5.00× at batch 1, 3.33× at batch 32 faster than FP32, accuracy -0.50"
+        "kept static INT8: 5.00× at batch 1, 3.33× at batch 32 faster than FP32, val accuracy -0.50"
     )
     assert "dynamic: 1.20× at batch 1, 1.25× at batch 32" in choice.reason
 
@@ -335,8 +403,8 @@ def test_auto_keeps_fp32_when_int8_is_slower_anywhere_or_too_inaccurate() -> Non
     assert choice.kept == "fp32"
     assert choice.reason.startswith(
         "kept FP32: no INT8 candidate was 1.05× faster at every batch size with at most 1 "
-        "accuracy point lost (static: 2.00× at batch 1, 0.99× at batch 32, accuracy +0.00 points; "
-        "dynamic: 6.00× at batch 1, 10.00× at batch 32, accuracy -5.00 points)"
+        "val accuracy point lost (static: 2.00× at batch 1, 0.99× at batch 32, val accuracy "
+        "+0.00 points; dynamic: 6.00× at batch 1, 10.00× at batch 32, val accuracy -5.00 points)"
     )
     # Within noise of FP32 is not faster: the margin keeps it.
     close = _measured("static", 0.90, b1=5.8, b32=97.0)
@@ -407,7 +475,7 @@ def test_auto_publishes_the_fastest_int8_file(tmp_path, files, monkeypatch) -> N
 
     logged = ctx.run.metrics["quantize"]["files"]["cnn.int8.onnx"]
     assert logged["kept"] == "static" and logged["calibration_samples"] == 32
-    assert logged["int8_accuracy"] == logged["candidates"]["static"]["accuracy"]
+    assert logged["val_int8_accuracy"] == logged["candidates"]["static"]["val_accuracy"]
     assert _qdq_weights(tmp_path / "cnn.int8.onnx")  # the static file, not a copy of FP32
     assert logged["file_bytes"] == logged["candidates"]["static"]["file_bytes"]
     artifact = ctx.run.artifacts["cnn.int8.onnx"]
@@ -428,7 +496,7 @@ def test_auto_times_every_candidate_for_real(tmp_path, files) -> None:
         name
         for name in ("static", "dynamic")
         if all(fp32[b] / candidates[name]["p50_ms"][b] >= 1.05 for b in fp32)
-        and -candidates[name]["accuracy_delta_points"] <= 1.0
+        and -candidates[name]["val_accuracy_delta_points"] <= 1.0
     ]
     # Whatever this machine measured, the kept file follows the rule.
     assert (logged["kept"] in faster) if faster else (logged["kept"] == "fp32")

@@ -1,4 +1,4 @@
-"""Preprocessing: each step as docs/data.md states it, against torchvision's own transforms."""
+"""Preprocessing: each step as docs/data.md states it, against torchvision's and PIL's own."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def _image(h: int = 20, w: int = 30) -> np.ndarray:
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
-def test_the_steps_are_torchvisions_in_the_documented_order(interpolation: str) -> None:
+@pytest.mark.parametrize("pixels", ["uint8", "float"])
+def test_the_steps_are_the_documented_ones_in_order(interpolation: str, pixels: str) -> None:
+    from PIL import Image
+
     prep = Preprocessing(
         resize=(16,),
         interpolation=interpolation,
@@ -25,21 +28,30 @@ def test_the_steps_are_torchvisions_in_the_documented_order(interpolation: str) 
         std=(0.2, 0.25, 0.3),
         value_range=(0, 255),
     )
+    sample = _image() if pixels == "uint8" else torch.from_numpy(_image()).permute(2, 0, 1) / 255.0
+    # nearest is PIL's rule, the pixel whose centre is nearest: torchvision's nearest-exact.
+    mode = "nearest-exact" if interpolation == "nearest" else interpolation
+    resize = v2.Resize(16, interpolation=v2.InterpolationMode(mode), antialias=True)
+    if pixels == "uint8":  # an image file's pixels: resized by PIL, as serving resizes them
+        filters = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+        filters["bicubic"] = Image.Resampling.BICUBIC
+        resize = v2.Lambda(lambda x: x.resize((24, 16), filters[interpolation]))
     reference = v2.Compose(
         [
+            v2.ToPILImage() if pixels == "uint8" else v2.Identity(),
+            resize,
             v2.ToImage(),
-            v2.Resize(16, interpolation=v2.InterpolationMode(interpolation), antialias=True),
             v2.CenterCrop((12, 14)),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize([0.4, 0.5, 0.6], [0.2, 0.25, 0.3]),
         ]
     )
-    got = prep(_image())
+    got = prep(sample)
     assert got.shape == (3, 12, 14) and got.dtype == torch.float32 and got.is_contiguous()
-    assert torch.allclose(got, reference(_image()), atol=1e-6)
+    assert torch.allclose(got, reference(sample), atol=1e-6)
     # The shorter side (20) becomes 16, keeping the aspect ratio: 30 -> 24, then cropped.
-    assert prep.scaled(_image()).shape == (3, 12, 14)
-    assert Preprocessing(resize=(16,)).scaled(_image()).shape == (3, 16, 24)
+    assert prep.scaled(sample).shape == (3, 12, 14)
+    assert Preprocessing(resize=(16,)).scaled(sample).shape == (3, 16, 24)
 
 
 def test_without_steps_a_sample_is_only_scaled_to_0_1() -> None:

@@ -112,10 +112,27 @@ def test_integer_input_feeds_raw_pixels_to_int8_weights(tmp_path) -> None:
     assert "Cast" not in _ops(integer)
     x = np.random.default_rng(0).integers(0, 256, (50, 1, 8, 8)).astype(np.uint8)
     exact, approx = _run(proto, x), _run(integer, x)
-    # Only the weights are rounded (to 1/254 of each unit's largest weight); the input is exact.
+    # Only the weights are rounded (to 1/126 of each unit's largest weight); the input is exact.
     error = np.abs(approx - exact).max()
     assert 0 < error < 0.02 * np.abs(exact).max()
     assert (approx.argmax(1) == exact.argmax(1)).mean() >= 0.95
+
+
+def test_integer_input_is_exact_where_16_bit_pair_sums_would_saturate(tmp_path) -> None:
+    # White pixels times each unit's largest weight: with weights up to 127, two neighbouring
+    # products sum to 64,770, which onnxruntime's x86 u8s8 kernel without VNNI clips to 32,767.
+    # Equal weights in a unit quantize exactly, so any error here is the kernel's, not rounding.
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.5, -0.25, 0.125]).view(3, 1).expand(3, 64))
+        model[1].bias.zero_()
+    proto = _export(
+        tmp_path, model, (1, 8, 8), (0.0,), (1.0,), embed_preprocessing=True, raw_input="uint8"
+    )
+    fold_input_normalization(proto)
+    assert integer_input_first_layer(proto)
+    x = np.full((2, 1, 8, 8), 255, dtype=np.uint8)
+    np.testing.assert_allclose(_run(proto, x), [[32.0, -16.0, 8.0]] * 2, rtol=1e-5)
 
 
 def test_integer_input_needs_uint8(tmp_path) -> None:

@@ -19,7 +19,7 @@ def test_markdown_says_int8_is_slower_and_shows_limits() -> None:
     assert "per-call floor 5.0 µs, MatMul peak 90 GFLOP/s" in text
     assert "| `student.onnx` | 95.00% | 10.0 µs |" in text
     assert "Recipe hash `feedc0ffee123456`" in text
-    assert "(dynamic INT8): 3.9× smaller, accuracy 95.00% → 94.90% (-0.10 points)" in text
+    assert "(dynamic INT8): 3.9× smaller, test accuracy 95.00% → 94.90% (-0.10 points)" in text
     assert "takes raw pixels, uint8 0..255" in text
 
 
@@ -69,4 +69,15 @@ def test_a_third_party_exporter_without_parity_figures_shows_dashes() -> None:
     text = render(metrics)
     assert "nan" not in text
     assert "`student.bin`: max abs error —, top-1 agreement —" in text
-    assert "accuracy 95.00% → 94.90% (— points)" in text
+    assert "test accuracy 95.00% → 94.90% (— points)" in text
+
+
+def test_a_quantize_stage_that_chose_on_the_test_split_says_so() -> None:
+    metrics = copy.deepcopy(METRICS)
+    file = metrics["stages"]["quantize"]["files"]["student.int8.onnx"]
+    assert "chosen on the test split" not in render(metrics)
+    file["chosen_on"] = "test"
+    assert (
+        "(-0.10 points); **chosen on the test split** (`split: test`): these test figures are "
+        "not held out" in render(metrics)
+    )

@@ -59,6 +59,20 @@ def test_compiled_teachers_refuse_to_disagree(cnn, monkeypatch, backend) -> None
         backend(cnn, torch.randn(4, 1, 8, 8))
 
 
+class _NaNLogits(torch.nn.Module):
+    """A teacher whose every logit is NaN, in PyTorch and once exported alike."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :10] * float("nan")
+
+
+@pytest.mark.parametrize("backend", [OnnxTeacher, TorchScriptTeacher])
+def test_a_nan_teacher_does_not_pass_the_agreement_check(backend) -> None:
+    # NaN - NaN is NaN, and NaN > ATOL is false: the check must be written so NaN fails.
+    with pytest.raises(ValueError, match="disagrees with PyTorch on the teacher by nan"):
+        backend(_NaNLogits(), torch.randn(16, 1, 8, 8))
+
+
 class _BatchDependent(torch.nn.Module):
     """Eager code whose result depends on the batch size: tracing bakes the size in."""
 

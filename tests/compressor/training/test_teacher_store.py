@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,31 @@ def test_a_half_written_entry_is_never_read(tmp_path: Path) -> None:
     teacher.rows = 0
     result = fit_toy(net(), [teacher], TERMS, data=streamed, teacher_store=store)
     assert teacher.rows == 96 and result.teacher_outputs["train"]["reused"] is False
+
+
+def test_a_damaged_entry_is_replaced_beside_the_leftover_of_an_earlier_removal(
+    tmp_path: Path,
+) -> None:
+    # An earlier removal by this process that could not finish left its hidden folder: the
+    # name the damaged entry is renamed to must not be that one, or the rename fails and the
+    # fresh outputs cannot take the entry's place.
+    store = OutputStore(tmp_path, {"teacher": "t1"})
+    outputs = torch.arange(12.0).view(4, 3)
+
+    def chunks():
+        return iter([(torch.arange(4), {(0, "logits"): outputs})])
+
+    store.write("k" * 40, 4, chunks())
+    (entry,) = entries(tmp_path)
+    array = next(entry.glob("*.npy"))
+    array.write_bytes(array.read_bytes()[:-8])  # damaged: a disk that filled up
+    assert store.load("k" * 40, 4) is None
+    leftover = entry.with_name(f".{entry.name[:12]}.removed.{os.getpid()}")
+    leftover.mkdir()
+    (leftover / "0.npy").write_bytes(b"half deleted")
+    written = store.write("k" * 40, 4, chunks())
+    assert written.reused is False and entries(tmp_path) == [entry]
+    assert store.load("k" * 40, 4) is not None
 
 
 def test_with_random_augmentation_the_teacher_runs_every_batch(tmp_path: Path) -> None:
