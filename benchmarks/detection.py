@@ -13,6 +13,9 @@ Goals (issue 24): the distilled student >= 4x faster than the teacher at batch 1
 points of its mAP@.5 and above the student alone; INT8 >= 1.5x faster than FP32 with <= 1
 point of mAP@.5 lost, or ``auto`` keeps FP32 and says why.
 
+Arms: teacher, student alone, distilled student (and its INT8 file). The two students differ
+only in their loss; the teacher differs in its architecture.
+
 Usage:
     python benchmarks/detection.py [--images 1500] [--epochs 12] [--seed 0]
 """

@@ -15,6 +15,10 @@ tests/plugins/detection/canvases.py), with a plain PyTorch loop on this machine'
    objects per image, and timed at batch 1 in onnxruntime (one thread), interleaved round by
    round; medians.
 
+Arms: the teacher, the student alone and the distilled student (the students differ only in
+their loss, the same steps and batches), each deployed three ways that differ only in the
+postprocessing settings (raw, default, fit for 1-3 objects).
+
 Goals: the teacher reaches a high mAP@.5 (>= 0.9) in a few minutes; the student is >= 4x
 faster than the teacher at batch 1.
 

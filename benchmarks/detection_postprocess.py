@@ -12,6 +12,9 @@ PyTorch on boxes and scores (batch 3, one image without objects), whether onnxru
 the postprocessing alone (the conv's time measured separately and subtracted), at batch 1 and
 8, the two variants interleaved round by round.
 
+Arms: Fast NMS and greedy NMS; they differ only in the suppression step, on the same
+candidates, inputs and thread count.
+
 Usage:
     python benchmarks/detection_postprocess.py            # about a minute on 2 cores
 """

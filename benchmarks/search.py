@@ -16,6 +16,9 @@ In one run on the 5,000 shipped MNIST digits (no download):
    trials``, one torch thread each, the study in SQLite) against one process: trials per hour
    over the trial phase.
 
+Arms: NSGA-II and random search differ only in the sampler (same space, seed points, trial
+count and staged evaluation); one worker and two differ only in the number of processes.
+
 Usage:
     python benchmarks/search.py                       # everything (about 25 minutes on 2 cores)
     python benchmarks/search.py --trials 12 --teacher-epochs 20 --skip-workers

@@ -16,6 +16,9 @@ clips to calibrate) with every ``/frontend/`` node left in float, and both files
 onnxruntime at batch 1 and one intra-op thread, every file interleaved over several rounds
 (p50 of all calls).
 
+Arms: the candidate models; they differ only in the network after the front-end (the same
+loop, epochs, data and timing).
+
 Goals: test accuracy >= 97% with fewer than 50k parameters; p50 <= 0.5 ms.
 
 Usage:

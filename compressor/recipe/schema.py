@@ -8,7 +8,7 @@ turned into a choice discriminated by that name:
 - a stage entry by its ``type``: the stage plugin's options and its input and output slots;
 - ``data`` by its ``dataset``: the dataset's ``options``;
 - a plugin reference (:class:`~compressor.schemas.PluginRef`: a model, a loss term, a pruner,
-  an exporter) by its ``name``: that plugin's ``options``.
+  an exporter, the task) by its ``name``: that plugin's ``options``.
 
 Each choice is an ``enum`` of the registered (normalized) names, for completion, and one
 ``if``/``then`` per name that applies the plugin's options schema. The dialect is draft-07,
@@ -30,7 +30,7 @@ from pydantic_core import core_schema
 from compressor import __version__
 from compressor.recipe.models import NAME_PATTERN, DataConfig, Recipe, StageConfig
 from compressor.records import StagePlugin
-from compressor.schemas import ModelRef, PluginRef
+from compressor.schemas import ModelRef, PluginRef, TaskRef
 
 if TYPE_CHECKING:
     from compressor.plugin.registry import Registry
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 #: The JSON Schema dialect of the document.
 DIALECT = "http://json-schema.org/draft-07/schema#"
 #: The kinds of registered things, each of which a recipe can name.
-KINDS = ("loss", "pruner", "exporter", "dataset", "model", "stage")
+KINDS = ("loss", "pruner", "exporter", "dataset", "model", "stage", "task")
 #: Model names :class:`~compressor.schemas.ModelRef` expands itself: ``torchvision.ARCH``,
 #: ``timm.NAME`` and ``package.module:attr`` (the ``import`` model's target pattern).
 MODEL_SHORTHANDS = (r"^torchvision\..+$", r"^timm\..+$", r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -49,6 +49,7 @@ SHORTHAND_START = r"^torchvision\.|^timm\.|:"
 #: and those of model references (which take shorthands); removed before the schema is done.
 _REF_MARK = "x-compressor-reference"
 _SHORTHANDS_MARK = "x-compressor-shorthands"
+_BARE_MARK = "x-compressor-bare-name"
 
 Defs = dict[str, JsonSchemaValue]
 #: A pydantic model's definition: its name in ``$defs``, or a ``$ref`` to it.
@@ -66,6 +67,8 @@ class _MarkReferences(GenerateJsonSchema):
             json_schema = {**json_schema, _REF_MARK: cls.kind}
             if issubclass(cls, ModelRef):
                 json_schema[_SHORTHANDS_MARK] = True
+            elif issubclass(cls, TaskRef):
+                json_schema[_BARE_MARK] = True
         return json_schema
 
 
@@ -99,7 +102,8 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
         kind = definition.pop(_REF_MARK, None)
         if kind is not None:
             shorthands = bool(definition.pop(_SHORTHANDS_MARK, False))
-            defs[name] = _reference(definition, records.get(kind, []), ref_of, shorthands)
+            bare = shorthands or bool(definition.pop(_BARE_MARK, False))
+            defs[name] = _reference(definition, records.get(kind, []), ref_of, shorthands, bare)
     data = def_of(DataConfig)
     defs[data] = _discriminated(defs[data], "dataset", records["dataset"], ref_of)
     stage = def_of(StageConfig)
@@ -151,25 +155,32 @@ def _discriminated(
 
 
 def _reference(
-    base: JsonSchemaValue, records: list[PluginRecord], ref_of: RefOf, shorthands: bool
+    base: JsonSchemaValue,
+    records: list[PluginRecord],
+    ref_of: RefOf,
+    shorthands: bool,
+    bare: bool = False,
 ) -> JsonSchemaValue:
     """A ``{name, options}`` reference, discriminated by ``name``.
 
-    A model may also be a bare name (``seed_mlp``), and its name may be one of the shorthands
-    :class:`~compressor.schemas.ModelRef` expands, whose options are not checked here.
+    A model or a task may also be a bare name (``seed_mlp``, ``detection``: ``bare``), and a
+    model's name may be one of the shorthands :class:`~compressor.schemas.ModelRef` expands,
+    whose options are not checked here.
     """
     schema = _discriminated(base, "name", records, ref_of)
-    if not shorthands:
+    if not bare:
         return schema
-    registered = schema["properties"]["name"]
-    # if/then/else rather than anyOf: an error names the one rule that failed, not "none of".
-    name = {
-        "description": "A registered model, torchvision.ARCH, timm.NAME, or package.module:attr.",
-        "type": "string",
-        "if": {"pattern": SHORTHAND_START},
-        "then": {"anyOf": [{"pattern": pattern} for pattern in MODEL_SHORTHANDS]},
-        "else": registered,
-    }
+    name = registered = schema["properties"]["name"]
+    if shorthands:
+        # if/then/else rather than anyOf: an error names the one rule that failed, not "none of".
+        name = {
+            "description": "A registered model, torchvision.ARCH, timm.NAME, or "
+            "package.module:attr.",
+            "type": "string",
+            "if": {"pattern": SHORTHAND_START},
+            "then": {"anyOf": [{"pattern": pattern} for pattern in MODEL_SHORTHANDS]},
+            "else": registered,
+        }
     schema["properties"] = {**schema["properties"], "name": name}
     return {
         "description": base.get("description", ""),

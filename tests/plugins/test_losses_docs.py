@@ -13,6 +13,7 @@ from compressor.schemas import LossTerm
 
 LOSSES_MD = (Path(__file__).resolve().parents[2] / "docs" / "losses.md").read_text(encoding="utf-8")
 BUILTIN = ["ce", "kd", "mse_logits", "dkd", "dist", "fitnet", "at", "rkd", "pkt", "sp"]
+BUILTIN += ["detection", "dense_kd", "pkd"]  # compressor_detection's
 
 
 def _section(name: str) -> str:

@@ -23,7 +23,9 @@ def test_plugins_json_lists_every_builtin(capsys) -> None:
     assert by_name["compressor_stages"]["hooks"] == ["compressor_register_stages"]
     assert by_name["compressor_losses"]["distribution"] == "compressor"
     sources = {r["source"].split(" ")[0] for r in payload["registered"]["stage"]}
-    assert sources == {"compressor_stages"}
+    assert sources == {"compressor_stages", "compressor_search"}
+    tasks = {r["name"]: r["source"].split(" ")[0] for r in payload["registered"]["task"]}
+    assert tasks == {"classification": "compressor_tasks", "detection": "compressor_detection"}
 
 
 def test_plugins_table_and_help(capsys) -> None:

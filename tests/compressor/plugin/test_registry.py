@@ -27,8 +27,12 @@ def test_every_builtin_kind_is_registered(registry: Registry) -> None:
     assert {"digits", "mnist"} <= set(registry.names("dataset"))
     assert {"seed_cnn", "seed_mlp", "torchvision", "import"} <= set(registry.names("model"))
     assert {"train", "distill", "prune", "export", "benchmark"} <= set(registry.names("stage"))
+    assert {"detection", "dense_kd", "pkd"} <= set(registry.names("loss"))
+    assert {"classification", "detection"} <= set(registry.names("task"))
     for record in registry.records("loss"):
-        assert record.source.startswith("compressor_losses (compressor ")
+        detection = record.name in {"detection", "dense_kd", "pkd"}
+        plugin = "compressor_detection" if detection else "compressor_losses"
+        assert record.source.startswith(f"{plugin} (compressor ")
 
 
 def test_names_are_normalized(registry: Registry) -> None:
@@ -90,7 +94,10 @@ def test_unknown_name_lists_choices_and_suggests(registry: Registry) -> None:
     message = str(excinfo.value)
     assert "unknown loss 'kdd'" in message
     assert "did you mean 'kd'" in message
-    assert "at, ce, dist, dkd, fitnet, kd, mse_logits, pkt, rkd, sp" in message
+    assert (
+        "at, ce, dense_kd, detection, dist, dkd, fitnet, kd, mse_logits, pkd, pkt, rkd, sp"
+        in message
+    )
 
 
 def test_wrong_record_type_is_reported() -> None:

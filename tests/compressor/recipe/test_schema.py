@@ -92,7 +92,7 @@ BROKEN = {
     ),
     "unknown dataset": (
         lambda r: r["data"].update(dataset="cifar"),
-        "data.dataset: 'cifar' is not one of ['digits', 'image_folder', 'import', 'mnist', 'torchvision']",
+        "data.dataset: 'cifar' is not one of ['audio_folder', 'coco', 'digits', 'image_folder', 'import', 'mnist', 'mnist_detection', 'speech_commands', 'spoken_digits', 'torchvision', 'voc']",
     ),
     "a dataset option out of range": (
         lambda r: r["data"]["options"].update(val_fraction=1.5),

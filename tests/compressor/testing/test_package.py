@@ -26,6 +26,7 @@ def test_the_documented_imports_work() -> None:
         check_loss,
         check_pruner,
         check_stage,
+        check_task,
         run_tiny_recipe,
         tiny_cnn,
         tiny_data_bundle,
@@ -33,7 +34,7 @@ def test_the_documented_imports_work() -> None:
     )
 
     helpers = [check_exporter, check_loss, check_pruner, check_stage, tiny_cnn, tiny_data_bundle]
-    helpers += [check_dataset, run_tiny_recipe, tiny_mlp, StageCheckResult, TinyRun]
+    helpers += [check_dataset, check_task, run_tiny_recipe, tiny_mlp, StageCheckResult, TinyRun]
     assert all(callable(h) for h in helpers)
     assert (TINY_INPUT_SHAPE, TINY_CLASSES) == ((1, 8, 8), 4)
     assert sorted(compressor.testing.__all__) == sorted(
@@ -45,6 +46,7 @@ def test_the_documented_imports_work() -> None:
             "check_loss",
             "check_pruner",
             "check_stage",
+            "check_task",
             "run_tiny_recipe",
             "tiny_cnn",
             "tiny_data_bundle",

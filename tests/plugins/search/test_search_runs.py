@@ -19,8 +19,6 @@ from compressor_search.latency import LatencyBook
 from compressor_search.worker import join
 
 from compressor import recipe
-from compressor.cli import parser
-from compressor.cli import search as search_command
 from compressor.cli.main import main
 from compressor.errors import RecipeError
 from compressor.interrupt import Interrupted
@@ -51,17 +49,8 @@ def meetable(teacher_file: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         "stages": stages,
     }
     (folder / "search.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(parser, "COMMAND_MODULES", (*parser.COMMAND_MODULES, search_command))
-        argv = [
-            "search",
-            str(folder / "search.yaml"),
-            "--storage",
-            url,
-            "--out",
-            str(folder / "run"),
-        ]
-        assert main([*argv, "--quiet", "--no-cache"]) == 0
+    argv = ["search", str(folder / "search.yaml"), "--storage", url, "--out", str(folder / "run")]
+    assert main([*argv, "--quiet", "--no-cache"]) == 0
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
     return {"run_dir": folder / "run", "url": url, "metrics": metrics["stages"]["search"]}
 
@@ -255,11 +244,9 @@ def test_a_criterion_that_cannot_rank_the_teacher_is_refused_before_training(
 
 
 def test_a_worker_without_a_study_to_join_is_one_line(tmp_path: Path, capsys: Any) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(parser, "COMMAND_MODULES", (*parser.COMMAND_MODULES, search_command))
-        missing = str(tmp_path / "none.journal")
-        assert main(["search", "--worker", "--storage", missing]) == 2
-        assert main(["search", "--storage", missing]) == 2
+    missing = str(tmp_path / "none.journal")
+    assert main(["search", "--worker", "--storage", missing]) == 2
+    assert main(["search", "--storage", missing]) == 2
     err = capsys.readouterr().err
     assert f"error: --storage {missing}: no such journal file" in err
     assert "error: give a RECIPE to run, or --worker to join a running search" in err
