@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,23 @@ import pytest
 import yaml
 
 from compressor.plugin.registry import Registry
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, share the cores between the workers rather than oversubscribe them.
+
+    Each worker process (and each process it starts, through ``OMP_NUM_THREADS``) gets
+    ``cores // workers`` intra-op threads: two workers of two threads each on two cores spend
+    their time in each other's spin-waits.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not workers:
+        return
+    import torch
+
+    threads = max(1, (os.cpu_count() or 1) // int(workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
 
 #: One one-epoch stage on the digits: a recipe whose run costs about a second.
 CHEAP_RECIPE: dict[str, Any] = {
