@@ -30,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
 
+
 #: One one-epoch stage on the digits: a recipe whose run costs about a second.
 CHEAP_RECIPE: dict[str, Any] = {
     "version": 1,
