@@ -46,7 +46,7 @@ def image_files(root: Path, extensions: Iterable[str], *, recursive: bool) -> li
     return sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file())
 
 
-def _truncated(path: Path, image_format: str | None) -> bool:
+def truncated(path: Path, image_format: str | None) -> bool:
     """Whether a JPEG or PNG lacks its end marker near the end of the file."""
     marker = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}.get(image_format or "")
     if marker is None:
@@ -68,7 +68,7 @@ def unreadable(path: Path) -> str | None:
 
     try:
         with Image.open(path) as image:
-            if _truncated(path, image.format):
+            if truncated(path, image.format):
                 image.load()
     except Exception as error:  # noqa: BLE001 - any failure to read is the answer
         text = " ".join(str(error).split()) or type(error).__name__

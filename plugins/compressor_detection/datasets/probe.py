@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from compressor.data.images import truncated
+
 #: Threads that read headers: opening files waits on the disk far more than on Python.
 PROBE_THREADS = 8
 #: The EXIF tag of the orientation.
 ORIENTATION_TAG = 0x0112
 #: PIL modes of grey pixels (what VOC's ``<depth>1</depth>`` means).
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
-#: How far from a file's end its end marker may sit (some writers pad the last bytes).
-TRAILER_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,6 @@ class Probe:
     missing: bool = False
 
 
-def _truncated(path: Path, image_format: str | None) -> bool:
-    """Whether a JPEG or PNG lacks its end marker near the end of the file."""
-    marker = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}.get(image_format or "")
-    if marker is None:
-        return False
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        size = handle.tell()
-        handle.seek(max(0, size - TRAILER_SLACK))
-        return marker not in handle.read()
-
-
 def probe(path: Path) -> Probe:
     """Read ``path``'s header (and decode it when it looks truncated)."""
     from PIL import Image
@@ -64,7 +52,7 @@ def probe(path: Path) -> Probe:
         return Probe(error="no such file", missing=True)
     try:
         with Image.open(path) as image:
-            if _truncated(path, image.format):
+            if truncated(path, image.format):
                 image.load()
             orientation = int(image.getexif().get(ORIENTATION_TAG, 0) or 0)
             width, height = image.size
