@@ -153,9 +153,8 @@ class Trainer:
         # Each rank augments its own samples: a rank-dependent seed, the stage seed itself on rank 0.
         self.generator = torch.Generator().manual_seed(seed + 7919 * self.place.rank)
         self.augmenter = Augmenter(augment, data.mean, data.std, self.generator)
-        rate = (
-            getattr(data.preprocessing, "sample_rate", None) if data.modality == "audio" else None
-        )
+        # Only audio preprocessing has a rate: it switches the waveform augmentations on.
+        rate = getattr(data.preprocessing, "sample_rate", None)
         self.per_sample = PerSample(
             augment, data.mean, data.std, data.input_shape[-2:], seed, self.task, rate
         )
